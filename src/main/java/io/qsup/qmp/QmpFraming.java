@@ -35,6 +35,7 @@ public final class QmpFraming {
     private int chunkLimit;
     private byte[] message = new byte[INITIAL_BUFFER];
     private int length;
+    private boolean tooLarge;
 
     /** Reads messages from {@code in}, refusing any message longer than {@code maxMessageBytes}. */
     public QmpFraming(InputStream in, int maxMessageBytes) {
@@ -111,6 +112,7 @@ public final class QmpFraming {
         if (length == message.length) {
             if (length >= maxMessageBytes) {
                 int limit = maxMessageBytes;
+                tooLarge = true;
                 length = 0;
                 message = new byte[INITIAL_BUFFER];
                 throw new QmpProtocolException("QMP message larger than " + formatSize(limit) + " (" + limit
@@ -137,6 +139,32 @@ public final class QmpFraming {
                 message = new byte[INITIAL_BUFFER];
             }
             length = 0;
+        }
+    }
+
+    /** Whether the last {@link #read} failed because a message exceeded the limit; the stream is then unusable. */
+    public boolean messageTooLarge() {
+        return tooLarge;
+    }
+
+    /**
+     * Skips input up to and including the next newline, so a server can answer a malformed line with an error and go on
+     * reading the next one, as clients that send one message per line expect.
+     */
+    public void discardLine() throws IOException {
+        length = 0;
+        while (true) {
+            if (chunkPos == chunkLimit) {
+                int n = in.read(chunk, 0, chunk.length);
+                if (n < 0) {
+                    return;
+                }
+                chunkPos = 0;
+                chunkLimit = n;
+            }
+            if (chunk[chunkPos++] == '\n') {
+                return;
+            }
         }
     }
 
