@@ -16,6 +16,6 @@ public final class ExitCodes {
     private ExitCodes() {}
 
     static int forException(Throwable t) {
-        return ERROR;
+        return t instanceof CliException ce ? ce.exitCode() : ERROR;
     }
 }

@@ -12,6 +12,20 @@ import picocli.CommandLine.Command;
         description = "Control QEMU virtual machines supervised by qsupd, or talk QMP directly.",
         subcommands = {
             CommandLine.HelpCommand.class,
+            ListCommand.class,
+            StatusCommand.class,
+            LifecycleCommand.Start.class,
+            LifecycleCommand.Stop.class,
+            LifecycleCommand.Restart.class,
+            LifecycleCommand.Kill.class,
+            LifecycleCommand.Pause.class,
+            LifecycleCommand.Resume.class,
+            LifecycleCommand.Reset.class,
+            LifecycleCommand.ResetFailed.class,
+            ReloadCommand.class,
+            EventsCommand.class,
+            ConsoleCommand.class,
+            LogsCommand.class,
         })
 public final class QsupMain implements Runnable {
 
@@ -29,6 +43,14 @@ public final class QsupMain implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new QsupMain());
         cl.setExitCodeExceptionMapper(ExitCodes::forException);
+        cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
+            if (ex instanceof CliException ce) {
+                cmd.getErr().println("qsup: " + ce.getMessage());
+                cmd.getErr().flush();
+                return ce.exitCode();
+            }
+            throw ex;
+        });
         return cl;
     }
 

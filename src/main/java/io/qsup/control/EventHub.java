@@ -1,5 +1,8 @@
 package io.qsup.control;
 
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
@@ -8,10 +11,14 @@ import java.util.function.Consumer;
  *
  * <p>Threading: {@link #publish} may be called from any thread and never blocks; each subscriber's
  * consumer must only enqueue (sessions use a bounded outbox). The subscriber list is copy-on-write, so
- * publishing takes no lock.
+ * delivering takes no lock; the history ring is guarded by its own monitor, held only to add or copy.
  */
 public final class EventHub {
+    /** How many recent events {@code query-events} can show. */
+    public static final int HISTORY_LIMIT = 1000;
+
     private final CopyOnWriteArrayList<Subscription> subscriptions = new CopyOnWriteArrayList<>();
+    private final ArrayDeque<ControlEvent> history = new ArrayDeque<>();
 
     /** A live subscription; {@link #close} removes it. */
     public final class Subscription implements AutoCloseable {
@@ -36,11 +43,27 @@ public final class EventHub {
     }
 
     public void publish(ControlEvent event) {
+        synchronized (history) {
+            if (history.size() == HISTORY_LIMIT) {
+                history.removeFirst();
+            }
+            history.addLast(event);
+        }
         for (Subscription s : subscriptions) {
             if (s.filter.accepts(event)) {
                 s.sink.accept(event);
             }
         }
+    }
+
+    /** The recent events that match, oldest first. */
+    public List<ControlEvent> history(EventFilter filter) {
+        List<ControlEvent> copy;
+        synchronized (history) {
+            copy = new ArrayList<>(history);
+        }
+        copy.removeIf(e -> !filter.accepts(e));
+        return copy;
     }
 
     public int subscriberCount() {

@@ -1,0 +1,38 @@
+package io.qsup.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.concurrent.Callable;
+import java.util.function.Function;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code qsup list}: every VM with its state. */
+@Command(name = "list", mixinStandardHelpOptions = true,
+        description = "List every VM qsupd knows, with its state.",
+        footer = {"", "Examples:", "  qsup list", "  qsup list --json | jq -r '.[] | select(.state==\"failed\") | .name'"})
+final class ListCommand implements Callable<Integer> {
+    @Mixin DaemonOptions daemon;
+    @Spec CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        try (DaemonClient client = daemon.connect()) {
+            JsonNode vms = client.call("query-vms");
+            if (daemon.json) {
+                spec.commandLine().getOut().println(Json.pretty(vms));
+                return ExitCodes.OK;
+            }
+            Function<String, String> colour = Table.stateColours(Table.colourWanted());
+            Table t = new Table("NAME", "STATE", "FLAGS", "PID", "UPTIME", "RESTARTS", "LAST EXIT");
+            for (JsonNode vm : vms) {
+                t.add(vm.path("name").asText(), colour.apply(VmText.state(vm)), VmText.flags(vm).isEmpty() ? "-"
+                        : VmText.flags(vm), VmText.pid(vm), VmText.uptime(vm), vm.path("restart-count").asText("0"),
+                        VmText.orDash(vm, "last-exit-cause"));
+            }
+            spec.commandLine().getOut().print(t.render());
+            return ExitCodes.OK;
+        }
+    }
+}

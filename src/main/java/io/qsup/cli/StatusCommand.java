@@ -1,0 +1,52 @@
+package io.qsup.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.PrintWriter;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code qsup status NAME}: everything qsupd knows about one VM. */
+@Command(name = "status", mixinStandardHelpOptions = true,
+        description = "Show one VM's state, process, last exit cause, restart count and pending changes.",
+        footer = {"", "Examples:", "  qsup status web1", "  qsup status web1 --json"})
+final class StatusCommand implements Callable<Integer> {
+    @Mixin DaemonOptions daemon;
+    @Spec CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "NAME", description = "The VM.")
+    String name;
+
+    @Override
+    public Integer call() {
+        try (DaemonClient client = daemon.connect()) {
+            JsonNode vm = client.call("query-vm", Json.object().put("name", name));
+            PrintWriter out = spec.commandLine().getOut();
+            if (daemon.json) {
+                out.println(Json.pretty(vm));
+                return ExitCodes.OK;
+            }
+            Table t = new Table("", "");
+            String state = Table.stateColours(Table.colourWanted()).apply(VmText.state(vm));
+            String flags = VmText.flags(vm);
+            out.println(vm.path("name").asText() + ": " + state + (flags.isEmpty() ? "" : " (" + flags + ")"));
+            for (Iterator<Map.Entry<String, JsonNode>> it = vm.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                if (e.getKey().equals("name") || e.getKey().equals("state")) {
+                    continue;
+                }
+                JsonNode v = e.getValue();
+                String text = v.isNull() ? "-" : v.isValueNode() ? v.asText() : v.toString();
+                t.add(e.getKey() + ":", text);
+            }
+            String body = t.render();
+            out.print(body.substring(body.indexOf('\n') + 1).indent(2));
+            return ExitCodes.OK;
+        }
+    }
+}

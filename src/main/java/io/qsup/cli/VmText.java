@@ -1,0 +1,57 @@
+package io.qsup.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Turns the daemon's VM objects into the words and cells {@code qsup} prints. */
+final class VmText {
+    private VmText() {}
+
+    static String state(JsonNode vm) {
+        StringBuilder s = new StringBuilder(vm.path("state").asText("?"));
+        return s.toString();
+    }
+
+    /** Flags shown after the state: unresponsive, restart-pending. */
+    static String flags(JsonNode vm) {
+        List<String> flags = new ArrayList<>();
+        if (vm.path("unresponsive").asBoolean(false)) {
+            flags.add("unresponsive");
+        }
+        if (vm.path("restart-pending").asBoolean(false)) {
+            flags.add("restart-pending");
+        }
+        return String.join(",", flags);
+    }
+
+    static String pid(JsonNode vm) {
+        JsonNode pid = vm.get("pid");
+        return pid == null || pid.isNull() ? "-" : pid.asText();
+    }
+
+    static String uptime(JsonNode vm) {
+        JsonNode up = vm.get("uptime-seconds");
+        return up == null || up.isNull() ? "-" : duration(Duration.ofSeconds(up.asLong()));
+    }
+
+    static String duration(Duration d) {
+        long s = d.toSeconds();
+        if (s < 60) {
+            return s + "s";
+        }
+        if (s < 3600) {
+            return (s / 60) + "m" + (s % 60 == 0 ? "" : (s % 60) + "s");
+        }
+        if (s < 86400) {
+            return (s / 3600) + "h" + ((s % 3600) / 60 == 0 ? "" : ((s % 3600) / 60) + "m");
+        }
+        return (s / 86400) + "d" + ((s % 86400) / 3600 == 0 ? "" : ((s % 86400) / 3600) + "h");
+    }
+
+    static String orDash(JsonNode vm, String field) {
+        JsonNode v = vm.get(field);
+        return v == null || v.isNull() || v.asText().isEmpty() ? "-" : v.asText();
+    }
+}
