@@ -25,7 +25,8 @@ import org.slf4j.LoggerFactory;
  * in order, as QEMU does. Everything sent to the client (replies and events) goes through one bounded
  * outbox drained by a writer thread ({@code control-writer N}), so nothing that publishes an event ever
  * blocks on a slow client. When the outbox overflows, the client gets a {@value #DROPPED_EVENT} notice and
- * is disconnected. No lock is held across I/O.
+ * is disconnected. No lock is held across I/O. Both threads are platform threads: junixsocket's blocking
+ * native reads and writes would pin a virtual thread's carrier, and a few idle clients would starve the rest.
  */
 public final class ControlSession {
     /** The largest request a client may send. */
@@ -65,7 +66,7 @@ public final class ControlSession {
 
     /** Starts the reader and writer threads; sends the greeting, or the denial and closes. */
     void start(AccessPolicy.Decision decision) {
-        Thread.ofVirtual().name("control-writer " + number).start(this::writeLoop);
+        Thread.ofPlatform().daemon().name("control-writer " + number).start(this::writeLoop);
         if (!decision.allowed()) {
             log.warn("control: connection {} from pid {} uid {} refused: {}", number, peer.pid(), peer.uid(),
                     decision.reason());
@@ -74,7 +75,7 @@ public final class ControlSession {
             return;
         }
         enqueue(server.greeting());
-        Thread.ofVirtual().name("control-reader " + number).start(this::readLoop);
+        Thread.ofPlatform().daemon().name("control-reader " + number).start(this::readLoop);
     }
 
     /** Subscribes this session to events matching the filter, replacing an earlier subscription. */
@@ -95,6 +96,11 @@ public final class ControlSession {
     }
 
     private void deliver(ControlEvent e) {
+        enqueue(eventMessage(e));
+    }
+
+    /** The QMP wire form of an event: name, data (with the VM's name), timestamp. */
+    static ObjectNode eventMessage(ControlEvent e) {
         ObjectNode msg = JSON.objectNode();
         msg.put("event", e.name());
         ObjectNode data = e.data() != null ? e.data().deepCopy() : JSON.objectNode();
@@ -103,7 +109,7 @@ public final class ControlSession {
         }
         msg.set("data", data);
         msg.set("timestamp", timestamp(e.time()));
-        enqueue(msg);
+        return msg;
     }
 
     static ObjectNode timestamp(Instant t) {
