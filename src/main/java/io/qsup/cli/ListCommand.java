@@ -16,10 +16,19 @@ final class ListCommand implements Callable<Integer> {
     @Mixin DaemonOptions daemon;
     @Spec CommandSpec spec;
 
+    @picocli.CommandLine.Option(names = "--names", description = "Print only the names, one per line (for scripts and completion).")
+    boolean namesOnly;
+
     @Override
     public Integer call() {
         try (DaemonClient client = daemon.connect()) {
             JsonNode vms = client.call("query-vms");
+            if (namesOnly) {
+                for (JsonNode vm : vms) {
+                    spec.commandLine().getOut().println(vm.path("name").asText());
+                }
+                return ExitCodes.OK;
+            }
             if (daemon.json) {
                 spec.commandLine().getOut().println(Json.pretty(vms));
                 return ExitCodes.OK;
