@@ -253,6 +253,10 @@ final class QmpConnection {
         } catch (RuntimeException e) {
             log.error("{}: QMP reader failed", label, e);
             why = new QmpDisconnectedException("QMP reader for " + endpoint + " failed: " + e, e);
+        } catch (Error e) {
+            // even an OutOfMemoryError must not leave callers waiting for replies that can no longer come
+            disconnect(new QmpDisconnectedException("QMP reader for " + endpoint + " died: " + e, e));
+            throw e;
         }
         disconnect(why);
     }

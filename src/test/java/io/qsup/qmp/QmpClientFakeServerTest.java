@@ -240,6 +240,7 @@ class QmpClientFakeServerTest {
                     .contains("CAUSE QmpProtocolException");
             long peak = Long.parseLong(out.replaceAll("(?s).*PEAK_HEAP (\\d+).*", "$1"));
             long max = Long.parseLong(out.replaceAll("(?s).*MAX_HEAP (\\d+).*", "$1"));
+            System.out.printf("oversize probe: peak heap %d bytes of max %d%n", peak, max);
             // the whole 64 MiB line could not even fit in this heap; the client used at most a fraction of it
             assertThat(max).isLessThan(64L * 1024 * 1024 + 1);
             assertThat(peak).isLessThan(max);
