@@ -16,6 +16,9 @@ public final class ExitCodes {
     private ExitCodes() {}
 
     static int forException(Throwable t) {
-        return t instanceof CliException ce ? ce.exitCode() : ERROR;
+        if (t instanceof CliException ce) {
+            return ce.exitCode();
+        }
+        return t instanceof picocli.CommandLine.ParameterException ? USAGE : ERROR;
     }
 }

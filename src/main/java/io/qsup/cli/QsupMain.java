@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
             EventsCommand.class,
             ConsoleCommand.class,
             LogsCommand.class,
+            QmpCommand.class,
         })
 public final class QsupMain implements Runnable {
 
