@@ -98,7 +98,8 @@ fetch() {
         # apt drops privileges to _apt for the download, and _apt cannot write into a private cache folder; the
         # package is verified against apt's signed lists either way.
         if ! log=$(cd "$cache" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "$pkg=$ver" 2>&1); then
-            die "could not download $pkg $ver with apt-get download (no network? apt sources unreachable?): $log"
+            die "could not download $pkg $ver with apt-get download (no network? apt sources unreachable?):" \
+                "$(echo "$log" | grep -E '^(E|W):' | head -n3 || true)"
         fi
         deb=$(find "$cache" -maxdepth 1 -name "$pattern" | head -n1)
         [ -n "$deb" ] || die "apt-get download reported success but no $pattern appeared in $cache"
