@@ -90,7 +90,10 @@ public final class GuestConsole implements AutoCloseable {
         }
     }
 
-    /** Sends {@code command} and waits for the guest's {@code QSUP-GUEST OK <command>}. */
+    /**
+     * Sends {@code command} and waits for the guest's {@code QSUP-GUEST OK <command>}. The guest answers before acting,
+     * except for {@code ignore-acpi}: when that returns, power-button presses are already ignored.
+     */
     public void command(String command, Duration timeout) {
         send(command);
         String expected = PREFIX + "OK " + command;
