@@ -1,6 +1,7 @@
 package io.qsup.testing;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -128,7 +129,8 @@ class TestGuestTest {
             List<String> argv = new ArrayList<>(List.of("qemu-system-x86_64",
                     "-machine", "q35", "-accel", "tcg", "-m", "128M",
                     "-nodefaults", "-no-user-config", "-display", "none",
-                    "-chardev", "socket,id=serial0,path=" + consoleSocket + ",server=on,wait=off",
+                    "-chardev", "socket,id=serial0,path=" + consoleSocket + ",server=on,wait=off,logfile="
+                            + dir.resolve("serial.log"),
                     "-serial", "chardev:serial0",
                     "-device", "pvpanic",
                     "-qmp", "unix:" + qmpSocket + ",server=on,wait=off"));
@@ -163,11 +165,17 @@ class TestGuestTest {
         }
 
         @Test
-        void poweroffCommandAnswersThenEndsQemuAsAGuestShutdown() throws Exception {
+        void poweroffCommandAnswersThenEndsQemuAsAGuestShutdownAndTheSerialLogShowsIt() throws Exception {
             console.command("poweroff", STEP);
 
             assertExits(0);
             assertThat(qmp.awaitEvent("SHUTDOWN", STEP).path("data").path("reason").asText()).isEqualTo("guest-shutdown");
+            try (GuestConsole log = GuestConsole.followLog(dir.resolve("serial.log"))) {
+                log.awaitReady(STEP);
+                assertThat(log.awaitLine(l -> l.startsWith(GuestConsole.PREFIX), STEP)).isEqualTo("QSUP-GUEST OK poweroff");
+                assertThatThrownBy(() -> log.send("reboot"))
+                        .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("read-only");
+            }
         }
 
         @Test
