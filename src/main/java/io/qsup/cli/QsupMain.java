@@ -12,6 +12,8 @@ import picocli.CommandLine.Command;
         description = "Control QEMU virtual machines supervised by qsupd, or talk QMP directly.",
         subcommands = {
             CommandLine.HelpCommand.class,
+            ValidateCommand.class,
+            ArgvCommand.class,
         })
 public final class QsupMain implements Runnable {
 
