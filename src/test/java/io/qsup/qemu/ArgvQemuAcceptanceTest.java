@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.qsup.config.ConfigLoader;
 import io.qsup.config.DaemonSettings;
 import io.qsup.config.Disk;
@@ -12,6 +14,9 @@ import io.qsup.config.DisplayType;
 import io.qsup.config.MachineType;
 import io.qsup.config.VmDefinition;
 import io.qsup.config.VmPaths;
+import io.qsup.qmp.QmpClient;
+import io.qsup.qmp.QmpEndpoint;
+import io.qsup.qmp.QmpException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -128,9 +133,9 @@ class ArgvQemuAcceptanceTest {
             Path out = tmp.resolve("qemu.out");
             qemu = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(out.toFile()).start();
             awaitSocket(qemu, local.qmpSocket(), out);
-            try (RawQmp qmp = new RawQmp(local.qmpSocket())) {
+            try (QmpClient qmp = QmpClient.connect(new QmpEndpoint.Unix(local.qmpSocket()))) {
                 check(vm, golden, qmp, local, real, moves);
-                qmp.execute("quit");
+                qmp.quit();
             }
             assertThat(qemu.waitFor(20, TimeUnit.SECONDS)).as("QEMU exits after quit").isTrue();
         } finally {
@@ -142,10 +147,10 @@ class ArgvQemuAcceptanceTest {
         }
     }
 
-    private static void check(VmDefinition vm, List<String> golden, RawQmp qmp, VmPaths local, VmPaths real,
-            Map<String, String> moves) throws IOException {
+    private static void check(VmDefinition vm, List<String> golden, QmpClient qmp, VmPaths local, VmPaths real,
+            Map<String, String> moves) throws IOException, QmpException {
         assertThat(qmp.execute("query-name").path("name").asText()).isEqualTo(vm.name());
-        String machineType = qmp.execute("qom-get", RawQmp.args().put("path", "/machine").put("property", "type")).asText();
+        String machineType = qmp.execute("qom-get", args().put("path", "/machine").put("property", "type")).asText();
         assertThat(machineType).contains(vm.machine() == MachineType.Q35 ? "q35" : "i440fx");
         assertThat(qmp.execute("query-cpus-fast")).hasSize(vm.cpus().count());
         assertThat(qmp.execute("query-memory-size-summary").path("base-memory").asLong()).isEqualTo(vm.memoryBytes());
@@ -159,7 +164,7 @@ class ArgvQemuAcceptanceTest {
 
         // Every device the command line names is in the device tree under its id.
         Set<String> peripherals = new HashSet<>();
-        for (JsonNode child : qmp.execute("qom-list", RawQmp.args().put("path", "/machine/peripheral"))) {
+        for (JsonNode child : qmp.execute("qom-list", args().put("path", "/machine/peripheral"))) {
             peripherals.add(child.path("name").asText());
         }
         Set<String> pci = new HashSet<>();
@@ -214,6 +219,10 @@ class ArgvQemuAcceptanceTest {
                     .contains(local.efiVars().toString());
         }
         assertThat(real.qmpSocket().toString()).startsWith("/run/qsup/");
+    }
+
+    private static ObjectNode args() {
+        return JsonNodeFactory.instance.objectNode();
     }
 
     private static void collectPci(JsonNode devices, Set<String> ids) {
