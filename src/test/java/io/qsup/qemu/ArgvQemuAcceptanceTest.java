@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.qsup.config.Accel;
 import io.qsup.config.ConfigLoader;
 import io.qsup.config.DaemonSettings;
 import io.qsup.config.Disk;
@@ -65,6 +66,53 @@ class ArgvQemuAcceptanceTest {
     void everyGoldenThatIsNotStartedExists() {
         for (String name : NOT_STARTED.keySet()) {
             assertThat(ArgvGoldenTest.DIR.resolve(name + ".yaml")).exists();
+        }
+    }
+
+    /**
+     * The daemonized command line with its sandbox really starts: {@code -daemonize} forks and calls setsid after
+     * seccomp is installed, so a sandbox that denies spawn or privilege changes would kill QEMU here.
+     */
+    @Test
+    void daemonizedArgvWithSandboxStartsAndWritesItsPidfile() throws Exception {
+        requireTool("qemu-system-x86_64");
+        Path tmp = Files.createTempDirectory(Path.of("/tmp"), "qsup-daemon");
+        DaemonSettings s = new DaemonSettings(tmp.resolve("vms"), tmp.resolve("qsupd.sock"), "qsup", tmp.resolve("run"),
+                tmp.resolve("state"), tmp.resolve("log"), "qemu-system-x86_64", Accel.TCG, 1, "info", null);
+        HostFacts probed = HostFacts.probe(s.qemuBinary());
+        assertThat(probed.sandboxSupported()).as("Debian's QEMU is built with seccomp").isTrue();
+        HostFacts host = new HostFacts(probed.qemuBinary(), probed.qemuPath(), null, false, "TCG for the test",
+                true, FileCheck.real());
+        Path def = tmp.resolve("vms/daemon.yaml");
+        Files.createDirectories(def.getParent());
+        Files.writeString(def, "memory: 64M\ndevices:\n  virtio-rng: true\n");
+        VmDefinition vm = ConfigLoader.loadFile(def, s, host);
+        VmPaths paths = s.pathsFor(vm.name());
+        Files.createDirectories(paths.dir());
+        Files.createDirectories(paths.logDir());
+        List<String> argv = ArgvBuilder.build(vm, s, host);
+        assertThat(argv).contains("-daemonize", "-sandbox");
+        long pid = -1;
+        try {
+            Process launcher = new ProcessBuilder(argv).redirectErrorStream(true)
+                    .redirectOutput(tmp.resolve("launch.out").toFile()).start();
+            assertThat(launcher.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(launcher.exitValue()).as("daemonize: %s", Files.readString(tmp.resolve("launch.out"))).isZero();
+            pid = Long.parseLong(Files.readString(paths.pidFile()).trim());
+            try (QmpClient qmp = QmpClient.connect(new QmpEndpoint.Unix(paths.qmpSocket()))) {
+                assertThat(qmp.queryStatus().status()).isEqualTo("running");
+                qmp.quit();
+            }
+            ProcessHandle h = ProcessHandle.of(pid).orElse(null);
+            if (h != null) {
+                h.onExit().get(20, TimeUnit.SECONDS);
+            }
+            pid = -1;
+        } finally {
+            if (pid > 0) {
+                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+            }
+            deleteTree(tmp);
         }
     }
 
