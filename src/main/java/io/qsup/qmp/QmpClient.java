@@ -144,11 +144,17 @@ public final class QmpClient implements AutoCloseable {
 
     /** Runs a command and passes {@code fds} with it as SCM_RIGHTS (for {@code getfd}, {@code add-fd}); unix only. */
     public JsonNode executeWithFds(String command, ObjectNode args, FileDescriptor... fds) throws QmpException {
+        return executeWithFds(command, args, options.defaultTimeout(), fds);
+    }
+
+    /** As {@link #executeWithFds(String, ObjectNode, FileDescriptor...)} with its own deadline. */
+    public JsonNode executeWithFds(String command, ObjectNode args, Duration timeout, FileDescriptor... fds)
+            throws QmpException {
         if (!conn.canPassFds()) {
             throw new QmpException("'" + command + "' needs file descriptor passing, which works only over a unix"
                     + " socket, not " + conn.endpoint());
         }
-        return call(message(command, args), options.defaultTimeout(), fds);
+        return call(message(command, args), timeout, fds);
     }
 
     /**

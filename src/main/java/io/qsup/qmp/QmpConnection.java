@@ -24,8 +24,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Threads: one platform thread {@code qmp-reader NAME} reads and routes every message: replies complete the future
  * waiting on their id, events are queued for one virtual thread {@code qmp-events NAME}, which calls the event
- * listeners in arrival order and, last of all, the disconnect listeners. The reader is a platform thread because a
- * junixsocket read is a native call that would pin a virtual thread's carrier.
+ * listeners in arrival order and, last of all, the disconnect listeners. One platform thread {@code qmp-writer NAME}
+ * sends queued messages, so a peer that stops reading can block only that thread, never a caller past its deadline.
+ * Reader and writer are platform threads because junixsocket I/O is a native call that would pin a virtual thread's
+ * carrier.
  *
  * <p>Locking: {@code lock} guards {@code pending}, {@code nextId}, {@code closed}, {@code reason}, {@code delivered},
  * {@code disconnectNotified} and {@code disconnectListeners}. Nothing blocks or does I/O while holding it.
@@ -46,6 +48,9 @@ final class QmpConnection {
 
     private record End() implements Inbound {}
 
+    /** A message waiting for the writer; a null {@code bytes} tells the writer to stop. */
+    private record Outgoing(byte[] bytes, FileDescriptor[] fds, Pending pending) {}
+
     private final QmpTransport transport;
     private final QmpFraming framing;
     private final String label;
@@ -55,6 +60,7 @@ final class QmpConnection {
     private final List<Consumer<QmpEvent>> eventListeners = new CopyOnWriteArrayList<>();
     private final List<Consumer<QmpException>> disconnectListeners = new ArrayList<>();
     private final LinkedBlockingQueue<Inbound> inbox = new LinkedBlockingQueue<>();
+    private final LinkedBlockingQueue<Outgoing> outbox = new LinkedBlockingQueue<>();
     private long nextId = 1;
     private long eventsReceived; // reader thread only
     private long delivered;
@@ -131,9 +137,10 @@ final class QmpConnection {
     void start() {
         dispatcher = Thread.ofVirtual().name("qmp-events " + label).start(this::dispatchLoop);
         Thread.ofPlatform().name("qmp-reader " + label).daemon(true).start(this::readLoop);
+        Thread.ofPlatform().name("qmp-writer " + label).daemon(true).start(this::writeLoop);
     }
 
-    /** Sends a message with a fresh id; the returned pending call completes on the reader thread. */
+    /** Queues a message with a fresh id for the writer; the returned pending call completes on the reader thread. */
     Pending submit(ObjectNode message, FileDescriptor[] fds) throws QmpException {
         String command = commandName(message);
         Pending p;
@@ -146,20 +153,36 @@ final class QmpConnection {
             p = new Pending(Long.toString(id), command, new CompletableFuture<>());
             pending.put(p.id(), p);
         }
-        byte[] bytes = QmpFraming.encode(message);
         if (log.isDebugEnabled()) {
             log.debug("{} --> {}", label, abbreviate(message));
         }
-        try {
-            transport.send(bytes, fds);
-        } catch (IOException e) {
-            abandon(p);
-            QmpDisconnectedException d = new QmpDisconnectedException("cannot send '" + command + "' to " + endpoint
-                    + ": " + e.getMessage(), e);
-            disconnect(d);
-            throw d;
-        }
+        outbox.add(new Outgoing(QmpFraming.encode(message), fds, p));
         return p;
+    }
+
+    private void writeLoop() {
+        while (true) {
+            Outgoing o;
+            try {
+                o = outbox.take();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            if (o.bytes() == null || o.pending().future().isDone()) {
+                if (o.bytes() == null) {
+                    return;
+                }
+                continue; // timed out or failed while queued: do not send it late
+            }
+            try {
+                transport.send(o.bytes(), o.fds());
+            } catch (IOException e) {
+                disconnect(new QmpDisconnectedException("cannot send '" + o.pending().command() + "' to " + endpoint
+                        + ": " + e.getMessage(), e));
+                return;
+            }
+        }
     }
 
     /** Forgets a call whose deadline passed, so a late reply is logged and dropped like any unknown id. */
@@ -167,6 +190,8 @@ final class QmpConnection {
         synchronized (lock) {
             pending.remove(p.id());
         }
+        // if it is still queued, the writer sees this and never sends it late
+        p.future().cancel(false);
     }
 
     static String commandName(JsonNode message) {
@@ -253,6 +278,10 @@ final class QmpConnection {
         } catch (RuntimeException e) {
             log.error("{}: QMP reader failed", label, e);
             why = new QmpDisconnectedException("QMP reader for " + endpoint + " failed: " + e, e);
+        } catch (Error e) {
+            // even an OutOfMemoryError must not leave callers waiting for replies that can no longer come
+            disconnect(new QmpDisconnectedException("QMP reader for " + endpoint + " died: " + e, e));
+            throw e;
         }
         disconnect(why);
     }
@@ -304,6 +333,7 @@ final class QmpConnection {
                     "no reply to '" + p.command() + "': " + why.getMessage(), why.getCause() != null ? why.getCause() : why));
         }
         inbox.add(new End());
+        outbox.add(new Outgoing(null, null, null));
         if (dispatcher == null) {
             // never started (failed during connect): nobody else will tell the listeners
             notifyDisconnect();

@@ -173,6 +173,38 @@ class QmpClientFakeServerTest {
     }
 
     @Test
+    void aServerThatStopsReadingCannotBlockCallersPastTheirDeadline() throws Exception {
+        QmpClient c = connect(FakeQmpServer.script().handshake().stall());
+        ObjectNode big = QmpFraming.mapper().createObjectNode().put("data", "x".repeat(4 * 1024 * 1024));
+        Duration deadline = Duration.ofMillis(300);
+        assertTimeoutPreemptively(HANG_GUARD, () -> {
+            // the first message alone is larger than the socket buffers, so its write blocks for good
+            assertThatThrownBy(() -> c.execute("big", big, deadline)).isInstanceOf(QmpTimeoutException.class);
+            assertThatThrownBy(() -> c.execute("query-status", null, deadline))
+                    .isInstanceOf(QmpTimeoutException.class).hasMessageContaining("no reply to 'query-status'");
+            c.close(); // must not wait for the stuck write either
+        });
+        assertThat(c.isConnected()).isFalse();
+    }
+
+    @Test
+    void threadsAreNamedAfterTheSessionAndEndWithIt() throws Exception {
+        QmpClient c = connect(FakeQmpServer.script().handshake());
+        assertThat(sessionThreads()).contains("qmp-reader fake", "qmp-writer fake");
+        c.close();
+        assertTimeoutPreemptively(HANG_GUARD, () -> {
+            while (!sessionThreads().isEmpty()) {
+                Thread.sleep(10);
+            }
+        });
+    }
+
+    private static List<String> sessionThreads() {
+        return Thread.getAllStackTraces().keySet().stream().map(Thread::getName)
+                .filter(n -> n.endsWith(" fake") && n.startsWith("qmp-")).toList();
+    }
+
+    @Test
     void disconnectMidMessageFailsThePendingCallWithoutHanging() throws Exception {
         QmpClient c = connect(FakeQmpServer.script().handshake().expect("query-status")
                 .raw("{\"return\": {\"status\": \"runn").disconnect());
@@ -240,6 +272,7 @@ class QmpClientFakeServerTest {
                     .contains("CAUSE QmpProtocolException");
             long peak = Long.parseLong(out.replaceAll("(?s).*PEAK_HEAP (\\d+).*", "$1"));
             long max = Long.parseLong(out.replaceAll("(?s).*MAX_HEAP (\\d+).*", "$1"));
+            System.out.printf("oversize probe: peak heap %d bytes of max %d%n", peak, max);
             // the whole 64 MiB line could not even fit in this heap; the client used at most a fraction of it
             assertThat(max).isLessThan(64L * 1024 * 1024 + 1);
             assertThat(peak).isLessThan(max);

@@ -236,6 +236,11 @@ public final class FakeQmpServer implements AutoCloseable {
             });
         }
 
+        /** Stops reading and answering until the server is closed, so the client's writes back up. */
+        public Script stall() {
+            return step(c -> c.server().closedLatch.await());
+        }
+
         public Script sleep(Duration d) {
             return step(c -> Thread.sleep(d.toMillis()));
         }
@@ -297,6 +302,7 @@ public final class FakeQmpServer implements AutoCloseable {
     private volatile boolean hugeLineCompleted;
     private volatile boolean hugeLineAborted;
     private volatile boolean closed;
+    private final java.util.concurrent.CountDownLatch closedLatch = new java.util.concurrent.CountDownLatch(1);
 
     private FakeQmpServer(Script script) throws IOException {
         this.script = script;
@@ -427,6 +433,7 @@ public final class FakeQmpServer implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        closedLatch.countDown();
         try {
             server.close();
         } catch (IOException ignored) {
