@@ -107,7 +107,6 @@ final class VmParser {
 
     private VmDefinition definition(YamlNode.Mapping map, String name) {
         Fields f = new Fields(map, "", p, KEYS);
-        f.get("name"); // read in name()
         YamlNode.Entry e;
 
         String description = null;
