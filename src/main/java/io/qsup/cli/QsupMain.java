@@ -27,6 +27,8 @@ import picocli.CommandLine.Command;
             ConsoleCommand.class,
             LogsCommand.class,
             QmpCommand.class,
+            ValidateCommand.class,
+            ArgvCommand.class,
         })
 public final class QsupMain implements Runnable {
 
