@@ -26,8 +26,11 @@ import picocli.CommandLine.Parameters;
         mixinStandardHelpOptions = true,
         sortOptions = false,
         description = {
-            "Send QMP commands to a QEMU monitor socket and print the results.",
+            "Send QMP commands to a VM supervised by qsupd (by NAME), or straight to a QEMU monitor socket",
+            "(--socket; no daemon needed), and print the results.",
             "",
+            "  qsup qmp web1 query-status",
+            "  qsup qmp web1 --file cmds.txt --repeat 3",
             "  qsup qmp --socket unix:/run/vm.sock query-status",
             "  qsup qmp --socket tcp:127.0.0.1:4444 --compact query-block",
             "  qsup qmp --socket /run/vm.sock --file cmds.txt --keep-going",
@@ -82,24 +85,34 @@ public final class QmpCommand implements Callable<Integer> {
                     + " with a unit (500ms, 5s, 2m). Default: ${DEFAULT-VALUE}.")
     String timeoutText;
 
-    @Parameters(paramLabel = "COMMAND [key=value...]", arity = "0..*",
-            description = "One command in qmp-shell syntax (or one JSON object).")
+    @Parameters(paramLabel = "[NAME] COMMAND [key=value...]", arity = "0..*",
+            description = "Without --socket, the first word names a VM of qsupd. Then one command in qmp-shell"
+                    + " syntax (or one JSON object).")
     List<String> words = new ArrayList<>();
+
+    @Option(names = "--daemon-socket", paramLabel = "PATH",
+            description = "qsupd's control socket, for the NAME form (default: $QSUP_SOCKET, else /run/qsup/qsupd.sock).")
+    Path daemonSocket;
 
     @Override
     public Integer call() {
         CommandLine cl = spec.commandLine();
         PrintWriter out = cl.getOut();
         PrintWriter err = cl.getErr();
-        if (socket == null) {
-            return usage(err, "missing --socket: give the QMP socket as unix:/path,"
-                    + " tcp:HOST:PORT or a path (talking to a VM by name through qsupd is not available yet)");
-        }
+        String vmName = null;
         QmpEndpoint endpoint;
-        try {
-            endpoint = QmpEndpoint.parse(socket);
-        } catch (IllegalArgumentException e) {
-            return usage(err, "--socket: " + e.getMessage());
+        if (socket == null) {
+            if (words.isEmpty()) {
+                return usage(err, "name a VM (qsup qmp NAME COMMAND ...) or give a QMP socket with --socket");
+            }
+            vmName = words.remove(0);
+            endpoint = new QmpEndpoint.Unix(DaemonClient.resolveSocket(daemonSocket, System.getenv()));
+        } else {
+            try {
+                endpoint = QmpEndpoint.parse(socket);
+            } catch (IllegalArgumentException e) {
+                return usage(err, "--socket: " + e.getMessage());
+            }
         }
         int repeat;
         try {
@@ -150,15 +163,45 @@ public final class QmpCommand implements Callable<Integer> {
         try {
             client = QmpClient.connect(endpoint, opts);
         } catch (QmpConnectException e) {
-            output.error(e.getMessage());
+            output.error(e.getMessage() + (vmName == null ? ""
+                    : "\nIs qsupd running? Start it with 'systemctl start qsupd' or 'qsupd --config FILE'."));
             return ExitCodes.UNREACHABLE;
         } catch (QmpException e) {
             output.error("cannot talk QMP on " + endpoint + ": " + e.getMessage());
             return ExitCodes.UNREACHABLE;
         }
         try (client) {
+            QmpTarget target = QmpTarget.direct(client);
+            if (vmName != null) {
+                target = QmpTarget.viaDaemon(client, vmName);
+                int ready = checkVm(client, vmName, events || waitEvent != null, output);
+                if (ready != ExitCodes.OK) {
+                    return ready;
+                }
+            }
             QmpRunner.Settings settings = new QmpRunner.Settings(keepGoing, repeat, events, waitEvent, timeout, batch);
-            return new QmpRunner(output, settings).run(client, script);
+            return new QmpRunner(output, settings).run(target, script);
+        }
+    }
+
+    /** Checks that qsupd knows the VM, and subscribes to its QEMU events when they are wanted. */
+    private static int checkVm(QmpClient daemon, String vm, boolean wantEvents, QmpOutput output) {
+        try {
+            daemon.execute("query-vm", com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode()
+                    .put("name", vm));
+            if (wantEvents) {
+                var filter = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+                filter.putArray("vms").add(vm);
+                filter.putArray("events").add("VM_QMP_EVENT");
+                daemon.execute("event-subscribe", filter);
+            }
+            return ExitCodes.OK;
+        } catch (io.qsup.qmp.QmpErrorException e) {
+            output.error(e.desc());
+            return "VmNotFound".equals(e.errorClass()) ? ExitCodes.NOT_FOUND : ExitCodes.ERROR;
+        } catch (QmpException e) {
+            output.error("qsupd: " + e.getMessage());
+            return ExitCodes.UNREACHABLE;
         }
     }
 

@@ -2,11 +2,9 @@ package io.qsup.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.qsup.qmp.EventWaiter;
 import io.qsup.qmp.QmpClient;
 import io.qsup.qmp.QmpDisconnectedException;
 import io.qsup.qmp.QmpErrorException;
-import io.qsup.qmp.QmpEvent;
 import io.qsup.qmp.QmpException;
 import io.qsup.qmp.QmpFraming;
 import io.qsup.qmp.QmpTimeoutException;
@@ -39,15 +37,16 @@ final class QmpRunner {
     }
 
     /** Runs the script and returns the exit code. */
-    int run(QmpClient client, QmpScript script) {
-        AutoCloseable eventPrinter = settings.events() ? client.addEventListener(e -> output.event(e.raw())) : null;
-        EventWaiter waiter = settings.waitEvent() != null ? client.expectEvent(settings.waitEvent(), null) : null;
+    int run(QmpTarget target, QmpScript script) {
+        QmpClient client = target.client();
+        AutoCloseable eventPrinter = settings.events() ? target.onEvent(output::event) : null;
+        QmpTarget.Waiter waiter = settings.waitEvent() != null ? target.expect(settings.waitEvent()) : null;
         try {
             boolean failed = false;
             outer:
             for (int round = 0; round < settings.repeat(); round++) {
                 for (QmpScript.Step step : script.steps()) {
-                    Outcome o = runStep(client, step);
+                    Outcome o = runStep(target, step);
                     if (o == Outcome.GONE) {
                         return ExitCodes.ERROR;
                     }
@@ -96,10 +95,10 @@ final class QmpRunner {
 
     private enum Outcome { OK, FAILED, GONE }
 
-    private Outcome runStep(QmpClient client, QmpScript.Step step) {
+    private Outcome runStep(QmpTarget target, QmpScript.Step step) {
         String prefix = step.where().isEmpty() ? "" : step.where() + ": ";
         try {
-            JsonNode ret = client.sendRaw(step.message(), settings.timeout());
+            JsonNode ret = target.send(step.message(), settings.timeout());
             output.result(ret == null ? QmpFraming.mapper().createObjectNode() : ret);
             return Outcome.OK;
         } catch (QmpErrorException e) {
@@ -125,11 +124,11 @@ final class QmpRunner {
         }
     }
 
-    private boolean awaitEvent(EventWaiter waiter) {
+    private boolean awaitEvent(QmpTarget.Waiter waiter) {
         try {
-            QmpEvent e = waiter.await(settings.timeout());
+            JsonNode e = waiter.await(settings.timeout());
             if (!settings.events()) {
-                output.event(e.raw());
+                output.event(e);
             }
             return true;
         } catch (QmpTimeoutException e) {
