@@ -126,9 +126,13 @@ class QmpCliTest {
 
     @Test
     void usageErrorsExit2() {
-        Run noSocket = qsup("qmp", "query-status");
-        assertThat(noSocket.code()).isEqualTo(ExitCodes.USAGE);
-        assertThat(noSocket.err()).contains("missing --socket");
+        Run nothing = qsup("qmp");
+        assertThat(nothing.code()).isEqualTo(ExitCodes.USAGE);
+        assertThat(nothing.err()).contains("name a VM").contains("--socket");
+
+        Run noCommand = qsup("qmp", "web1");
+        assertThat(noCommand.code()).isEqualTo(ExitCodes.USAGE);
+        assertThat(noCommand.err()).contains("nothing to do");
 
         Run badSocket = qsup("qmp", "--socket", "tcp:localhost", "query-status");
         assertThat(badSocket.code()).isEqualTo(ExitCodes.USAGE);
