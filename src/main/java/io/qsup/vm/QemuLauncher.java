@@ -79,8 +79,8 @@ public final class QemuLauncher {
         int rc;
         try {
             rc = exec.execute(cl);
-        } catch (org.apache.commons.exec.ExecuteException e) {
-            // only thrown for a failure to start the process itself
+        } catch (IOException e) {
+            // exit codes are accepted above, so this is a failure to start the process itself
             throw new IOException("cannot run " + argv.getFirst() + ": " + rootMessage(e)
                     + "; check qemu-binary in the daemon settings", e);
         }
