@@ -12,6 +12,7 @@ import picocli.CommandLine.Command;
         description = "Control QEMU virtual machines supervised by qsupd, or talk QMP directly.",
         subcommands = {
             CommandLine.HelpCommand.class,
+            QmpCommand.class,
         })
 public final class QsupMain implements Runnable {
 

@@ -1,0 +1,181 @@
+package io.qsup.cli;
+
+import io.qsup.qmp.QmpClient;
+import io.qsup.qmp.QmpConnectException;
+import io.qsup.qmp.QmpEndpoint;
+import io.qsup.qmp.QmpException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code qsup qmp}: sends QMP commands straight to a QEMU monitor socket, one command or a batch. */
+@Command(
+        name = "qmp",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = {
+            "Send QMP commands to a QEMU monitor socket and print the results.",
+            "",
+            "  qsup qmp --socket unix:/run/vm.sock query-status",
+            "  qsup qmp --socket tcp:127.0.0.1:4444 --compact query-block",
+            "  qsup qmp --socket /run/vm.sock --file cmds.txt --keep-going",
+            "  qsup qmp --socket /run/vm.sock system_powerdown --wait-event SHUTDOWN --timeout 60",
+            "",
+            "Syntax (qmp-shell style): COMMAND key=value ... Values that parse as JSON (numbers, true, false, null,"
+                    + " {objects}, [arrays]) are JSON, anything else is a string; \"double quotes\" make a JSON string"
+                    + " (so \"42\" stays a string and \"a b\" keeps its blank), 'single quotes' a literal string."
+                    + " Dotted keys nest: a.b=1 gives {\"a\":{\"b\":1}}. A line starting with { is sent as raw JSON.",
+            "",
+            "Batch files hold one command per line; blank lines and # comments are skipped. Every line is checked"
+                    + " before anything is sent. Results print one per line as compact JSON; a failed command prints"
+                    + " its {\"error\":...} object there too and 'CLASS: desc' on stderr.",
+        },
+        footer = {
+            "",
+            "Exit codes: 0 ok, 1 a command failed (QMP error, timeout, lost connection, event not seen),"
+                    + " 2 bad usage or bad command syntax, 3 batch file not found, 4 socket unreachable or not QMP.",
+        })
+public final class QmpCommand implements Callable<Integer> {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--socket", paramLabel = "ADDRESS",
+            description = "QMP socket to talk to directly: unix:/path, tcp:HOST:PORT, or a plain path.")
+    String socket;
+
+    @Option(names = "--compact", description = "Print results as one line of JSON (always so in batch mode).")
+    boolean compact;
+
+    @Option(names = {"-f", "--file"}, paramLabel = "FILE",
+            description = "Run the commands in FILE, one per line; '-' reads standard input.")
+    String file;
+
+    @Option(names = "--keep-going", description = "In a batch, go on after a failed command.")
+    boolean keepGoing;
+
+    // Read as text and checked in call(): picocli's conversion errors would get the generic exit code 1, not 2.
+    @Option(names = "--repeat", paramLabel = "N", defaultValue = "1", description = "Run the commands N times.")
+    String repeatText;
+
+    @Option(names = "--events", description = "Also print the events seen while running, as QEMU sends them.")
+    boolean events;
+
+    @Option(names = "--wait-event", paramLabel = "NAME",
+            description = "After the commands, wait for event NAME (armed before the first command) and print it.")
+    String waitEvent;
+
+    @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "10s",
+            description = "Deadline for connecting, for each command and for --wait-event: seconds (5, 0.5) or"
+                    + " with a unit (500ms, 5s, 2m). Default: ${DEFAULT-VALUE}.")
+    String timeoutText;
+
+    @Parameters(paramLabel = "COMMAND [key=value...]", arity = "0..*",
+            description = "One command in qmp-shell syntax (or one JSON object).")
+    List<String> words = new ArrayList<>();
+
+    @Override
+    public Integer call() {
+        CommandLine cl = spec.commandLine();
+        PrintWriter out = cl.getOut();
+        PrintWriter err = cl.getErr();
+        if (socket == null) {
+            return usage(err, "missing --socket: give the QMP socket as unix:/path,"
+                    + " tcp:HOST:PORT or a path (talking to a VM by name through qsupd is not available yet)");
+        }
+        QmpEndpoint endpoint;
+        try {
+            endpoint = QmpEndpoint.parse(socket);
+        } catch (IllegalArgumentException e) {
+            return usage(err, "--socket: " + e.getMessage());
+        }
+        int repeat;
+        try {
+            repeat = Integer.parseInt(repeatText.strip());
+        } catch (NumberFormatException e) {
+            repeat = 0;
+        }
+        if (repeat < 1) {
+            return usage(err, "--repeat must be a whole number, 1 or more, got '" + repeatText + "'");
+        }
+        Duration timeout;
+        try {
+            timeout = new QmpDurationConverter().convert(timeoutText);
+        } catch (CommandLine.TypeConversionException e) {
+            return usage(err, "--timeout: " + e.getMessage());
+        }
+        if (file != null && !words.isEmpty()) {
+            return usage(err, "give either a COMMAND or --file, not both (got --file "
+                    + file + " and '" + String.join(" ", words) + "')");
+        }
+        if (file == null && words.isEmpty() && waitEvent == null) {
+            return usage(err, "nothing to do: give a COMMAND, --file FILE or --wait-event"
+                    + " NAME");
+        }
+
+        QmpScript script;
+        try {
+            script = file != null ? readBatch(file) : words.isEmpty() ? new QmpScript(List.of())
+                    : QmpScript.fromWords(words);
+        } catch (QmpScript.ScriptException e) {
+            err.println(e.getMessage());
+            err.flush();
+            return ExitCodes.USAGE;
+        } catch (NoSuchFileException e) {
+            err.println("batch file not found: " + file);
+            err.flush();
+            return ExitCodes.NOT_FOUND;
+        } catch (IOException e) {
+            err.println("cannot read batch file " + file + ": " + e.getMessage());
+            err.flush();
+            return ExitCodes.NOT_FOUND;
+        }
+
+        boolean batch = file != null;
+        QmpOutput output = new QmpOutput(out, err, compact || batch);
+        QmpClient.Options opts = QmpClient.Options.defaults().withConnectTimeout(timeout).withDefaultTimeout(timeout);
+        QmpClient client;
+        try {
+            client = QmpClient.connect(endpoint, opts);
+        } catch (QmpConnectException e) {
+            output.error(e.getMessage());
+            return ExitCodes.UNREACHABLE;
+        } catch (QmpException e) {
+            output.error("cannot talk QMP on " + endpoint + ": " + e.getMessage());
+            return ExitCodes.UNREACHABLE;
+        }
+        try (client) {
+            QmpRunner.Settings settings = new QmpRunner.Settings(keepGoing, repeat, events, waitEvent, timeout, batch);
+            return new QmpRunner(output, settings).run(client, script);
+        }
+    }
+
+    /** Usage errors found after parsing: reported like picocli's own, exit code 2. */
+    private static int usage(PrintWriter err, String message) {
+        err.println(message);
+        err.println("Try 'qsup qmp --help' for the syntax.");
+        err.flush();
+        return ExitCodes.USAGE;
+    }
+
+    private static QmpScript readBatch(String file) throws IOException, QmpScript.ScriptException {
+        if (file.equals("-")) {
+            InputStream in = System.in;
+            String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            return QmpScript.fromLines("<stdin>", text.lines().toList());
+        }
+        return QmpScript.fromLines(file, Files.readAllLines(Path.of(file), StandardCharsets.UTF_8));
+    }
+}

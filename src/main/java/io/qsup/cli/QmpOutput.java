@@ -1,0 +1,66 @@
+package io.qsup.cli;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.util.DefaultIndenter;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import com.fasterxml.jackson.core.util.Separators;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectWriter;
+import io.qsup.qmp.QmpFraming;
+import java.io.PrintWriter;
+
+/**
+ * Prints QMP results and events for {@code qsup qmp}: results pretty or compact, events always as one compact line
+ * exactly as the server sent them, so they can be told apart by their {@code "event"} key.
+ *
+ * <p>Thread-safe: events are printed from the session's event thread while results come from the main thread; each
+ * print holds this object's monitor so lines never interleave.
+ */
+final class QmpOutput {
+    private static final ObjectWriter PRETTY;
+
+    static {
+        DefaultIndenter indenter = new DefaultIndenter("  ", "\n");
+        DefaultPrettyPrinter pp = new DefaultPrettyPrinter()
+                .withSeparators(Separators.createDefaultInstance()
+                        .withObjectFieldValueSpacing(Separators.Spacing.AFTER)
+                        .withObjectEmptySeparator("")
+                        .withArrayEmptySeparator(""));
+        pp.indentObjectsWith(indenter);
+        pp.indentArraysWith(indenter);
+        PRETTY = QmpFraming.mapper().writer(pp);
+    }
+
+    private final PrintWriter out;
+    private final PrintWriter err;
+    private final boolean compact;
+
+    QmpOutput(PrintWriter out, PrintWriter err, boolean compact) {
+        this.out = out;
+        this.err = err;
+        this.compact = compact;
+    }
+
+    synchronized void result(JsonNode value) {
+        out.println(compact ? QmpFraming.toJson(value) : pretty(value));
+        out.flush();
+    }
+
+    synchronized void event(JsonNode raw) {
+        out.println(QmpFraming.toJson(raw));
+        out.flush();
+    }
+
+    synchronized void error(String message) {
+        err.println(message);
+        err.flush();
+    }
+
+    static String pretty(JsonNode value) {
+        try {
+            return PRETTY.writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot print a JSON tree", e);
+        }
+    }
+}

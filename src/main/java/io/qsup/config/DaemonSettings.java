@@ -1,0 +1,159 @@
+package io.qsup.config;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * The daemon's settings from {@code qsupd.yaml}: where definitions, sockets, state and logs live, which QEMU to
+ * run, the default accelerator, how many VMs may start at once and the log level. {@code sourceFile} is null for
+ * {@link #defaults()}.
+ */
+public record DaemonSettings(
+        Path vmsDir,
+        Path controlSocket,
+        String controlGroup,
+        Path runDir,
+        Path stateDir,
+        Path logDir,
+        String qemuBinary,
+        Accel accel,
+        int maxParallelStarts,
+        String logLevel,
+        Path sourceFile) {
+
+    /** The default location of the settings file. */
+    public static final Path DEFAULT_FILE = Path.of("/etc/qsup/qsupd.yaml");
+
+    static final List<String> KEYS = List.of(
+            "vms-dir", "control-socket", "control-group", "run-dir", "state-dir", "log-dir",
+            "qemu-binary", "accel", "max-parallel-starts", "log-level");
+    private static final Map<String, String> LOG_LEVELS = Map.of(
+            "trace", "trace", "debug", "debug", "info", "info", "warn", "warn", "error", "error");
+    private static final Pattern GROUP = Pattern.compile("[a-z_][a-z0-9_-]{0,31}");
+    /** Longest unix socket path: sun_path is 108 bytes including the terminating NUL. */
+    public static final int MAX_SOCKET_PATH_BYTES = 107;
+
+    /** The settings of a host with no settings file. */
+    public static DaemonSettings defaults() {
+        return new DaemonSettings(
+                Path.of("/etc/qsup/vms"),
+                Path.of("/run/qsup/qsupd.sock"),
+                "qsup",
+                Path.of("/run/qsup"),
+                Path.of("/var/lib/qsup"),
+                Path.of("/var/log/qsup"),
+                "qemu-system-x86_64",
+                Accel.KVM,
+                2 * Runtime.getRuntime().availableProcessors(),
+                "info",
+                null);
+    }
+
+    /** Where the runtime files of VM {@code vmName} live. */
+    public VmPaths pathsFor(String vmName) {
+        return VmPaths.of(runDir, logDir, stateDir, vmName);
+    }
+
+    /** Reads {@code file}; relative paths in it resolve against the file's folder. Reports every problem at once. */
+    public static DaemonSettings load(Path file) throws ConfigException {
+        Path abs = file.toAbsolutePath().normalize();
+        Problems p = new Problems(abs);
+        String text;
+        try {
+            text = Files.readString(abs, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new ConfigException(List.of(new ConfigError(abs, 0, 0, "",
+                    "cannot read settings file: " + e.getMessage() + "; pass an existing file with --config")));
+        }
+        YamlNode root;
+        try {
+            root = YamlReader.parse(text);
+        } catch (YamlReader.Failure f) {
+            throw new ConfigException(List.of(new ConfigError(abs, f.location.line(), f.location.column(), "", f.getMessage())));
+        }
+        DaemonSettings d = defaults();
+        if (root == null) {
+            return d.withSource(abs);
+        }
+        if (!(root instanceof YamlNode.Mapping map)) {
+            throw new ConfigException(List.of(new ConfigError(abs, root.location().line(), root.location().column(), "",
+                    "expected a mapping of settings (key: value), got " + root.describe())));
+        }
+        Path base = abs.getParent();
+        Fields f = new Fields(map, "", p, KEYS);
+        Path vmsDir = pathOr(f, "vms-dir", p, base, d.vmsDir);
+        Path controlSocket = pathOr(f, "control-socket", p, base, d.controlSocket);
+        String group = d.controlGroup;
+        YamlNode.Entry e;
+        if ((e = f.get("control-group")) != null) {
+            String g = Values.matching(e, "control-group", p, GROUP, "a group name: lower-case letters, digits, _ and -");
+            group = g != null ? g : group;
+        }
+        Path runDir = pathOr(f, "run-dir", p, base, d.runDir);
+        Path stateDir = pathOr(f, "state-dir", p, base, d.stateDir);
+        Path logDir = pathOr(f, "log-dir", p, base, d.logDir);
+        String qemu = d.qemuBinary;
+        if ((e = f.get("qemu-binary")) != null) {
+            String q = Values.string(e, "qemu-binary", p);
+            if (q != null && q.isBlank()) {
+                p.error(e.value().location(), "qemu-binary", "is empty; give a binary name or path");
+            } else if (q != null) {
+                // A bare name is looked up on PATH at launch; a path resolves like the other paths here.
+                qemu = q.contains("/") ? base.resolve(q).normalize().toString() : q;
+            }
+        }
+        Accel accel = d.accel;
+        if ((e = f.get("accel")) != null) {
+            Accel a = Values.choice(e, "accel", p, Values.words(Accel.class));
+            accel = a != null ? a : accel;
+        }
+        int parallel = d.maxParallelStarts;
+        if ((e = f.get("max-parallel-starts")) != null) {
+            Integer n = Values.integer(e, "max-parallel-starts", p, 1, 1024);
+            parallel = n != null ? n : parallel;
+        }
+        String level = d.logLevel;
+        if ((e = f.get("log-level")) != null) {
+            String l = Values.choice(e, "log-level", p, new java.util.TreeMap<>(LOG_LEVELS));
+            level = l != null ? l : level;
+        }
+        f.finish();
+        int len = controlSocket.toString().getBytes(StandardCharsets.UTF_8).length;
+        if (len > MAX_SOCKET_PATH_BYTES) {
+            YamlNode.Entry cs = f.get("control-socket");
+            p.error(cs != null ? cs.value().location() : YamlNode.Location.FILE, "control-socket",
+                    "unix socket path " + controlSocket + " is " + len + " bytes long; the limit is "
+                            + MAX_SOCKET_PATH_BYTES + "; choose a shorter path");
+        }
+        if (p.hasErrors()) {
+            throw new ConfigException(sorted(p.errors()));
+        }
+        return new DaemonSettings(vmsDir, controlSocket, group, runDir, stateDir, logDir, qemu, accel, parallel, level, abs);
+    }
+
+    private DaemonSettings withSource(Path file) {
+        return new DaemonSettings(vmsDir, controlSocket, controlGroup, runDir, stateDir, logDir, qemuBinary, accel,
+                maxParallelStarts, logLevel, file);
+    }
+
+    private static Path pathOr(Fields f, String key, Problems p, Path base, Path dflt) {
+        YamlNode.Entry e = f.get(key);
+        if (e == null) {
+            return dflt;
+        }
+        Path v = Values.path(e, key, p, base);
+        return v != null ? v : dflt;
+    }
+
+    static List<ConfigError> sorted(List<ConfigError> errors) {
+        List<ConfigError> s = new ArrayList<>(errors);
+        s.sort(java.util.Comparator.comparingInt(ConfigError::line).thenComparingInt(ConfigError::column));
+        return s;
+    }
+}

@@ -1,0 +1,7 @@
+package io.qsup.config;
+
+/** The firmware a VM boots with ({@code firmware: bios | uefi}). */
+public enum FirmwareType {
+    BIOS,
+    UEFI
+}

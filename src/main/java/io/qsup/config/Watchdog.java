@@ -1,0 +1,4 @@
+package io.qsup.config;
+
+/** A watchdog device and what happens when it fires. */
+public record Watchdog(WatchdogModel model, WatchdogAction action) {}

@@ -1,0 +1,136 @@
+package io.qsup.config;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Parses one YAML document into {@link YamlNode}s that carry line and column, by walking Jackson's YAML tokens;
+ * a document that is not valid YAML becomes a {@link Failure} with the parser's position.
+ */
+final class YamlReader {
+    private static final YAMLFactory FACTORY = new YAMLFactory();
+    /** Guards the recursive walk against absurd nesting; no definition needs more than a few levels. */
+    private static final int MAX_DEPTH = 64;
+
+    private YamlReader() {}
+
+    /** Why a text is not a single YAML document. */
+    static final class Failure extends Exception {
+        final YamlNode.Location location;
+
+        Failure(YamlNode.Location location, String message) {
+            super(message);
+            this.location = location;
+        }
+    }
+
+    /** Parses {@code text}; an empty document gives null. */
+    static YamlNode parse(String text) throws Failure {
+        try (JsonParser p = FACTORY.createParser(text)) {
+            JsonToken t = p.nextToken();
+            if (t == null) {
+                return null;
+            }
+            YamlNode root = read(p, t, 0);
+            JsonToken extra = p.nextToken();
+            if (extra != null) {
+                throw new Failure(
+                        location(p.currentTokenLocation()),
+                        "a second YAML document starts here; put one VM or settings document per file");
+            }
+            return root;
+        } catch (JacksonException e) {
+            JsonLocation loc = e.getLocation();
+            throw new Failure(loc == null ? YamlNode.Location.FILE : location(loc), "invalid YAML: " + cleanMessage(e));
+        } catch (IOException e) {
+            throw new Failure(YamlNode.Location.FILE, "invalid YAML: " + e.getMessage());
+        } catch (RuntimeException e) {
+            // SnakeYAML reports some malformed input (bad anchors, odd tags) with unchecked exceptions.
+            throw new Failure(YamlNode.Location.FILE, "invalid YAML: " + firstLine(String.valueOf(e.getMessage())));
+        }
+    }
+
+    private static YamlNode read(JsonParser p, JsonToken t, int depth) throws IOException, Failure {
+        YamlNode.Location here = location(p.currentTokenLocation());
+        if (depth > MAX_DEPTH) {
+            throw new Failure(here, "nesting deeper than " + MAX_DEPTH + " levels");
+        }
+        switch (t) {
+            case START_OBJECT -> {
+                List<YamlNode.Entry> entries = new ArrayList<>();
+                JsonToken k;
+                while ((k = p.nextToken()) == JsonToken.FIELD_NAME) {
+                    String key = p.currentName();
+                    YamlNode.Location keyLoc = location(p.currentTokenLocation());
+                    YamlNode value = read(p, p.nextToken(), depth + 1);
+                    entries.add(new YamlNode.Entry(key == null ? "" : key, keyLoc, value));
+                }
+                expect(k, JsonToken.END_OBJECT, p);
+                return new YamlNode.Mapping(here, List.copyOf(entries));
+            }
+            case START_ARRAY -> {
+                List<YamlNode> items = new ArrayList<>();
+                JsonToken i;
+                while ((i = p.nextToken()) != JsonToken.END_ARRAY) {
+                    if (i == null) {
+                        throw new Failure(here, "invalid YAML: unterminated list");
+                    }
+                    items.add(read(p, i, depth + 1));
+                }
+                return new YamlNode.Sequence(here, List.copyOf(items));
+            }
+            case VALUE_STRING -> {
+                return new YamlNode.Scalar(here, YamlNode.Scalar.Kind.STRING, p.getText());
+            }
+            case VALUE_NUMBER_INT -> {
+                return new YamlNode.Scalar(here, YamlNode.Scalar.Kind.INTEGER, p.getText());
+            }
+            case VALUE_NUMBER_FLOAT -> {
+                return new YamlNode.Scalar(here, YamlNode.Scalar.Kind.FLOAT, p.getText());
+            }
+            case VALUE_TRUE, VALUE_FALSE -> {
+                return new YamlNode.Scalar(here, YamlNode.Scalar.Kind.BOOLEAN, t == JsonToken.VALUE_TRUE ? "true" : "false");
+            }
+            case VALUE_NULL -> {
+                return new YamlNode.Scalar(here, YamlNode.Scalar.Kind.NULL, "");
+            }
+            default -> {
+                // Binary and embedded objects only arise from tags such as !!binary.
+                return new YamlNode.Scalar(here, YamlNode.Scalar.Kind.STRING, String.valueOf(p.getText()));
+            }
+        }
+    }
+
+    private static void expect(JsonToken got, JsonToken want, JsonParser p) throws Failure {
+        if (got != want) {
+            throw new Failure(location(p.currentTokenLocation()), "invalid YAML: unexpected " + got);
+        }
+    }
+
+    private static YamlNode.Location location(JsonLocation loc) {
+        if (loc == null || loc.getLineNr() <= 0) {
+            return YamlNode.Location.FILE;
+        }
+        return new YamlNode.Location(loc.getLineNr(), Math.max(1, loc.getColumnNr()));
+    }
+
+    /** Jackson appends its own position and a source excerpt; the error line names the position already. */
+    private static String cleanMessage(JacksonException e) {
+        String m = e.getOriginalMessage();
+        if (m == null) {
+            m = String.valueOf(e.getMessage());
+        }
+        return firstLine(m).trim();
+    }
+
+    private static String firstLine(String s) {
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+}
