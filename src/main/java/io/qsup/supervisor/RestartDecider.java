@@ -1,5 +1,6 @@
 package io.qsup.supervisor;
 
+import io.qsup.config.RestartPolicy;
 import io.qsup.vm.ExitCause;
 
 /**

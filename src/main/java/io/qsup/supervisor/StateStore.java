@@ -17,7 +17,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Persists each VM's {@link VmRecord} as {@code state-dir/vms/NAME.json}. Writes are atomic: a temp file in the same
+ * Persists each VM's {@link VmRecord} as {@code state-dir/supervisor/NAME.json}. Writes are atomic: a temp file in the same
  * folder is written and fsynced, renamed over the old file, and the folder is fsynced, so a crash or power loss leaves
  * either the old or the new record, never a torn one.
  *
@@ -32,9 +32,9 @@ public final class StateStore {
             .enable(SerializationFeature.INDENT_OUTPUT)
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
 
-    /** @param stateDir the daemon's {@code state-dir}; records live in its {@code vms} subfolder */
+    /** @param stateDir the daemon's {@code state-dir}; records live in its {@code supervisor} subfolder */
     public StateStore(Path stateDir) {
-        this.dir = stateDir.resolve("vms");
+        this.dir = stateDir.resolve("supervisor");
     }
 
     public Path fileFor(String vm) {

@@ -2,6 +2,7 @@ package io.qsup.supervisor;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.qsup.config.RestartPolicy;
 import io.qsup.vm.ExitCause;
 import io.qsup.vm.ExitCause.Kind;
 import org.junit.jupiter.api.Test;

@@ -26,8 +26,8 @@ class StateStoreTest {
         assertThat(back.intent()).isEqualTo(Intent.STOPPED);
         assertThat(back.restarts()).isEqualTo(1);
         assertThat(back.recentStarts()).containsExactly(Instant.ofEpochMilli(1000), Instant.ofEpochMilli(2000));
-        try (Stream<Path> files = Files.list(stateDir.resolve("vms"))) {
-            assertThat(files).as("no temp files left").containsExactly(stateDir.resolve("vms/web1.json"));
+        try (Stream<Path> files = Files.list(stateDir.resolve("supervisor"))) {
+            assertThat(files).as("no temp files left").containsExactly(stateDir.resolve("supervisor/web1.json"));
         }
     }
 
@@ -47,10 +47,10 @@ class StateStoreTest {
     @Test
     void corruptFileIsMovedAsideNotFatal(@TempDir Path stateDir) throws Exception {
         StateStore s = new StateStore(stateDir);
-        Files.createDirectories(stateDir.resolve("vms"));
-        Files.writeString(stateDir.resolve("vms/web1.json"), "{\"intent\": \"STOPP");
+        Files.createDirectories(stateDir.resolve("supervisor"));
+        Files.writeString(stateDir.resolve("supervisor/web1.json"), "{\"intent\": \"STOPP");
         assertThat(s.load("web1")).isEqualTo(VmRecord.fresh());
-        assertThat(stateDir.resolve("vms/web1.json.corrupt")).exists();
+        assertThat(stateDir.resolve("supervisor/web1.json.corrupt")).exists();
     }
 
     @Test
