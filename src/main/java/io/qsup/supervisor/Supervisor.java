@@ -125,8 +125,9 @@ public final class Supervisor implements AutoCloseable {
                     r = r.withConsecutiveReset(); // it ran long enough: the backoff starts over
                 }
                 lastGoodStart = null;
-                RestartDecider.Decision decision = RestartDecider.decide(d.restart(), cause,
-                        r.intent() == Intent.STOPPED, r.hadGoodStart());
+                RestartDecider.Decision decision = shuttingDown
+                        ? new RestartDecider.Decision(false, "all VMs are being shut down")
+                        : RestartDecider.decide(d.restart(), cause, r.intent() == Intent.STOPPED, r.hadGoodStart());
                 Decision answer;
                 if (!decision.restart()) {
                     answer = new Decision.Stop(decision.reason());
@@ -163,6 +164,7 @@ public final class Supervisor implements AutoCloseable {
     private final HookRunner hooks;
     private final ReentrantLock reloadLock = new ReentrantLock();
     private final Clock clock = Clock.systemUTC();
+    private volatile boolean shuttingDown;
 
     public Supervisor(DaemonSettings settings, HostFacts host, Options options) {
         this.settings = settings;
@@ -186,6 +188,14 @@ public final class Supervisor implements AutoCloseable {
         }
         logErrors(r.errors());
         return new ReloadReport(List.copyOf(r.vms().keySet()), List.of(), Map.of(), List.of(), List.of(), r.errors());
+    }
+
+    /**
+     * From now on no VM is restarted by policy (a stale pidfile found by {@link #adoptAll()} included); for the
+     * {@code --shutdown-all} run, which only adopts and stops.
+     */
+    public void disableRestarts() {
+        shuttingDown = true;
     }
 
     /** Adopts every VM still running from an earlier qsupd, all in parallel; waits for the outcome. */
@@ -501,6 +511,7 @@ public final class Supervisor implements AutoCloseable {
      * left as it was, so the VMs start again at the next boot. For the host-shutdown unit.
      */
     public Map<String, StopResult> shutdownAll() {
+        shuttingDown = true; // a VM that ends during the shutdown is not restarted
         Map<String, CompletableFuture<StopResult>> fs = new TreeMap<>();
         for (Managed m : vms.values()) {
             fs.put(m.name, m.ctl.stop(false, m.def.stopTimeout(), "host shutdown"));
