@@ -1,16 +1,164 @@
 package io.qsup.daemon;
 
-/** Entry point of the {@code qsupd} daemon. */
-public final class QsupdMain {
-    private QsupdMain() {}
+import ch.qos.logback.classic.Level;
+import io.qsup.config.ConfigError;
+import io.qsup.config.ConfigException;
+import io.qsup.config.DaemonSettings;
+import io.qsup.qemu.HostFacts;
+import io.qsup.supervisor.Supervisor;
+import io.qsup.vm.StopResult;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * Entry point of the {@code qsupd} daemon: loads the settings and definitions, adopts the VMs still running, starts
+ * the rest, and supervises until SIGTERM or SIGINT, which leave every VM running. SIGHUP reloads the definitions.
+ * {@code --shutdown-all} instead adopts every VM, stops them all in parallel, each with its own ladder, and exits: the
+ * host-shutdown unit runs it after the daemon itself has stopped.
+ *
+ * <p>Exit codes: 0 done, 1 failure (a VM that would not stop, a lock held by another qsupd), 2 usage, 78 (EX_CONFIG)
+ * bad settings file.
+ */
+@Command(name = "qsupd", mixinStandardHelpOptions = true, versionProvider = QsupdMain.VersionProvider.class,
+        description = "Supervise QEMU virtual machines: launch, watch, restart by policy, stop by ladder.")
+public final class QsupdMain implements Callable<Integer> {
+    private static final Logger log = LoggerFactory.getLogger(QsupdMain.class);
+    /** sysexits.h EX_CONFIG. */
+    public static final int EXIT_CONFIG = 78;
+
+    @Option(names = {"-c", "--config"}, paramLabel = "FILE",
+            description = "Daemon settings file (default: /etc/qsup/qsupd.yaml if it exists, else built-in defaults).")
+    Path config;
+
+    @Option(names = "--shutdown-all",
+            description = "Stop every VM in parallel, each with its stop ladder, then exit (for the host-shutdown unit).")
+    boolean shutdownAll;
+
+    @Option(names = "--hook", paramLabel = "EXE",
+            description = "Program run on every VM state change, with QSUP_VM, QSUP_OLD_STATE, QSUP_NEW_STATE, QSUP_CAUSE.")
+    Path hook;
+
+    @Option(names = "--hook-timeout", paramLabel = "SECONDS", defaultValue = "30",
+            description = "How long one hook run may take before it is killed (default: ${DEFAULT-VALUE}).")
+    int hookTimeoutSeconds;
 
     public static void main(String[] args) {
-        for (String a : args) {
-            if (a.equals("--version") || a.equals("-V")) {
-                System.out.println("qsupd " + Version.get());
-                return;
+        System.exit(run(args));
+    }
+
+    /** Runs qsupd and returns its exit code (tests call this for the options; the daemon itself runs until a signal). */
+    public static int run(String... args) {
+        return new CommandLine(new QsupdMain()).execute(args);
+    }
+
+    @Override
+    public Integer call() {
+        DaemonSettings settings;
+        try {
+            settings = loadSettings();
+        } catch (ConfigException e) {
+            for (ConfigError err : e.errors()) {
+                System.err.println("qsupd: " + err.format());
             }
+            if (e.errors().isEmpty()) {
+                System.err.println("qsupd: " + e.getMessage());
+            }
+            return EXIT_CONFIG;
         }
-        System.out.println("qsupd " + Version.get());
+        applyLogLevel(settings.logLevel());
+        if (hook != null && !Files.isExecutable(hook)) {
+            System.err.println("qsupd: hook " + hook + " is not an executable file; fix the path or drop --hook");
+            return 2;
+        }
+        HostFacts host = HostFacts.probe(settings.qemuBinary());
+        Supervisor.Options options = Supervisor.Options.defaults().withHook(hook, Duration.ofSeconds(hookTimeoutSeconds));
+        try (DaemonLock lock = DaemonLock.acquire(settings.runDir(), shutdownAll ? 30_000 : 0)) {
+            return shutdownAll ? shutdownAll(settings, host, options) : supervise(settings, host, options);
+        } catch (DaemonException e) {
+            System.err.println("qsupd: " + e.getMessage());
+            return 1;
+        }
+    }
+
+    private DaemonSettings loadSettings() throws ConfigException {
+        if (config != null) {
+            return DaemonSettings.load(config);
+        }
+        return Files.isRegularFile(DaemonSettings.DEFAULT_FILE) ? DaemonSettings.load(DaemonSettings.DEFAULT_FILE)
+                : DaemonSettings.defaults();
+    }
+
+    private static int supervise(DaemonSettings settings, HostFacts host, Supervisor.Options options) {
+        Supervisor sup = new Supervisor(settings, host, options);
+        CountDownLatch exit = new CountDownLatch(1);
+        Signals.on("TERM", exit::countDown);
+        Signals.on("INT", exit::countDown);
+        Signals.on("HUP", () -> {
+            SdNotify.notify("RELOADING=1");
+            sup.reload();
+            SdNotify.notify("READY=1");
+        });
+        log.info("qsupd {} starting: definitions in {}, run-dir {}, state-dir {}", Version.get(), settings.vmsDir(),
+                settings.runDir(), settings.stateDir());
+        sup.loadInitial();
+        sup.startup();
+        SdNotify.notify("READY=1\nSTATUS=supervising " + sup.list().size() + " VMs\nMAINPID="
+                + ProcessHandle.current().pid());
+        log.info("qsupd ready: {} VMs", sup.list().size());
+        try {
+            exit.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        SdNotify.notify("STOPPING=1");
+        log.info("qsupd exiting; VMs keep running and are adopted by the next qsupd");
+        sup.close();
+        return 0;
+    }
+
+    private static int shutdownAll(DaemonSettings settings, HostFacts host, Supervisor.Options options) {
+        Supervisor sup = new Supervisor(settings, host, options);
+        sup.disableRestarts();
+        sup.loadInitial();
+        sup.adoptAll();
+        Map<String, StopResult> results = sup.shutdownAll();
+        boolean ok = true;
+        for (Map.Entry<String, StopResult> e : results.entrySet()) {
+            StopResult r = e.getValue();
+            ok &= r.stopped();
+            System.out.println(e.getKey() + ": " + (r.rung() == null ? r.detail()
+                    : (r.stopped() ? "stopped" : "NOT stopped") + " at rung " + r.rung() + " after "
+                            + r.took().toMillis() + " ms"));
+        }
+        sup.close();
+        return ok ? 0 : 1;
+    }
+
+    /** The settings' log-level, unless -Dqsup.logLevel overrides it. */
+    private static void applyLogLevel(String level) {
+        if (System.getProperty("qsup.logLevel") != null || level == null) {
+            return;
+        }
+        org.slf4j.Logger root = LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        if (root instanceof ch.qos.logback.classic.Logger lb) {
+            lb.setLevel(Level.toLevel(level, Level.INFO));
+        }
+    }
+
+    /** Reports the jar's version. */
+    static final class VersionProvider implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"qsupd " + Version.get()};
+        }
     }
 }

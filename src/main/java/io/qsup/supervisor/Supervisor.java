@@ -1,0 +1,589 @@
+package io.qsup.supervisor;
+
+import io.qsup.config.ApplyChanges;
+import io.qsup.config.ConfigError;
+import io.qsup.config.ConfigLoader;
+import io.qsup.config.DaemonSettings;
+import io.qsup.config.HangAction;
+import io.qsup.config.LoadResult;
+import io.qsup.config.VmDefinition;
+import io.qsup.config.VmPaths;
+import io.qsup.qemu.ArgvBuilder;
+import io.qsup.qemu.HostFacts;
+import io.qsup.vm.ExitCause;
+import io.qsup.vm.ProcessInspector;
+import io.qsup.vm.QemuLauncher;
+import io.qsup.vm.StopResult;
+import io.qsup.vm.Supervision;
+import io.qsup.vm.VmController;
+import io.qsup.vm.VmController.AdoptOutcome;
+import io.qsup.vm.VmEvent;
+import io.qsup.vm.VmSpec;
+import io.qsup.vm.VmState;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import java.util.function.UnaryOperator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * All VMs of one host: autostart in {@code depends-on} order under {@code max-parallel-starts}, restarts by policy with
+ * backoff and start limit, the operator's persisted intent (which always wins), reload, and {@link #shutdownAll()}. It
+ * offers a read-only view ({@link #list()}), intent methods, and state-change events to listeners.
+ *
+ * <p>Locking: {@code vms} is a concurrent map; a VM's {@link VmRecord} is guarded by its {@code Managed} monitor, which
+ * is held across the record's small fsynced write so records reach disk in the order they were made (it is never held
+ * while waiting for QEMU). {@code reloadLock} only keeps two reloads from interleaving. VM work itself runs on each
+ * controller's own threads; the intent methods return futures and never block on a VM.
+ */
+public final class Supervisor implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Supervisor.class);
+
+    /**
+     * Tuning that is not part of the definitions.
+     *
+     * @param probeInterval time between liveness probes of each VM
+     * @param probeTimeout  deadline of one probe
+     * @param hook          executable run on every state change, or null
+     * @param hookTimeout   how long one hook run may take
+     */
+    public record Options(Duration probeInterval, Duration probeTimeout, Path hook, Duration hookTimeout) {
+        public static Options defaults() {
+            return new Options(Duration.ofSeconds(5), Duration.ofSeconds(2), null, Duration.ofSeconds(30));
+        }
+
+        public Options withProbe(Duration interval, Duration timeout) {
+            return new Options(interval, timeout, hook, hookTimeout);
+        }
+
+        public Options withHook(Path h, Duration timeout) {
+            return new Options(probeInterval, probeTimeout, h, timeout);
+        }
+    }
+
+    /** One supervised VM. */
+    private final class Managed implements Supervision {
+        final String name;
+        final VmController ctl;
+        volatile VmDefinition def;
+        volatile AdoptOutcome adopted;
+        VmRecord rec; // guarded by this
+        Instant lastGoodStart; // guarded by this
+
+        Managed(VmDefinition def, VmRecord rec) {
+            this.name = def.name();
+            this.def = def;
+            this.rec = rec;
+            this.ctl = new VmController(specOf(def), this, launcher, inspector);
+            ctl.stateMachine().addListener(Supervisor.this::publish);
+        }
+
+        @Override
+        public void awaitLaunchSlot(String vm) throws InterruptedException {
+            startSlots.acquire();
+        }
+
+        @Override
+        public void launchFinished(String vm) {
+            startSlots.release();
+        }
+
+        @Override
+        public void onGoodStart(String vm) {
+            synchronized (this) {
+                lastGoodStart = clock.instant();
+            }
+            update(this, r -> r.withGoodStart(true));
+            ctl.stateMachine().setRestartPending(List.of());
+        }
+
+        @Override
+        public Decision onExit(String vm, ExitCause cause) {
+            VmDefinition d = def;
+            synchronized (this) {
+                Instant now = clock.instant();
+                VmRecord r = rec.withExitCause(cause.describe());
+                if (lastGoodStart != null && Duration.between(lastGoodStart, now).compareTo(stableAfter(d)) >= 0) {
+                    r = r.withConsecutiveReset(); // it ran long enough: the backoff starts over
+                }
+                lastGoodStart = null;
+                RestartDecider.Decision decision = shuttingDown
+                        ? new RestartDecider.Decision(false, "all VMs are being shut down")
+                        : RestartDecider.decide(d.restart(), cause, r.intent() == Intent.STOPPED, r.hadGoodStart());
+                Decision answer;
+                if (!decision.restart()) {
+                    answer = new Decision.Stop(decision.reason());
+                } else {
+                    List<Instant> admitted = new StartLimit(d.startLimitBurst(), d.startLimitInterval())
+                            .admit(r.recentStarts(), now);
+                    if (admitted == null) {
+                        r = r.withFailed(true);
+                        answer = new Decision.Fail("start limit hit: " + d.startLimitBurst() + " restarts within "
+                                + d.startLimitInterval().toSeconds() + " s; use 'qsup start' or 'qsup reset-failed'");
+                    } else {
+                        Duration delay = new Backoff(d.restartDelay(), d.restartMaxDelay(), d.restartSteps())
+                                .delayFor(r.consecutive());
+                        r = r.withRestart(admitted);
+                        answer = new Decision.Restart(delay, decision.reason());
+                    }
+                }
+                rec = r;
+                save(this, r);
+                return answer;
+            }
+        }
+    }
+
+    private final DaemonSettings settings;
+    private final HostFacts host;
+    private final Options options;
+    private final StateStore store;
+    private final QemuLauncher launcher = new QemuLauncher();
+    private final ProcessInspector inspector = new ProcessInspector();
+    private final Semaphore startSlots;
+    private final Map<String, Managed> vms = new ConcurrentHashMap<>();
+    private final List<Consumer<VmEvent>> listeners = new CopyOnWriteArrayList<>();
+    private final HookRunner hooks;
+    private final ReentrantLock reloadLock = new ReentrantLock();
+    private final Clock clock = Clock.systemUTC();
+    private volatile boolean shuttingDown;
+
+    public Supervisor(DaemonSettings settings, HostFacts host, Options options) {
+        this.settings = settings;
+        this.host = host;
+        this.options = options;
+        this.store = new StateStore(settings.stateDir());
+        this.startSlots = new Semaphore(Math.max(1, settings.maxParallelStarts()), true);
+        this.hooks = options.hook() == null ? null : new HookRunner(options.hook(), options.hookTimeout());
+        if (hooks != null) {
+            listeners.add(hooks);
+        }
+    }
+
+    // ---- start-up ----
+
+    /** Loads the definitions for the first time; VMs are registered, nothing is started or adopted yet. */
+    public ReloadReport loadInitial() {
+        LoadResult r = ConfigLoader.loadDirectory(settings.vmsDir(), settings, host);
+        for (VmDefinition d : r.vms().values()) {
+            register(d);
+        }
+        logErrors(r.errors());
+        return new ReloadReport(List.copyOf(r.vms().keySet()), List.of(), Map.of(), List.of(), List.of(), r.errors());
+    }
+
+    /**
+     * From now on no VM is restarted by policy (a stale pidfile found by {@link #adoptAll()} included); for the
+     * {@code --shutdown-all} run, which only adopts and stops.
+     */
+    public void disableRestarts() {
+        shuttingDown = true;
+    }
+
+    /** Adopts every VM still running from an earlier qsupd, all in parallel; waits for the outcome. */
+    public Map<String, AdoptOutcome> adoptAll() {
+        Map<String, CompletableFuture<AdoptOutcome>> fs = new TreeMap<>();
+        for (Managed m : vms.values()) {
+            fs.put(m.name, m.ctl.adopt());
+        }
+        Map<String, AdoptOutcome> out = new TreeMap<>();
+        fs.forEach((name, f) -> {
+            AdoptOutcome o = join(f, AdoptOutcome.NOT_RUNNING, name + ": adoption");
+            vms.get(name).adopted = o;
+            out.put(name, o);
+        });
+        for (Managed m : vms.values()) {
+            boolean failed;
+            synchronized (m) {
+                failed = m.rec.failed();
+            }
+            if (failed && m.ctl.state() == VmState.STOPPED) {
+                m.ctl.stateMachine().setState(VmState.FAILED, "start limit was hit before qsupd restarted");
+            }
+        }
+        log.info("adoption: {}", out);
+        return out;
+    }
+
+    /**
+     * Starts every VM that should run and is not running: operator intent {@code started}, or no intent and
+     * {@code autostart}. Dependencies start first; a VM waits until each dependency's start finished. Returns when all
+     * starts finished.
+     */
+    public void autostartAll() {
+        Map<String, Managed> todo = new TreeMap<>();
+        for (Managed m : vms.values()) {
+            if (m.ctl.state() == VmState.STOPPED && m.adopted != AdoptOutcome.STALE && shouldRun(m)) {
+                todo.put(m.name, m);
+            }
+        }
+        Map<String, List<String>> deps = dependencyGraph(todo);
+        Map<String, CompletableFuture<VmState>> done = new HashMap<>();
+        for (String n : todo.keySet()) {
+            done.put(n, new CompletableFuture<>());
+        }
+        for (Managed m : todo.values()) {
+            Thread.ofVirtual().name("autostart " + m.name).start(() -> {
+                for (String dep : deps.get(m.name)) {
+                    join(done.get(dep), null, m.name + ": waiting for " + dep);
+                }
+                VmState s = join(m.ctl.start("autostart"), VmState.STOPPED, m.name + ": autostart");
+                done.get(m.name).complete(s);
+            });
+        }
+        CompletableFuture.allOf(done.values().toArray(CompletableFuture[]::new)).join();
+    }
+
+    /** Adoption, then autostart. */
+    public void startup() {
+        adoptAll();
+        autostartAll();
+    }
+
+    private boolean shouldRun(Managed m) {
+        VmRecord r;
+        synchronized (m) {
+            r = m.rec;
+        }
+        if (r.failed()) {
+            return false;
+        }
+        return r.intent() == Intent.STARTED || (r.intent() == Intent.NONE && m.def.autostart());
+    }
+
+    /** depends-on restricted to the VMs being started; edges of a cycle are dropped with an error in the log. */
+    private static Map<String, List<String>> dependencyGraph(Map<String, Managed> todo) {
+        Map<String, List<String>> g = new HashMap<>();
+        for (Managed m : todo.values()) {
+            List<String> ds = new ArrayList<>();
+            for (String d : m.def.dependsOn()) {
+                if (todo.containsKey(d)) {
+                    ds.add(d);
+                }
+            }
+            g.put(m.name, ds);
+        }
+        Set<String> done = new HashSet<>();
+        for (String n : new TreeMap<>(g).keySet()) {
+            breakCycles(n, g, new java.util.LinkedHashSet<>(), done);
+        }
+        return g;
+    }
+
+    private static void breakCycles(String n, Map<String, List<String>> g, Set<String> path, Set<String> done) {
+        if (done.contains(n)) {
+            return;
+        }
+        path.add(n);
+        for (String d : new ArrayList<>(g.get(n))) {
+            if (path.contains(d)) {
+                log.error("VM {}: depends-on cycle {} -> {}; starting without this ordering", n, path, d);
+                g.get(n).remove(d);
+            } else {
+                breakCycles(d, g, path, done);
+            }
+        }
+        path.remove(n);
+        done.add(n);
+    }
+
+    // ---- view ----
+
+    /** Every VM, sorted by name. */
+    public List<VmSnapshot> list() {
+        return new TreeMap<>(vms).values().stream().map(this::snapshot).toList();
+    }
+
+    public Optional<VmSnapshot> get(String name) {
+        return Optional.ofNullable(vms.get(name)).map(this::snapshot);
+    }
+
+    /** The definition in force for a VM. */
+    public Optional<VmDefinition> definition(String name) {
+        return Optional.ofNullable(vms.get(name)).map(m -> m.def);
+    }
+
+    /** The controller of a VM, for callers inside the daemon that wait on states. */
+    public Optional<VmController> controller(String name) {
+        return Optional.ofNullable(vms.get(name)).map(m -> m.ctl);
+    }
+
+    private VmSnapshot snapshot(Managed m) {
+        VmRecord r;
+        synchronized (m) {
+            r = m.rec;
+        }
+        VmController c = m.ctl;
+        Instant started = c.startedAt();
+        ExitCause last = c.stateMachine().lastExitCause();
+        return new VmSnapshot(m.name, c.state(), c.stateMachine().unresponsive(), c.pid(),
+                last != null ? last.describe() : r.lastExitCause(), r.restarts(), c.restartPendingKeys(),
+                c.launchError(), started == null ? null : Duration.between(started, clock.instant()), r.intent(),
+                m.def.autostart());
+    }
+
+    /** Adds a listener for every VM's events; it runs on the VM's threads and must not block. */
+    public AutoCloseable addListener(Consumer<VmEvent> listener) {
+        listeners.add(listener);
+        return () -> listeners.remove(listener);
+    }
+
+    private void publish(VmEvent e) {
+        for (Consumer<VmEvent> l : listeners) {
+            try {
+                l.accept(e);
+            } catch (RuntimeException ex) {
+                log.warn("VM {}: listener failed on {}", e.vm(), e, ex);
+            }
+        }
+    }
+
+    // ---- intents ----
+
+    /** Operator start: persisted as intent, clears failed and the restart tally. */
+    public CompletableFuture<VmState> start(String name) throws SupervisorException {
+        Managed m = require(name);
+        update(m, r -> r.withTallyReset().withIntent(Intent.STARTED));
+        return m.ctl.start("operator start");
+    }
+
+    /** Operator stop with the ladder; persisted, so no policy and no daemon restart starts it again. */
+    public CompletableFuture<StopResult> stop(String name, boolean force, Duration timeout) throws SupervisorException {
+        Managed m = require(name);
+        update(m, r -> r.withIntent(Intent.STOPPED));
+        return m.ctl.stop(force, timeout != null ? timeout : m.def.stopTimeout(), force ? "operator stop --force"
+                : "operator stop");
+    }
+
+    /** Stop with the ladder, then start; the intent becomes started. */
+    public CompletableFuture<VmState> restart(String name, boolean force) throws SupervisorException {
+        Managed m = require(name);
+        update(m, r -> r.withIntent(Intent.STARTED));
+        return m.ctl.stop(force, m.def.stopTimeout(), "operator restart")
+                .thenCompose(res -> m.ctl.start("operator restart"));
+    }
+
+    /** SIGKILL now; persisted as a stop. */
+    public CompletableFuture<StopResult> kill(String name) throws SupervisorException {
+        Managed m = require(name);
+        update(m, r -> r.withIntent(Intent.STOPPED));
+        return m.ctl.kill("operator kill");
+    }
+
+    public CompletableFuture<VmState> pause(String name) throws SupervisorException {
+        return require(name).ctl.pause();
+    }
+
+    public CompletableFuture<VmState> resume(String name) throws SupervisorException {
+        return require(name).ctl.resume();
+    }
+
+    public CompletableFuture<VmState> reset(String name) throws SupervisorException {
+        return require(name).ctl.reset();
+    }
+
+    /** Leaves failed for stopped and clears the tally, without starting. */
+    public CompletableFuture<VmState> resetFailed(String name) throws SupervisorException {
+        Managed m = require(name);
+        update(m, VmRecord::withTallyReset);
+        return m.ctl.resetFailed();
+    }
+
+    private Managed require(String name) throws SupervisorException {
+        Managed m = vms.get(name);
+        if (m == null) {
+            throw new SupervisorException("no VM named '" + name + "'; 'qsup list' shows the known VMs");
+        }
+        return m;
+    }
+
+    // ---- reload ----
+
+    /**
+     * Re-reads the definitions and applies the difference: new autostart VMs start, removed VMs stop with the ladder,
+     * changed VMs are marked restart-pending (or restarted with {@code apply-changes: restart}). A VM whose file is
+     * broken keeps its old definition; the errors are in the report.
+     */
+    public ReloadReport reload() {
+        reloadLock.lock();
+        try {
+            LoadResult r = ConfigLoader.loadDirectory(settings.vmsDir(), settings, host);
+            Map<String, VmDefinition> next = new TreeMap<>(r.vms());
+            List<String> kept = new ArrayList<>();
+            for (Managed m : vms.values()) {
+                if (!next.containsKey(m.name) && r.errorsByFile().containsKey(m.def.sourceFile())) {
+                    next.put(m.name, m.def);
+                    kept.add(m.name);
+                }
+            }
+            List<String> added = new ArrayList<>();
+            List<String> removed = new ArrayList<>();
+            List<String> restarted = new ArrayList<>();
+            Map<String, List<String>> changed = new LinkedHashMap<>();
+            for (VmDefinition d : next.values()) {
+                Managed m = vms.get(d.name());
+                if (m == null) {
+                    Managed fresh = register(d);
+                    added.add(d.name());
+                    if (shouldRun(fresh)) {
+                        fresh.ctl.start("reload: new VM");
+                    }
+                } else if (!m.def.equals(d)) {
+                    List<String> keys = DefinitionDiff.changedKeys(m.def, d);
+                    changed.put(d.name(), keys);
+                    if (applyChange(m, d, keys)) {
+                        restarted.add(d.name());
+                    }
+                }
+            }
+            for (Managed m : List.copyOf(vms.values())) {
+                if (!next.containsKey(m.name)) {
+                    removed.add(m.name);
+                    remove(m);
+                }
+            }
+            logErrors(r.errors());
+            ReloadReport report = new ReloadReport(added, removed, changed, restarted, kept, r.errors());
+            log.info("reload: added {}, removed {}, changed {}, restarted {}, kept old definition of {}, {} errors",
+                    added, removed, changed, restarted, kept, r.errors().size());
+            return report;
+        } finally {
+            reloadLock.unlock();
+        }
+    }
+
+    /** Returns true if the VM is being restarted at once. */
+    private boolean applyChange(Managed m, VmDefinition d, List<String> keys) {
+        VmSpec oldSpec = m.ctl.spec();
+        VmSpec newSpec = specOf(d);
+        m.def = d;
+        m.ctl.setSpec(newSpec);
+        boolean needsRestart = !oldSpec.argv().equals(newSpec.argv());
+        if (!needsRestart || !m.ctl.state().hasProcess()) {
+            return false; // runtime-only keys apply now; a stopped VM picks the new argv at its next start
+        }
+        if (d.applyChanges() == ApplyChanges.RESTART) {
+            m.ctl.stop(false, d.stopTimeout(), "reload: definition changed (" + String.join(", ", keys) + ")")
+                    .thenCompose(res -> m.ctl.start("reload: apply changed definition"));
+            return true;
+        }
+        m.ctl.stateMachine().setRestartPending(keys);
+        return false;
+    }
+
+    private void remove(Managed m) {
+        m.ctl.stop(false, m.def.stopTimeout(), "reload: definition removed").whenComplete((res, err) -> {
+            if (err != null) {
+                log.error("VM {}: stop after removal failed: {}", m.name, err.toString());
+            }
+            vms.remove(m.name, m);
+            m.ctl.close();
+            try {
+                store.delete(m.name);
+            } catch (SupervisorException e) {
+                log.warn("{}", e.getMessage());
+            }
+        });
+    }
+
+    // ---- shutdown ----
+
+    /**
+     * Stops every VM in parallel, each with its own ladder and stop-timeout, and waits for all. The operator's intent is
+     * left as it was, so the VMs start again at the next boot. For the host-shutdown unit.
+     */
+    public Map<String, StopResult> shutdownAll() {
+        shuttingDown = true; // a VM that ends during the shutdown is not restarted
+        Map<String, CompletableFuture<StopResult>> fs = new TreeMap<>();
+        for (Managed m : vms.values()) {
+            fs.put(m.name, m.ctl.stop(false, m.def.stopTimeout(), "host shutdown"));
+        }
+        Map<String, StopResult> out = new TreeMap<>();
+        fs.forEach((n, f) -> out.put(n, join(f, new StopResult(null, Duration.ZERO, false, "stop failed"), n)));
+        return out;
+    }
+
+    /** Lets go of every VM without stopping any (the daemon exits; QEMU keeps running). */
+    @Override
+    public void close() {
+        for (Managed m : vms.values()) {
+            m.ctl.close();
+        }
+        if (hooks != null) {
+            hooks.close();
+        }
+    }
+
+    // ---- helpers ----
+
+    private Managed register(VmDefinition d) {
+        Managed m = new Managed(d, store.load(d.name()));
+        vms.put(d.name(), m);
+        return m;
+    }
+
+    private VmSpec specOf(VmDefinition d) {
+        VmPaths p = settings.pathsFor(d.name());
+        List<String> argv = ArgvBuilder.build(d, settings, host);
+        return new VmSpec(d.name(), argv, p.dir(), p.qmpSocket(), p.pidFile(), p.qemuLog(), d.stopTimeout(),
+                d.hangAction() == HangAction.RESTART, options.probeInterval(), options.probeTimeout(),
+                Duration.ofSeconds(30));
+    }
+
+    /** A run this long counts as good: the backoff starts over at the next exit. */
+    private static Duration stableAfter(VmDefinition d) {
+        Duration max = d.restartMaxDelay();
+        return max.compareTo(Duration.ofSeconds(10)) > 0 ? max : Duration.ofSeconds(10);
+    }
+
+    private void update(Managed m, UnaryOperator<VmRecord> f) {
+        synchronized (m) {
+            m.rec = f.apply(m.rec);
+            save(m, m.rec);
+        }
+    }
+
+    private void save(Managed m, VmRecord r) {
+        try {
+            store.save(m.name, r);
+        } catch (SupervisorException e) {
+            log.error("{}", e.getMessage());
+        }
+    }
+
+    private static void logErrors(List<ConfigError> errors) {
+        for (ConfigError e : errors) {
+            log.error("{}", e.format());
+        }
+    }
+
+    private static <T> T join(CompletableFuture<T> f, T fallback, String what) {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return fallback;
+        } catch (ExecutionException e) {
+            log.error("{} failed: {}", what, e.getCause().toString());
+            return fallback;
+        }
+    }
+}

@@ -1,0 +1,24 @@
+package io.qsup.supervisor;
+
+import io.qsup.vm.VmState;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * A read-only picture of one VM for listings ({@code qsup list}, the control socket).
+ *
+ * @param name               VM name
+ * @param state              life-cycle state
+ * @param unresponsive       the liveness probe missed its deadline
+ * @param pid                QEMU pid, or -1
+ * @param lastExitCause      label and detail of the last exit cause, or null
+ * @param restarts           automatic restarts since the operator last started or reset it
+ * @param restartPendingKeys definition keys changed on disk that wait for a restart
+ * @param launchError        QEMU's own words from the last failed launch, or null
+ * @param uptime             time since the current QEMU started, or null
+ * @param intent             the operator's persisted request
+ * @param autostart          the definition's autostart
+ */
+public record VmSnapshot(String name, VmState state, boolean unresponsive, long pid, String lastExitCause, int restarts,
+                         List<String> restartPendingKeys, String launchError, Duration uptime, Intent intent,
+                         boolean autostart) {}

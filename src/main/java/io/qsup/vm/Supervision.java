@@ -1,0 +1,51 @@
+package io.qsup.vm;
+
+import java.time.Duration;
+
+/**
+ * What a {@link VmController} asks of whoever supervises it: the restart decision after an exit, and notice of a good
+ * start. Called on the VM's own operations thread; implementations may do small file I/O (persisting the tally) but
+ * must not call back into the same controller synchronously.
+ */
+public interface Supervision {
+
+    /**
+     * Blocks until this VM may launch; the supervisor uses it to keep at most {@code max-parallel-starts} launches at
+     * once. Always paired with {@link #launchFinished}.
+     */
+    default void awaitLaunchSlot(String vm) throws InterruptedException {}
+
+    /** The launch that {@link #awaitLaunchSlot} admitted is over, whatever its outcome. */
+    default void launchFinished(String vm) {}
+
+    /** The VM reached running or paused after a launch. */
+    void onGoodStart(String vm);
+
+    /** The VM ended by itself (or its launch failed); the answer says what state to go to. */
+    Decision onExit(String vm, ExitCause cause);
+
+    /** What to do after an exit. */
+    sealed interface Decision {
+        String reason();
+
+        /** Stay stopped. */
+        record Stop(String reason) implements Decision {}
+
+        /** Start again after {@code delay}. */
+        record Restart(Duration delay, String reason) implements Decision {}
+
+        /** The start limit was hit: go to failed. */
+        record Fail(String reason) implements Decision {}
+    }
+
+    /** Never restarts: for tests and tools that only launch. */
+    Supervision NONE = new Supervision() {
+        @Override
+        public void onGoodStart(String vm) {}
+
+        @Override
+        public Decision onExit(String vm, ExitCause cause) {
+            return new Decision.Stop("not supervised");
+        }
+    };
+}

@@ -1,0 +1,786 @@
+package io.qsup.vm;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.qsup.qmp.QmpClient;
+import io.qsup.qmp.QmpDisconnectedException;
+import io.qsup.qmp.QmpEndpoint;
+import io.qsup.qmp.QmpEvent;
+import io.qsup.qmp.QmpException;
+import io.qsup.qmp.QmpStatus;
+import io.qsup.qmp.QmpTimeoutException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One VM's life: launch as named steps, the QMP session, exit causes, the liveness probe, the stop ladder and adoption
+ * of a QEMU that outlived a previous qsupd. It owns the VM's {@link VmStateMachine}; restart decisions are asked of a
+ * {@link Supervision}.
+ *
+ * <p>Threading: every operation that changes the VM (start, stop, exit handling, adoption, pause, ...) runs on one
+ * virtual thread {@code vm-ops NAME}, one at a time, so they never race; the public methods only queue and return a
+ * future. QMP events arrive on the QMP client's dispatcher thread and only set volatile fields or queue work. The
+ * liveness probe runs on {@code vm-monitor NAME} and a scheduled restart waits on {@code vm-backoff NAME}. No lock is
+ * held while waiting for QEMU: the ladder's waits happen on the ops thread with no lock, and a stuck VM delays only its
+ * own queue. {@link #stop} sets a flag at once so a launch in progress gives up before it spawns.
+ */
+public final class VmController implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(VmController.class);
+    private static final int MAX_SOCKET_PATH = 107; // sun_path is 108 bytes with the terminating NUL
+    private static final Duration POWERDOWN_RESEND = Duration.ofSeconds(3);
+    private static final long POLL_MILLIS = 25;
+
+    /** What {@link #adopt()} found. */
+    public enum AdoptOutcome {
+        /** No pidfile: the VM was not running. */
+        NOT_RUNNING,
+        /** QEMU alive, its QMP answered: now running or paused, untouched. */
+        ADOPTED,
+        /** QEMU alive but QMP did not answer: orphaned, reported, never killed. */
+        ORPHANED,
+        /** A pidfile whose process is gone (or is not this VM's): cleaned up, handled as a crash while qsupd was down. */
+        STALE
+    }
+
+    /** Where the stop ladder begins. */
+    private enum Start { POWERDOWN, QUIT, SIGKILL }
+
+    /** One QMP session to one QEMU process; the event fields are written by the QMP dispatcher thread. */
+    private static final class Session {
+        final QmpClient client;
+        final long pid;
+        volatile String shutdownReason;
+        volatile boolean panicked;
+        volatile boolean watchdog;
+        /** Set when we end the process ourselves, so the disconnect is expected. */
+        volatile boolean ending;
+
+        Session(QmpClient client, long pid) {
+            this.client = client;
+            this.pid = pid;
+        }
+    }
+
+    private final VmStateMachine sm;
+    private final Supervision supervision;
+    private final QemuLauncher launcher;
+    private final ProcessInspector inspector;
+    private final ExecutorService ops;
+    private final Thread monitor;
+    private final AtomicLong generation = new AtomicLong();
+
+    private volatile VmSpec spec;
+    private volatile Session session;
+    private volatile long pid = -1;
+    private volatile String launchError;
+    private volatile Instant startedAt;
+    private volatile boolean stopRequested;
+    private volatile boolean closed;
+
+    public VmController(VmSpec spec, Supervision supervision, QemuLauncher launcher, ProcessInspector inspector) {
+        this.spec = spec;
+        this.supervision = supervision;
+        this.launcher = launcher;
+        this.inspector = inspector;
+        this.sm = new VmStateMachine(spec.name());
+        this.ops = Executors.newSingleThreadExecutor(Thread.ofVirtual().name("vm-ops " + spec.name()).factory());
+        this.monitor = Thread.ofVirtual().name("vm-monitor " + spec.name()).unstarted(this::monitorLoop);
+        monitor.start();
+    }
+
+    public String name() {
+        return spec.name();
+    }
+
+    public VmSpec spec() {
+        return spec;
+    }
+
+    /** Replaces the spec; it takes effect at the next launch. */
+    public void setSpec(VmSpec newSpec) {
+        if (!newSpec.name().equals(spec.name())) {
+            throw new IllegalArgumentException("spec of " + newSpec.name() + " given to VM " + spec.name());
+        }
+        this.spec = newSpec;
+    }
+
+    public VmStateMachine stateMachine() {
+        return sm;
+    }
+
+    public VmState state() {
+        return sm.state();
+    }
+
+    /** The QEMU pid, or -1 when there is no process. */
+    public long pid() {
+        return pid;
+    }
+
+    /** QEMU's own words from the last failed launch, or null. */
+    public String launchError() {
+        return launchError;
+    }
+
+    /** When the current QEMU started, or null. */
+    public Instant startedAt() {
+        return startedAt;
+    }
+
+    // ---- requests (queue and return) ----
+
+    /** Starts the VM if it has no process; from failed or backoff too. Completes with the state reached. */
+    public CompletableFuture<VmState> start(String cause) {
+        return submit(() -> doStart(cause));
+    }
+
+    /**
+     * Stops the VM with the ladder. The {@code timeout} bounds the whole ladder from now, even if the request waits
+     * behind a launch. {@code force} starts at {@code quit}.
+     */
+    public CompletableFuture<StopResult> stop(boolean force, Duration timeout, String cause) {
+        long requested = System.nanoTime();
+        stopRequested = true;
+        generation.incrementAndGet(); // cancels a scheduled restart
+        return submit(() -> doStop(force ? Start.QUIT : Start.POWERDOWN, requested, timeout, cause));
+    }
+
+    /** Ends the VM with SIGKILL at once. */
+    public CompletableFuture<StopResult> kill(String cause) {
+        long requested = System.nanoTime();
+        stopRequested = true;
+        generation.incrementAndGet();
+        return submit(() -> doStop(Start.SIGKILL, requested, spec.stopTimeout(), cause));
+    }
+
+    /** Finds a QEMU left by an earlier qsupd and takes it over without touching it. */
+    public CompletableFuture<AdoptOutcome> adopt() {
+        return submit(this::doAdopt);
+    }
+
+    /** Pauses the vCPUs (QMP stop). */
+    public CompletableFuture<VmState> pause() {
+        return submit(() -> {
+            requireSession("pause").client.stop();
+            sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, "operator pause");
+            return sm.state();
+        });
+    }
+
+    /** Resumes the vCPUs (QMP cont). */
+    public CompletableFuture<VmState> resume() {
+        return submit(() -> {
+            requireSession("resume").client.cont();
+            sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, "operator resume");
+            return sm.state();
+        });
+    }
+
+    /** Hard-resets the guest (QMP system_reset); QEMU keeps running. */
+    public CompletableFuture<VmState> reset() {
+        return submit(() -> {
+            requireSession("reset").client.systemReset();
+            return sm.state();
+        });
+    }
+
+    /** Leaves {@code failed} for {@code stopped} without starting. */
+    public CompletableFuture<VmState> resetFailed() {
+        return submit(() -> {
+            sm.compareAndSet(VmState.FAILED, VmState.STOPPED, "reset-failed");
+            return sm.state();
+        });
+    }
+
+    /** Queues work on this VM's ops thread; exceptions complete the future exceptionally. */
+    private <T> CompletableFuture<T> submit(Callable<T> task) {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        try {
+            ops.execute(() -> {
+                try {
+                    f.complete(task.call());
+                } catch (Throwable t) {
+                    f.completeExceptionally(t);
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            f.completeExceptionally(new VmException("VM " + name() + ": controller closed"));
+        }
+        return f;
+    }
+
+    private Session requireSession(String what) throws VmException {
+        Session s = session;
+        if (s == null) {
+            throw new VmException("VM " + name() + " is " + sm.state() + ", cannot " + what
+                    + "; start it first (or wait until its monitor is regained)");
+        }
+        return s;
+    }
+
+    // ---- launch ----
+
+    private VmState doStart(String cause) {
+        VmState s = sm.state();
+        if (s.hasProcess() || s == VmState.STARTING) {
+            return s;
+        }
+        stopRequested = false;
+        generation.incrementAndGet();
+        sm.setState(VmState.STARTING, cause);
+        launchError = null;
+        try {
+            supervision.awaitLaunchSlot(name());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            sm.setState(VmState.STOPPED, "interrupted while waiting for a launch slot");
+            return sm.state();
+        }
+        try {
+            VmState reached;
+            try {
+                reached = launch();
+            } finally {
+                supervision.launchFinished(name());
+            }
+            if (reached == null) {
+                sm.setState(VmState.STOPPED, "stop requested during start");
+                return sm.state();
+            }
+            sm.setState(reached, "launched, pid " + pid);
+            supervision.onGoodStart(name());
+        } catch (LaunchFailedException e) {
+            launchError = e.userMessage();
+            log.error("VM {}: {}", name(), e.getMessage() + (e.qemuStderr().isBlank() ? "" : "\n" + e.qemuStderr().strip()));
+            handleExit(ExitCause.of(ExitCause.Kind.LAUNCH_FAILED, e.userMessage()));
+        }
+        return sm.state();
+    }
+
+    /** Runs the launch steps; returns the state QEMU reports, or null if a stop came before the spawn. */
+    private VmState launch() throws LaunchFailedException {
+        VmSpec sp = spec;
+        LaunchSteps steps = new LaunchSteps(sp.name());
+        Session[] made = new Session[1];
+        VmState[] reached = new VmState[1];
+        try {
+            steps.step("validate", () -> validate(sp), null);
+            steps.step("prepare-dirs", () -> {
+                Files.createDirectories(sp.runDir() != null ? sp.runDir() : sp.qmpSocket().getParent());
+                if (sp.qemuLog() != null) {
+                    Files.createDirectories(sp.qemuLog().getParent());
+                }
+                Files.deleteIfExists(sp.qmpSocket());
+                Files.deleteIfExists(sp.pidFile());
+            }, null);
+            if (stopRequested) {
+                return null;
+            }
+            steps.step("spawn", () -> {
+                QemuLauncher.Result r = launcher.run(sp.name(), sp.argv(), sp.qemuLog(), sp.launchTimeout());
+                if (!r.ok()) {
+                    String why = r.timedOut() ? "the QEMU launcher did not finish within "
+                            + sp.launchTimeout().toSeconds() + " s" : "QEMU exited with status " + r.exitCode();
+                    throw new LaunchFailedException(sp.name(), "spawn", why, r.output(), null);
+                }
+                OptionalLong p = ProcessInspector.readPidFile(sp.pidFile());
+                if (p.isEmpty()) {
+                    throw new VmException("QEMU started but wrote no pid to " + sp.pidFile());
+                }
+                pid = p.getAsLong();
+                startedAt = Instant.now();
+            }, () -> killQuietly(pid));
+            steps.step("wait-qmp", () -> awaitSocket(sp.qmpSocket(), Duration.ofSeconds(10)), null);
+            steps.step("connect", () -> made[0] = openSession(sp, pid, Duration.ofSeconds(5)),
+                    () -> made[0].client.close());
+            steps.step("query-status", () -> {
+                QmpStatus st = made[0].client.queryStatus(Duration.ofSeconds(5));
+                reached[0] = st.running() ? VmState.RUNNING : VmState.PAUSED;
+            }, null);
+        } catch (LaunchFailedException e) {
+            steps.unwind();
+            session = null;
+            pid = -1;
+            startedAt = null;
+            deleteRuntimeFiles(sp);
+            throw e;
+        }
+        session = made[0];
+        return reached[0];
+    }
+
+    private void validate(VmSpec sp) throws VmException, IOException {
+        if (sp.argv().isEmpty()) {
+            throw new VmException("empty QEMU command line");
+        }
+        int len = sp.qmpSocket().toString().getBytes(StandardCharsets.UTF_8).length;
+        if (len > MAX_SOCKET_PATH) {
+            throw new VmException("QMP socket path " + sp.qmpSocket() + " is " + len + " bytes, over the limit of "
+                    + MAX_SOCKET_PATH + "; use a shorter run-dir");
+        }
+        OptionalLong p = ProcessInspector.readPidFile(sp.pidFile());
+        if (p.isPresent() && inspector.belongsTo(p.getAsLong(), sp.name(), sp.pidFile(), sp.qmpSocket())) {
+            throw new VmException("a QEMU of this VM already runs as pid " + p.getAsLong()
+                    + "; restart qsupd to adopt it, or stop it first");
+        }
+    }
+
+    private static void awaitSocket(Path socket, Duration timeout) throws VmException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!Files.exists(socket)) {
+            if (System.nanoTime() > deadline) {
+                throw new VmException("QMP socket " + socket + " did not appear within " + timeout.toSeconds() + " s");
+            }
+            Thread.sleep(POLL_MILLIS);
+        }
+    }
+
+    private Session openSession(VmSpec sp, long qemuPid, Duration connectTimeout) throws QmpException {
+        QmpClient client = QmpClient.connect(new QmpEndpoint.Unix(sp.qmpSocket()),
+                new QmpClient.Options(connectTimeout, Duration.ofSeconds(10), sp.name()));
+        Session s = new Session(client, qemuPid);
+        client.addEventListener(ev -> onEvent(s, ev));
+        client.onDisconnect(ex -> {
+            try {
+                ops.execute(() -> onSessionEnded(s));
+            } catch (RejectedExecutionException closing) {
+                // the controller is closing; nothing to handle
+            }
+        });
+        return s;
+    }
+
+    // ---- QMP events and exits ----
+
+    /** On the QMP dispatcher thread: record, never block. */
+    private void onEvent(Session s, QmpEvent ev) {
+        JsonNode data = ev.data();
+        switch (ev.name()) {
+            case "SHUTDOWN" -> {
+                s.shutdownReason = data == null ? "" : data.path("reason").asText("");
+                log.info("VM {}: QMP SHUTDOWN reason {}", name(), s.shutdownReason);
+            }
+            case "GUEST_PANICKED" -> {
+                s.panicked = true;
+                String action = data == null ? "" : data.path("action").asText("");
+                log.warn("VM {}: guest panicked (action {})", name(), action);
+                if (action.equals("pause")) {
+                    // QEMU keeps the panicked guest around; end it so the policy can act
+                    ops.execute(() -> endSession(s, ExitCause.of(ExitCause.Kind.GUEST_PANIC, "guest panicked")));
+                }
+            }
+            case "WATCHDOG" -> {
+                s.watchdog = true;
+                log.warn("VM {}: guest watchdog fired ({})", name(), data);
+            }
+            case "STOP" -> {
+                if (s == session) {
+                    sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, "QMP STOP event");
+                }
+            }
+            case "RESUME" -> {
+                if (s == session) {
+                    sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, "QMP RESUME event");
+                }
+            }
+            default -> log.debug("VM {}: QMP event {}", name(), ev.name());
+        }
+    }
+
+    /** On the ops thread: the QMP connection of {@code s} closed. */
+    private void onSessionEnded(Session s) {
+        if (s != session || s.ending || closed) {
+            return; // an old session, or one we are ending ourselves
+        }
+        long p = s.pid;
+        boolean dead = awaitDeath(p, System.nanoTime() + Duration.ofSeconds(5).toNanos());
+        if (!dead) {
+            session = null;
+            sm.setState(VmState.ORPHANED, "QMP connection lost while QEMU pid " + p + " lives on");
+            return;
+        }
+        handleExit(causeOf(s));
+    }
+
+    private ExitCause causeOf(Session s) {
+        if (s.panicked) {
+            return ExitCause.of(ExitCause.Kind.GUEST_PANIC);
+        }
+        if (s.watchdog) {
+            return ExitCause.of(ExitCause.Kind.WATCHDOG);
+        }
+        if (s.shutdownReason != null) {
+            return ExitCause.fromShutdownReason(s.shutdownReason);
+        }
+        return ExitCause.of(ExitCause.Kind.CRASHED, "QMP closed without SHUTDOWN; pid " + s.pid + " died");
+    }
+
+    /** On the ops thread: end a session's QEMU ourselves (hang, paused panic) and handle the exit with {@code cause}. */
+    private void endSession(Session s, ExitCause cause) {
+        if (s != session) {
+            return;
+        }
+        s.ending = true;
+        killQuietly(s.pid);
+        awaitDeath(s.pid, System.nanoTime() + Duration.ofSeconds(5).toNanos());
+        handleExit(cause);
+    }
+
+    /** On the ops thread: the VM ended (or did not start); ask the supervision what next and go there. */
+    private void handleExit(ExitCause cause) {
+        Session s = session;
+        session = null;
+        if (s != null) {
+            s.ending = true;
+            s.client.close();
+        }
+        pid = -1;
+        startedAt = null;
+        deleteRuntimeFiles(spec);
+        sm.setLastExitCause(cause);
+        Supervision.Decision d = supervision.onExit(name(), cause);
+        String text = cause.describe() + "; " + d.reason();
+        switch (d) {
+            case Supervision.Decision.Stop stop -> moveTo(VmState.STOPPED, text);
+            case Supervision.Decision.Fail fail -> moveTo(VmState.FAILED, text);
+            case Supervision.Decision.Restart r -> {
+                moveTo(VmState.BACKOFF, text + "; restart in " + r.delay().toMillis() + " ms");
+                scheduleRestart(r.delay());
+            }
+        }
+    }
+
+    private void moveTo(VmState to, String cause) {
+        if (sm.state() == to) {
+            log.info("VM {}: stays {} ({})", name(), to, cause);
+        } else {
+            sm.setState(to, cause);
+        }
+    }
+
+    private void scheduleRestart(Duration delay) {
+        long gen = generation.get();
+        Thread.ofVirtual().name("vm-backoff " + name()).start(() -> {
+            try {
+                Thread.sleep(delay);
+            } catch (InterruptedException e) {
+                return;
+            }
+            try {
+                ops.execute(() -> {
+                    if (generation.get() == gen && sm.state() == VmState.BACKOFF && !closed) {
+                        doStart("restart after backoff");
+                    }
+                });
+            } catch (RejectedExecutionException closing) {
+                // closed while waiting
+            }
+        });
+    }
+
+    // ---- stop ladder ----
+
+    private StopResult doStop(Start first, long requestedNanos, Duration timeout, String cause) {
+        VmState s = sm.state();
+        Duration zero = Duration.ZERO;
+        switch (s) {
+            case STOPPED -> {
+                stopRequested = false;
+                return new StopResult(null, zero, true, "already stopped");
+            }
+            case BACKOFF, FAILED -> {
+                stopRequested = false;
+                sm.setState(VmState.STOPPED, cause);
+                return new StopResult(null, zero, true, "was " + s + "; no process to stop");
+            }
+            default -> { }
+        }
+        Session ses = session;
+        long p = pid;
+        sm.setState(VmState.STOPPING, cause);
+        if (ses != null) {
+            ses.ending = true;
+        }
+        long total = timeout.toNanos();
+        long deadline = requestedNanos + total;
+        long killShare = Math.min(Duration.ofSeconds(2).toNanos(), total / 10);
+        long termShare = Math.min(Duration.ofSeconds(3).toNanos(), total / 6);
+        long quitShare = Math.min(Duration.ofSeconds(5).toNanos(), total / 5);
+        long termEnd = deadline - killShare;
+        long quitEnd = termEnd - termShare;
+        long powerdownEnd = quitEnd - quitShare;
+
+        StopRung rung = null;
+        boolean dead = !inspector.isAlive(p);
+        if (!dead && first == Start.POWERDOWN && ses != null && s == VmState.RUNNING) {
+            rung = StopRung.POWERDOWN;
+            sm.reportRung(rung);
+            dead = powerdownRung(ses, p, powerdownEnd);
+        }
+        if (!dead && first != Start.SIGKILL && ses != null) {
+            rung = StopRung.QUIT;
+            sm.reportRung(rung);
+            try {
+                ses.client.execute("quit", null, Duration.ofNanos(Math.max(quitEnd - System.nanoTime(), 1_000_000)));
+            } catch (QmpException e) {
+                log.info("VM {}: quit: {}", name(), e.getMessage());
+            }
+            dead = awaitDeath(p, quitEnd);
+        }
+        if (!dead && first != Start.SIGKILL) {
+            rung = StopRung.SIGTERM;
+            sm.reportRung(rung);
+            signalQuietly(p, ProcessInspector.Signal.TERM);
+            dead = awaitDeath(p, termEnd);
+        }
+        if (!dead) {
+            rung = StopRung.SIGKILL;
+            sm.reportRung(rung);
+            signalQuietly(p, ProcessInspector.Signal.KILL);
+            dead = awaitDeath(p, Math.max(deadline, System.nanoTime() + Duration.ofMillis(500).toNanos()));
+        }
+        Duration took = Duration.ofNanos(System.nanoTime() - requestedNanos);
+        if (ses != null) {
+            ses.client.close();
+        }
+        session = null;
+        stopRequested = false;
+        if (!dead) {
+            sm.setState(VmState.FAILED, "pid " + p + " survived SIGKILL");
+            return new StopResult(rung, took, false, "pid " + p + " did not end even after SIGKILL");
+        }
+        pid = -1;
+        startedAt = null;
+        deleteRuntimeFiles(spec);
+        sm.setLastExitCause(ExitCause.of(ExitCause.Kind.OPERATOR_STOP, "ended at rung " + rung));
+        sm.setState(VmState.STOPPED, cause + "; ended at rung " + rung + " after " + took.toMillis() + " ms");
+        return new StopResult(rung, took, true, "ended at rung " + rung);
+    }
+
+    /** Presses the power button now and every few seconds until the process dies or the rung's time is up. */
+    private boolean powerdownRung(Session ses, long p, long end) {
+        while (System.nanoTime() < end) {
+            try {
+                ses.client.execute("system_powerdown", null,
+                        Duration.ofNanos(Math.max(Math.min(end - System.nanoTime(), Duration.ofSeconds(2).toNanos()),
+                                1_000_000)));
+            } catch (QmpException e) {
+                log.info("VM {}: system_powerdown: {}", name(), e.getMessage());
+                if (e instanceof QmpDisconnectedException) {
+                    return awaitDeath(p, end);
+                }
+            }
+            if (awaitDeath(p, Math.min(end, System.nanoTime() + POWERDOWN_RESEND.toNanos()))) {
+                return true;
+            }
+        }
+        return !inspector.isAlive(p);
+    }
+
+    private boolean awaitDeath(long p, long deadlineNanos) {
+        if (p <= 0) {
+            return true;
+        }
+        while (inspector.isAlive(p)) {
+            if (System.nanoTime() >= deadlineNanos) {
+                return false;
+            }
+            try {
+                Thread.sleep(POLL_MILLIS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return !inspector.isAlive(p);
+            }
+        }
+        return true;
+    }
+
+    private void signalQuietly(long p, ProcessInspector.Signal sig) {
+        try {
+            inspector.signal(p, sig);
+        } catch (IOException e) {
+            log.warn("VM {}: cannot send {} to pid {}: {}", name(), sig, p, e.getMessage());
+        }
+    }
+
+    private void killQuietly(long p) {
+        if (p > 0 && inspector.belongsTo(p, name(), spec.pidFile(), spec.qmpSocket())) {
+            signalQuietly(p, ProcessInspector.Signal.KILL);
+        }
+    }
+
+    private void deleteRuntimeFiles(VmSpec sp) {
+        try {
+            Files.deleteIfExists(sp.pidFile());
+            Files.deleteIfExists(sp.qmpSocket());
+        } catch (IOException e) {
+            log.warn("VM {}: cannot remove runtime files: {}", name(), e.toString());
+        }
+    }
+
+    // ---- adoption ----
+
+    private AdoptOutcome doAdopt() {
+        VmSpec sp = spec;
+        if (sm.state() != VmState.STOPPED) {
+            return sm.state() == VmState.ORPHANED ? AdoptOutcome.ORPHANED : AdoptOutcome.ADOPTED;
+        }
+        OptionalLong p;
+        try {
+            p = ProcessInspector.readPidFile(sp.pidFile());
+        } catch (IOException e) {
+            log.warn("VM {}: {}", name(), e.getMessage());
+            p = OptionalLong.of(-1);
+        }
+        if (p.isEmpty()) {
+            if (Files.exists(sp.qmpSocket())) {
+                deleteRuntimeFiles(sp);
+            }
+            return AdoptOutcome.NOT_RUNNING;
+        }
+        long candidate = p.getAsLong();
+        if (candidate <= 0 || !inspector.belongsTo(candidate, sp.name(), sp.pidFile(), sp.qmpSocket())) {
+            log.info("VM {}: stale pidfile {} (pid {} is gone or is not this VM's QEMU); cleaning up", name(),
+                    sp.pidFile(), candidate);
+            deleteRuntimeFiles(sp);
+            handleExit(ExitCause.of(ExitCause.Kind.CRASHED, "QEMU died while qsupd was down"));
+            return AdoptOutcome.STALE;
+        }
+        pid = candidate;
+        startedAt = ProcessHandle.of(candidate).flatMap(h -> h.info().startInstant()).orElse(Instant.now());
+        try {
+            Session s = openSession(sp, candidate, Duration.ofSeconds(3));
+            QmpStatus st;
+            try {
+                st = s.client.queryStatus(sp.probeTimeout());
+            } catch (QmpException e) {
+                s.client.close();
+                throw e;
+            }
+            session = s;
+            sm.setState(st.running() ? VmState.RUNNING : VmState.PAUSED, "adopted pid " + candidate);
+            return AdoptOutcome.ADOPTED;
+        } catch (QmpException e) {
+            sm.setState(VmState.ORPHANED, "pid " + candidate + " alive but QMP does not answer: " + e.getMessage());
+            return AdoptOutcome.ORPHANED;
+        }
+    }
+
+    /** On the ops thread: try to regain the monitor of an orphan, or notice that it died. */
+    private void retryOrphan() {
+        if (sm.state() != VmState.ORPHANED || closed) {
+            return;
+        }
+        long p = pid;
+        if (!inspector.isAlive(p)) {
+            handleExit(ExitCause.of(ExitCause.Kind.CRASHED, "orphaned QEMU pid " + p + " died"));
+            return;
+        }
+        try {
+            Session s = openSession(spec, p, Duration.ofSeconds(2));
+            QmpStatus st = s.client.queryStatus(spec.probeTimeout());
+            session = s;
+            sm.setState(st.running() ? VmState.RUNNING : VmState.PAUSED, "QMP regained for pid " + p);
+        } catch (QmpException e) {
+            log.debug("VM {}: still orphaned: {}", name(), e.getMessage());
+        }
+    }
+
+    // ---- liveness ----
+
+    private void monitorLoop() {
+        while (!closed) {
+            try {
+                Thread.sleep(spec.probeInterval());
+            } catch (InterruptedException e) {
+                return;
+            }
+            VmState st = sm.state();
+            Session s = session;
+            if (st == VmState.ORPHANED) {
+                try {
+                    ops.execute(this::retryOrphan);
+                } catch (RejectedExecutionException closing) {
+                    return;
+                }
+                continue;
+            }
+            if ((st != VmState.RUNNING && st != VmState.PAUSED) || s == null) {
+                continue;
+            }
+            probe(s);
+        }
+    }
+
+    private void probe(Session s) {
+        Duration deadline = spec.probeTimeout();
+        try {
+            QmpStatus q = s.client.queryStatus(deadline);
+            sm.setUnresponsive(false, "");
+            if (s == session) {
+                if (q.running()) {
+                    sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, "query-status: " + q.status());
+                } else if (!q.status().equals("shutdown")) {
+                    sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, "query-status: " + q.status());
+                }
+            }
+        } catch (QmpTimeoutException e) {
+            if (s != session) {
+                return;
+            }
+            sm.setUnresponsive(true, "query-status got no answer within " + deadline.toMillis() + " ms");
+            if (spec.restartOnHang()) {
+                try {
+                    ops.execute(() -> endSession(s, ExitCause.of(ExitCause.Kind.HANG,
+                            "no answer to query-status within " + deadline.toMillis() + " ms")));
+                } catch (RejectedExecutionException closing) {
+                    // closing
+                }
+            }
+        } catch (QmpDisconnectedException e) {
+            // the disconnect handler deals with it
+        } catch (QmpException e) {
+            log.debug("VM {}: probe: {}", name(), e.getMessage());
+        }
+    }
+
+    /**
+     * Lets go of the VM without touching QEMU: the QMP session is closed, threads end, QEMU keeps running (the daemon
+     * is exiting or restarting).
+     */
+    @Override
+    public void close() {
+        closed = true;
+        monitor.interrupt();
+        Session s = session;
+        if (s != null) {
+            s.ending = true;
+            s.client.close();
+        }
+        ops.shutdownNow();
+    }
+
+    /** Waits until the state satisfies the predicate; for callers that need to block (tests, shutdown). */
+    public VmState await(java.util.function.Predicate<VmState> p, Duration timeout)
+            throws InterruptedException, java.util.concurrent.TimeoutException {
+        return sm.await(p, timeout);
+    }
+
+    /** The changed definition keys waiting for a restart. */
+    public List<String> restartPendingKeys() {
+        return sm.restartPendingKeys();
+    }
+}

@@ -1,0 +1,26 @@
+package io.qsup.vm;
+
+import java.time.Instant;
+import java.util.List;
+
+/** Something that happened to one VM, published to listeners (log, hooks, the control socket). */
+public sealed interface VmEvent {
+
+    /** The VM's name. */
+    String vm();
+
+    /** When it happened. */
+    Instant time();
+
+    /** The VM moved from one state to another; {@code cause} says why in words ({@code "crashed"}, {@code "operator start"}). */
+    record StateChange(String vm, VmState from, VmState to, String cause, Instant time) implements VmEvent {}
+
+    /** The liveness probe started or stopped missing its deadline. */
+    record ResponsivenessChange(String vm, boolean unresponsive, String detail, Instant time) implements VmEvent {}
+
+    /** The stop ladder moved to a rung ({@code powerdown}, {@code quit}, {@code sigterm}, {@code sigkill}). */
+    record StopRungReached(String vm, StopRung rung, Instant time) implements VmEvent {}
+
+    /** The VM's definition changed on disk; the listed keys take effect at the next restart (empty list: cleared). */
+    record RestartPendingChange(String vm, List<String> changedKeys, Instant time) implements VmEvent {}
+}

@@ -1,0 +1,187 @@
+package io.qsup.supervisor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.qsup.testing.GuestConsole;
+import io.qsup.vm.ProcessInspector;
+import io.qsup.vm.VmEvent;
+import io.qsup.vm.VmState;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Exits told apart by cause, and the restart policy acting on them, with real QEMU and the test guest. */
+class RestartPolicyIT {
+    private static final Duration BOOT = Duration.ofSeconds(90);
+    private final ProcessInspector inspector = new ProcessInspector();
+    private SupervisorFixture fx;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        fx = new SupervisorFixture(3);
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        fx.close();
+    }
+
+    @Test
+    void killedQemuIsRestartedUnderOnFailureAndAlwaysButNotUnderNo() throws Exception {
+        fx.writeVm("onfail", "restart: on-failure");
+        fx.writeVm("always", "restart: always");
+        fx.writeVm("never", "restart: no");
+        Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
+        sup.loadInitial();
+        sup.startup();
+        Map<String, Long> before = pids(sup);
+        assertThat(before.values()).allMatch(p -> p > 0);
+
+        Instant killedAt = Instant.now();
+        for (long pid : before.values()) {
+            inspector.signal(pid, ProcessInspector.Signal.KILL);
+        }
+        for (String vm : List.of("onfail", "always")) {
+            await(sup, vm, s -> s.state() == VmState.RUNNING && s.pid() != before.get(vm));
+        }
+        await(sup, "never", s -> s.state() == VmState.STOPPED);
+
+        VmSnapshot never = sup.get("never").orElseThrow();
+        assertThat(never.lastExitCause()).startsWith("crashed");
+        assertThat(never.pid()).isEqualTo(-1);
+        for (String vm : List.of("onfail", "always")) {
+            VmSnapshot s = sup.get(vm).orElseThrow();
+            assertThat(s.restarts()).isEqualTo(1);
+            assertThat(s.lastExitCause()).startsWith("crashed");
+            assertThat(inspector.isAlive(s.pid())).isTrue();
+        }
+        // the figures the issue asks for: kill -9 -> crashed event -> running again (restart-delay 1 s included)
+        VmEvent.StateChange crashed = firstChange("onfail", c -> c.cause().startsWith("crashed"));
+        VmEvent.StateChange running = firstChange("onfail",
+                c -> c.to() == VmState.RUNNING && c.time().isAfter(crashed.time()));
+        System.out.printf("MEASURE kill-9 -> crashed event: %d ms; crashed -> running: %d ms (restart-delay 1000 ms)%n",
+                Duration.between(killedAt, crashed.time()).toMillis(),
+                Duration.between(crashed.time(), running.time()).toMillis());
+    }
+
+    @Test
+    void guestPoweroffRestartsOnlyUnderAlwaysAndPanicIsAFailure() throws Exception {
+        fx.writeVm("off-always", "restart: always");
+        fx.writeVm("off-onfail", "restart: on-failure");
+        fx.writeVm("panicky", "restart: on-failure");
+        Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
+        sup.loadInitial();
+        sup.startup();
+        Map<String, Long> before = pids(sup);
+        for (String vm : List.of("off-always", "off-onfail", "panicky")) {
+            try (GuestConsole c = fx.readyConsole(vm, BOOT)) {
+                c.command(vm.equals("panicky") ? "panic" : "poweroff", Duration.ofSeconds(30));
+            }
+        }
+        await(sup, "off-always", s -> s.state() == VmState.RUNNING && s.pid() != before.get("off-always"));
+        await(sup, "off-onfail", s -> s.state() == VmState.STOPPED);
+        await(sup, "panicky", s -> s.state() == VmState.RUNNING && s.pid() != before.get("panicky"));
+
+        assertThat(sup.get("off-always").orElseThrow().lastExitCause()).isEqualTo("guest-shutdown");
+        assertThat(sup.get("off-onfail").orElseThrow().lastExitCause()).isEqualTo("guest-shutdown");
+        assertThat(sup.get("panicky").orElseThrow().lastExitCause()).isEqualTo("guest-panic");
+        assertThat(firstChange("panicky", c -> c.from() == VmState.RUNNING).cause()).startsWith("guest-panic");
+    }
+
+    @Test
+    void crashLoopEndsInFailedAfterTheBurstWithDelaysOnTheBackoffCurve() throws Exception {
+        // no init and no root: the kernel panics before pvpanic is loaded, reboots at once (panic=-1), and
+        // -no-reboot turns the reboot into an exit with SHUTDOWN reason guest-reset
+        fx.writeVm("loop", """
+                append: "console=ttyS0 quiet panic=-1 rdinit=/no-such-init root=/dev/nowhere"
+                extra-args: ["-no-reboot"]
+                restart-delay: 200ms
+                restart-max-delay: 1600ms
+                restart-steps: 3
+                start-limit-burst: 3
+                start-limit-interval: 5m
+                """);
+        Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
+        sup.loadInitial();
+        sup.startup();
+        await(sup, "loop", s -> s.state() == VmState.FAILED);
+
+        List<VmEvent.StateChange> changes = changes("loop");
+        List<String> backoffs = changes.stream().filter(c -> c.to() == VmState.BACKOFF).map(VmEvent.StateChange::cause)
+                .toList();
+        assertThat(backoffs).hasSize(3);
+        assertThat(backoffs.get(0)).startsWith("guest-reset").endsWith("restart in 200 ms");
+        assertThat(backoffs.get(1)).endsWith("restart in 400 ms");
+        assertThat(backoffs.get(2)).endsWith("restart in 800 ms");
+        assertThat(changes.getLast().cause()).contains("start limit");
+        // each restart waited at least its delay
+        long[] delays = {200, 400, 800};
+        int i = 0;
+        for (int k = 0; k < changes.size() - 1; k++) {
+            if (changes.get(k).to() == VmState.BACKOFF) {
+                long waited = Duration.between(changes.get(k).time(), changes.get(k + 1).time()).toMillis();
+                assertThat(waited).as("wait before restart %d", i + 1).isGreaterThanOrEqualTo(delays[i]);
+                i++;
+            }
+        }
+        VmSnapshot s = sup.get("loop").orElseThrow();
+        assertThat(s.restarts()).isEqualTo(3);
+        // failed survives a daemon restart and ends only with an explicit start or reset-failed
+        Supervisor next = fx.supervisor(SupervisorFixture.fastProbe());
+        next.loadInitial();
+        next.startup();
+        assertThat(next.get("loop").orElseThrow().state()).isEqualTo(VmState.FAILED);
+        next.resetFailed("loop").get(10, TimeUnit.SECONDS);
+        assertThat(next.get("loop").orElseThrow().state()).isEqualTo(VmState.STOPPED);
+        assertThat(next.get("loop").orElseThrow().restarts()).isZero();
+    }
+
+    @Test
+    void launchFailureShowsQemusOwnError() throws Exception {
+        fx.writeVm("broken", """
+                autostart: false
+                extra-args: ["-device", "no-such-device-model"]
+                """);
+        Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
+        sup.loadInitial();
+        VmState s = sup.start("broken").get(60, TimeUnit.SECONDS);
+        assertThat(s).isEqualTo(VmState.STOPPED);
+        VmSnapshot snap = sup.get("broken").orElseThrow();
+        // word for word, including the timestamp that -msg timestamp=on puts in front
+        assertThat(snap.launchError()).contains(
+                "qemu-system-x86_64: -device no-such-device-model: 'no-such-device-model' is not a valid device model name");
+        assertThat(snap.lastExitCause()).startsWith("launch-failed: ").contains(snap.launchError());
+        assertThat(snap.pid()).isEqualTo(-1);
+        assertThat(java.nio.file.Files.readString(fx.settings().pathsFor("broken").qemuLog()))
+                .contains(snap.launchError());
+    }
+
+    private static Map<String, Long> pids(Supervisor sup) {
+        return sup.list().stream().collect(java.util.stream.Collectors.toMap(VmSnapshot::name, VmSnapshot::pid));
+    }
+
+    private List<VmEvent.StateChange> changes(String vm) {
+        return fx.events.stream().filter(e -> e.vm().equals(vm) && e instanceof VmEvent.StateChange)
+                .map(e -> (VmEvent.StateChange) e).toList();
+    }
+
+    private VmEvent.StateChange firstChange(String vm, java.util.function.Predicate<VmEvent.StateChange> p) {
+        return changes(vm).stream().filter(p).findFirst().orElseThrow(() -> new AssertionError(
+                "no matching state change of " + vm + " in " + changes(vm)));
+    }
+
+    static void await(Supervisor sup, String vm, java.util.function.Predicate<VmSnapshot> p) throws Exception {
+        long deadline = System.nanoTime() + BOOT.toNanos();
+        while (!p.test(sup.get(vm).orElseThrow())) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("VM " + vm + " never reached the expected state; now " + sup.get(vm));
+            }
+            Thread.sleep(50);
+        }
+    }
+}

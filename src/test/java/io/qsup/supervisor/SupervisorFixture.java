@@ -1,0 +1,157 @@
+package io.qsup.supervisor;
+
+import io.qsup.config.ConfigException;
+import io.qsup.config.DaemonSettings;
+import io.qsup.qemu.HostFacts;
+import io.qsup.testing.GuestConsole;
+import io.qsup.testing.TestGuest;
+import io.qsup.vm.ProcessInspector;
+import io.qsup.vm.VmEvent;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.stream.Stream;
+
+/**
+ * A qsupd configuration in a short temp folder under /tmp (unix socket paths must stay under 108 bytes), VM
+ * definitions that boot the project's test guest under TCG, and cleanup that kills every QEMU found through the
+ * pidfiles, by pid, even when the test failed.
+ */
+final class SupervisorFixture implements AutoCloseable {
+    final Path base;
+    final Path settingsFile;
+    final Path vmsDir;
+    final TestGuest guest;
+    private final List<Supervisor> supervisors = new ArrayList<>();
+    private final List<Long> extraPids = new CopyOnWriteArrayList<>();
+    /** Every event of every supervisor this fixture made, in arrival order. */
+    final List<VmEvent> events = new CopyOnWriteArrayList<>();
+
+    SupervisorFixture(int maxParallelStarts) throws IOException {
+        guest = TestGuest.get();
+        base = Files.createTempDirectory(Path.of("/tmp"), "qs");
+        vmsDir = base.resolve("vms");
+        Files.createDirectories(vmsDir);
+        settingsFile = base.resolve("qsupd.yaml");
+        Files.writeString(settingsFile, """
+                vms-dir: vms
+                control-socket: run/qsupd.sock
+                run-dir: run
+                state-dir: state
+                log-dir: log
+                accel: tcg
+                max-parallel-starts: %d
+                """.formatted(maxParallelStarts));
+    }
+
+    /** Writes {@code vms/NAME.yaml} booting the test guest; {@code extra} is more YAML lines. */
+    Path writeVm(String name, String extra) throws IOException {
+        Path f = vmsDir.resolve(name + ".yaml");
+        String append = extra.contains("append:") ? "" : "append: \"" + guest.append() + "\"";
+        Files.writeString(f, """
+                memory: 128M
+                machine: q35
+                kernel: %s
+                initrd: %s
+                %s
+                %s
+                """.formatted(guest.kernel(), guest.initrd(), append, extra));
+        return f;
+    }
+
+    DaemonSettings settings() throws ConfigException {
+        return DaemonSettings.load(settingsFile);
+    }
+
+    Supervisor supervisor(Supervisor.Options options) throws ConfigException {
+        DaemonSettings s = settings();
+        Supervisor sup = new Supervisor(s, HostFacts.probe(s.qemuBinary()), options);
+        sup.addListener(events::add);
+        supervisors.add(sup);
+        return sup;
+    }
+
+    /** Fast probes so tests notice hangs in a second or two. */
+    static Supervisor.Options fastProbe() {
+        return Supervisor.Options.defaults().withProbe(Duration.ofMillis(500), Duration.ofMillis(1000));
+    }
+
+    Path pidFile(String vm) throws ConfigException {
+        return settings().pathsFor(vm).pidFile();
+    }
+
+    GuestConsole console(String vm) throws ConfigException {
+        return GuestConsole.connect(settings().pathsFor(vm).consoleSocket(), Duration.ofSeconds(10));
+    }
+
+    /**
+     * Connects to the guest console and waits until the guest's init answers. The ready line may have gone by before
+     * we connected (QEMU drops console output while no client is connected), so this also pokes the guest with an
+     * unknown command and takes its error line as proof of life.
+     */
+    GuestConsole readyConsole(String vm, Duration timeout) throws ConfigException {
+        GuestConsole c = console(vm);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (c.pollLine(l -> l.contains(TestGuest.READY_LINE) || l.contains("ERR unknown"), Duration.ofSeconds(1))
+                    .isPresent()) {
+                // drain the answers to pokes still in flight
+                while (c.pollLine(l -> l.contains("ERR unknown"), Duration.ofMillis(300)).isPresent()) {
+                    // keep draining
+                }
+                return c;
+            }
+            c.send("ping");
+        }
+        c.close();
+        throw new IllegalStateException("guest of VM " + vm + " did not answer on its console within " + timeout);
+    }
+
+    /** Remembers a pid to kill at cleanup (for QEMUs started outside the supervisor). */
+    void track(long pid) {
+        extraPids.add(pid);
+    }
+
+    /** Lets go of supervisors, then kills every QEMU whose pidfile is under this fixture, by pid. */
+    @Override
+    public void close() throws IOException {
+        for (Supervisor s : supervisors) {
+            s.close();
+        }
+        ProcessInspector inspector = new ProcessInspector();
+        List<Long> pids = new ArrayList<>(extraPids);
+        Path vmsRun = base.resolve("run/vms");
+        if (Files.isDirectory(vmsRun)) {
+            try (Stream<Path> dirs = Files.list(vmsRun)) {
+                for (Path d : dirs.toList()) {
+                    OptionalLong p;
+                    try {
+                        p = ProcessInspector.readPidFile(d.resolve("qemu.pid"));
+                    } catch (IOException e) {
+                        continue;
+                    }
+                    if (p.isPresent() && inspector.cmdline(p.getAsLong()).contains(d.resolve("qemu.pid").toString())) {
+                        pids.add(p.getAsLong());
+                    }
+                }
+            }
+        }
+        for (long pid : pids) {
+            try {
+                inspector.signal(pid, ProcessInspector.Signal.KILL);
+                inspector.awaitDeath(pid, Duration.ofSeconds(10), 20);
+            } catch (IOException | InterruptedException e) {
+                // best effort; the next pid still gets its signal
+            }
+        }
+        try (Stream<Path> all = Files.walk(base)) {
+            all.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+    }
+}

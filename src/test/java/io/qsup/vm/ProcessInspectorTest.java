@@ -1,0 +1,71 @@
+package io.qsup.vm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ProcessInspectorTest {
+    private final ProcessInspector inspector = new ProcessInspector();
+    private Process child;
+
+    @AfterEach
+    void killChild() throws Exception {
+        if (child != null) {
+            child.destroyForcibly();
+            child.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void seesARealProcessItsArgvAndSignals() throws Exception {
+        child = new ProcessBuilder("sleep", "600").start();
+        long pid = child.pid();
+        assertThat(inspector.isAlive(pid)).isTrue();
+        assertThat(inspector.cmdline(pid)).containsExactly("sleep", "600");
+
+        assertThat(inspector.signal(pid, ProcessInspector.Signal.STOP)).isTrue();
+        assertThat(awaitState(pid, 'T')).as("stopped by SIGSTOP").isTrue();
+        inspector.signal(pid, ProcessInspector.Signal.CONT);
+        assertThat(awaitState(pid, 'S')).as("sleeping again after SIGCONT").isTrue();
+
+        assertThat(inspector.signal(pid, ProcessInspector.Signal.KILL)).isTrue();
+        assertThat(inspector.awaitDeath(pid, Duration.ofSeconds(10), 20)).isTrue();
+        assertThat(inspector.stat(pid).map(ProcStat::isDead).orElse(true))
+                .as("gone, or a zombie the JDK has not reaped yet").isTrue();
+        assertThat(inspector.signal(pid, ProcessInspector.Signal.TERM)).as("no signal to a dead process").isFalse();
+    }
+
+    @Test
+    void missingProcessIsNotAlive() {
+        assertThat(inspector.isAlive(Integer.MAX_VALUE - 7)).isFalse();
+        assertThat(inspector.cmdline(Integer.MAX_VALUE - 7)).isEmpty();
+    }
+
+    @Test
+    void pidFileReading(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("qemu.pid");
+        assertThat(ProcessInspector.readPidFile(f)).isEmpty();
+        Files.writeString(f, "1234\n");
+        assertThat(ProcessInspector.readPidFile(f)).hasValue(1234);
+        Files.writeString(f, "garbage");
+        assertThatThrownBy(() -> ProcessInspector.readPidFile(f))
+                .hasMessageContaining(f.toString()).hasMessageContaining("garbage");
+    }
+
+    private boolean awaitState(long pid, char state) throws InterruptedException {
+        for (int i = 0; i < 250; i++) {
+            if (inspector.stat(pid).map(s -> s.state() == state).orElse(false)) {
+                return true;
+            }
+            Thread.sleep(20);
+        }
+        return false;
+    }
+}
