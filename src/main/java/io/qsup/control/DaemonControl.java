@@ -1,0 +1,70 @@
+package io.qsup.control;
+
+import io.qsup.config.DaemonSettings;
+import io.qsup.supervisor.Supervisor;
+import java.io.IOException;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The daemon's control plane, wired: the command table over the supervisor, the event hub fed by the supervisor's
+ * events, and the socket server. One per daemon.
+ */
+public final class DaemonControl implements AutoCloseable {
+    private final ControlServer server;
+    private final AutoCloseable feed;
+
+    private DaemonControl(ControlServer server, AutoCloseable feed) {
+        this.server = server;
+        this.feed = feed;
+    }
+
+    /**
+     * Binds the control socket and starts serving.
+     *
+     * @throws IOException when the socket cannot be bound
+     */
+    public static DaemonControl start(DaemonSettings settings, Supervisor supervisor) throws IOException {
+        EventHub hub = new EventHub();
+        AutoCloseable feed = supervisor.addListener(e -> hub.publish(SupervisorEvents.toControlEvent(e)));
+        Map<String, ControlCommand> table = new HashMap<>();
+        EventCommands.register(table, hub);
+        VmCommands.register(table, supervisor, settings);
+        ControlServer[] self = new ControlServer[1];
+        table.put("query-commands", (args, session) -> {
+            var out = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.arrayNode();
+            for (String name : self[0].commandNames()) {
+                out.addObject().put("name", name);
+            }
+            return out;
+        });
+        ControlServer server = new ControlServer(settings.controlSocket(), settings.controlGroup(), table, hub,
+                ControlServer.DEFAULT_OUTBOX_LIMIT);
+        self[0] = server;
+        try {
+            server.start();
+        } catch (IOException e) {
+            closeQuietly(feed);
+            throw e;
+        }
+        return new DaemonControl(server, feed);
+    }
+
+    public ControlServer server() {
+        return server;
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        try {
+            c.close();
+        } catch (Exception e) {
+            // removing a listener cannot fail in a way worth reporting
+        }
+    }
+
+    @Override
+    public void close() {
+        closeQuietly(feed);
+        server.close();
+    }
+}

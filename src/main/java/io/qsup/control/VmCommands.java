@@ -1,0 +1,309 @@
+package io.qsup.control;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.qsup.config.ConfigError;
+import io.qsup.config.DaemonSettings;
+import io.qsup.config.VmPaths;
+import io.qsup.daemon.Version;
+import io.qsup.qmp.QmpErrorException;
+import io.qsup.qmp.QmpException;
+import io.qsup.qmp.QmpTimeoutException;
+import io.qsup.supervisor.ReloadReport;
+import io.qsup.supervisor.Supervisor;
+import io.qsup.supervisor.SupervisorException;
+import io.qsup.supervisor.VmSnapshot;
+import io.qsup.vm.StopResult;
+import io.qsup.vm.VmState;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The control commands that read the supervisor's view and send it the operator's intents ({@code query-vms},
+ * {@code vm-start}, {@code daemon-reload}, ...). Each translates JSON arguments into one supervisor call.
+ */
+public final class VmCommands {
+    private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
+    /** How long a {@code wait: true} request may take when the caller gives no timeout. */
+    private static final Duration DEFAULT_WAIT = Duration.ofMinutes(10);
+
+    private final Supervisor supervisor;
+    private final DaemonSettings settings;
+    private final Instant startedAt = Instant.now();
+
+    private VmCommands(Supervisor supervisor, DaemonSettings settings) {
+        this.supervisor = supervisor;
+        this.settings = settings;
+    }
+
+    public static void register(Map<String, ControlCommand> table, Supervisor supervisor, DaemonSettings settings) {
+        VmCommands c = new VmCommands(supervisor, settings);
+        table.put("query-vms", (a, s) -> c.queryVms());
+        table.put("query-vm", (a, s) -> c.vmObject(c.snapshot(name(a))));
+        table.put("query-daemon", (a, s) -> c.queryDaemon());
+        table.put("vm-start", (a, s) -> c.stateResult(a, n -> supervisor.start(n)));
+        table.put("vm-stop", (a, s) -> {
+            boolean force = bool(a, "force", false);
+            Duration timeout = seconds(a, "timeout");
+            return c.stopResult(a, n -> supervisor.stop(n, force, timeout));
+        });
+        table.put("vm-restart", (a, s) -> {
+            boolean force = bool(a, "force", false);
+            return c.stateResult(a, n -> supervisor.restart(n, force));
+        });
+        table.put("vm-kill", (a, s) -> c.stopResult(a, supervisor::kill));
+        table.put("vm-pause", (a, s) -> c.stateResult(a, supervisor::pause));
+        table.put("vm-resume", (a, s) -> c.stateResult(a, supervisor::resume));
+        table.put("vm-reset", (a, s) -> c.stateResult(a, supervisor::reset));
+        table.put("vm-reset-failed", (a, s) -> c.stateResult(a, supervisor::resetFailed));
+        table.put("vm-qmp", (a, s) -> c.vmQmp(a));
+        table.put("daemon-reload", (a, s) -> c.reload());
+    }
+
+    // ---- arguments ----
+
+    static String name(ObjectNode args) throws ControlException {
+        JsonNode n = args.get("name");
+        if (n == null || !n.isTextual() || n.asText().isEmpty()) {
+            throw ControlException.generic("missing argument 'name' (the VM's name, a string)");
+        }
+        return n.asText();
+    }
+
+    /** The VM name, checked to exist, so an unknown name is VmNotFound rather than a generic failure. */
+    private String vm(ObjectNode args) throws ControlException {
+        String name = name(args);
+        if (supervisor.get(name).isEmpty()) {
+            throw notFound(name);
+        }
+        return name;
+    }
+
+    private static ControlException notFound(String name) {
+        return new ControlException(ControlException.VM_NOT_FOUND,
+                "no VM named '" + name + "'; 'qsup list' shows the known VMs");
+    }
+
+    static boolean bool(ObjectNode args, String key, boolean dflt) throws ControlException {
+        JsonNode n = args.get(key);
+        if (n == null || n.isNull()) {
+            return dflt;
+        }
+        if (!n.isBoolean()) {
+            throw ControlException.generic("argument '" + key + "' must be true or false, got " + n);
+        }
+        return n.asBoolean();
+    }
+
+    static Duration seconds(ObjectNode args, String key) throws ControlException {
+        JsonNode n = args.get(key);
+        if (n == null || n.isNull()) {
+            return null;
+        }
+        if (!n.isNumber() || n.asDouble() <= 0) {
+            throw ControlException.generic("argument '" + key + "' must be a positive number of seconds, got " + n);
+        }
+        return Duration.ofNanos((long) (n.asDouble() * 1e9));
+    }
+
+    // ---- views ----
+
+    private VmSnapshot snapshot(String name) throws ControlException {
+        return supervisor.get(name).orElseThrow(() -> notFound(name));
+    }
+
+    private JsonNode queryVms() {
+        ArrayNode out = JSON.arrayNode();
+        for (VmSnapshot s : supervisor.list()) {
+            out.add(vmObject(s));
+        }
+        return out;
+    }
+
+    ObjectNode vmObject(VmSnapshot s) {
+        ObjectNode o = JSON.objectNode();
+        o.put("name", s.name());
+        o.put("state", s.state().label());
+        o.put("unresponsive", s.unresponsive());
+        if (s.pid() > 0) {
+            o.put("pid", s.pid());
+        } else {
+            o.putNull("pid");
+        }
+        if (s.uptime() != null) {
+            o.put("uptime-seconds", s.uptime().toSeconds());
+        } else {
+            o.putNull("uptime-seconds");
+        }
+        o.put("restart-count", s.restarts());
+        putText(o, "last-exit-cause", s.lastExitCause());
+        o.put("restart-pending", !s.restartPendingKeys().isEmpty());
+        ArrayNode keys = o.putArray("pending-keys");
+        s.restartPendingKeys().forEach(keys::add);
+        putText(o, "launch-error", s.launchError());
+        putText(o, "intent", s.intent() == null ? null : s.intent().name().toLowerCase(java.util.Locale.ROOT));
+        o.put("autostart", s.autostart());
+        VmPaths p = settings.pathsFor(s.name());
+        o.put("qmp-socket", p.qmpSocket().toString());
+        o.put("console-socket", p.consoleSocket().toString());
+        o.put("qemu-log", p.qemuLog().toString());
+        o.put("serial-log", p.serialLog().toString());
+        return o;
+    }
+
+    private static void putText(ObjectNode o, String key, String value) {
+        if (value == null) {
+            o.putNull(key);
+        } else {
+            o.put(key, value);
+        }
+    }
+
+    private JsonNode queryDaemon() {
+        ObjectNode o = JSON.objectNode();
+        o.put("version", Version.get());
+        o.put("pid", ProcessHandle.current().pid());
+        o.put("uptime-seconds", Duration.between(startedAt, Instant.now()).toSeconds());
+        putText(o, "config", settings.sourceFile() == null ? null : settings.sourceFile().toString());
+        o.put("vms-dir", settings.vmsDir().toString());
+        o.put("run-dir", settings.runDir().toString());
+        o.put("state-dir", settings.stateDir().toString());
+        o.put("log-dir", settings.logDir().toString());
+        o.put("control-socket", settings.controlSocket().toString());
+        List<VmSnapshot> all = supervisor.list();
+        o.put("vm-count", all.size());
+        Map<String, Integer> counts = new TreeMap<>();
+        for (VmSnapshot s : all) {
+            counts.merge(s.state().label(), 1, Integer::sum);
+        }
+        ObjectNode states = o.putObject("states");
+        counts.forEach(states::put);
+        return o;
+    }
+
+    // ---- intents ----
+
+    /** A supervisor intent whose future yields a state; waits for it unless {@code wait: false}. */
+    private JsonNode stateResult(ObjectNode args, Intent<VmState> intent) throws ControlException {
+        String name = vm(args);
+        CompletableFuture<VmState> future = submit(name, intent);
+        ObjectNode o = JSON.objectNode().put("name", name);
+        if (!bool(args, "wait", true)) {
+            o.put("state", snapshot(name).state().label());
+            o.put("requested", true);
+            return o;
+        }
+        VmState state = await(name, future, args);
+        o.put("state", state.label());
+        return o;
+    }
+
+    private JsonNode stopResult(ObjectNode args, Intent<StopResult> intent) throws ControlException {
+        String name = vm(args);
+        CompletableFuture<StopResult> future = submit(name, intent);
+        ObjectNode o = JSON.objectNode().put("name", name);
+        if (!bool(args, "wait", true)) {
+            o.put("state", snapshot(name).state().label());
+            o.put("requested", true);
+            return o;
+        }
+        StopResult r = await(name, future, args);
+        o.put("state", snapshot(name).state().label());
+        putText(o, "rung", r.rung() == null ? null : r.rung().label());
+        o.put("seconds", r.took().toMillis() / 1000.0);
+        putText(o, "message", r.detail());
+        if (!r.stopped()) {
+            throw new ControlException(ControlException.INVALID_STATE, name + " did not stop: " + r.detail());
+        }
+        return o;
+    }
+
+    private <T> T await(String name, CompletableFuture<T> future, ObjectNode args) throws ControlException {
+        Duration limit = seconds(args, "timeout");
+        // A stop's own timeout bounds its ladder; the reply may arrive a little after it.
+        Duration wait = limit == null ? DEFAULT_WAIT : limit.plusSeconds(15);
+        try {
+            return future.get(wait.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            throw new ControlException(ControlException.TIMEOUT, name + ": no result within "
+                    + wait.toSeconds() + "s; 'qsup status " + name + "' shows where it is");
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            throw new ControlException(ControlException.INVALID_STATE, name + ": "
+                    + (cause.getMessage() != null ? cause.getMessage() : cause.toString()), cause);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw ControlException.generic("interrupted");
+        }
+    }
+
+    /** One supervisor intent on a named VM; it may refuse at once, before any future exists. */
+    @FunctionalInterface
+    private interface Intent<T> {
+        CompletableFuture<T> submit(String name) throws SupervisorException;
+    }
+
+    private static <T> CompletableFuture<T> submit(String name, Intent<T> intent) throws ControlException {
+        try {
+            return intent.submit(name);
+        } catch (SupervisorException e) {
+            throw new ControlException(ControlException.INVALID_STATE, e.getMessage(), e);
+        }
+    }
+
+    private JsonNode vmQmp(ObjectNode args) throws ControlException {
+        String name = vm(args);
+        JsonNode cmd = args.get("command");
+        if (cmd == null || !cmd.isTextual()) {
+            throw ControlException.generic("missing argument 'command' (the QMP command to run on " + name + ")");
+        }
+        JsonNode qargs = args.get("arguments");
+        if (qargs != null && !qargs.isObject()) {
+            throw ControlException.generic("argument 'arguments' must be an object");
+        }
+        Duration timeout = seconds(args, "timeout");
+        try {
+            return supervisor.qmp(name, cmd.asText(), qargs == null ? null : (ObjectNode) qargs,
+                    timeout == null ? Duration.ofSeconds(10) : timeout);
+        } catch (QmpErrorException e) {
+            throw new ControlException(e.errorClass(), e.desc());
+        } catch (QmpTimeoutException e) {
+            throw new ControlException(ControlException.TIMEOUT, name + ": " + e.getMessage());
+        } catch (QmpException | SupervisorException e) {
+            throw new ControlException(ControlException.INVALID_STATE, name + ": " + e.getMessage());
+        }
+    }
+
+    private JsonNode reload() {
+        ReloadReport r = supervisor.reload();
+        ObjectNode o = JSON.objectNode();
+        ArrayNode added = o.putArray("added");
+        r.added().forEach(added::add);
+        ArrayNode removed = o.putArray("removed");
+        r.removed().forEach(removed::add);
+        ArrayNode changed = o.putArray("changed");
+        r.changed().forEach((vm, keys) -> {
+            ObjectNode c = changed.addObject();
+            c.put("name", vm);
+            ArrayNode k = c.putArray("keys");
+            keys.forEach(k::add);
+            c.put("restarted", r.restarted().contains(vm));
+        });
+        ArrayNode kept = o.putArray("kept");
+        r.kept().forEach(kept::add);
+        ArrayNode errors = o.putArray("errors");
+        for (ConfigError e : r.errors()) {
+            errors.add(e.format());
+        }
+        return o;
+    }
+}
