@@ -14,7 +14,8 @@
 # The script does not run `apt-get update` unless apt has no package lists at all (CI runs it before). If apt says a
 # package is unknown, run `apt-get update` yourself.
 #
-# A run that finds outputs built from the same script, init and kernel choice does nothing. --force rebuilds.
+# A run that finds outputs built from the same script, init and kernel choice does nothing. --force rebuilds (and picks
+# up a newer kernel from apt's lists).
 set -euo pipefail
 
 die() {
@@ -29,7 +30,7 @@ outdir=
 for arg in "$@"; do
     case "$arg" in
         --force) force=1 ;;
-        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option '$arg' (usage: build-test-guest.sh [--force] [OUTDIR])" ;;
         *) [ -z "$outdir" ] || die "only one OUTDIR may be given, got '$outdir' and '$arg'"; outdir=$arg ;;
     esac
@@ -98,7 +99,8 @@ fetch() {
         # apt drops privileges to _apt for the download, and _apt cannot write into a private cache folder; the
         # package is verified against apt's signed lists either way.
         if ! log=$(cd "$cache" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "$pkg=$ver" 2>&1); then
-            die "could not download $pkg $ver with apt-get download (no network? apt sources unreachable?): $log"
+            die "could not download $pkg $ver with apt-get download (no network? apt sources unreachable?):" \
+                "$(echo "$log" | grep -E '^(E|W):' | head -n3 || true)"
         fi
         deb=$(find "$cache" -maxdepth 1 -name "$pattern" | head -n1)
         [ -n "$deb" ] || die "apt-get download reported success but no $pattern appeared in $cache"
@@ -146,7 +148,8 @@ add_module() {
     local name=${1//-/_} ko deps dep
     [ -z "${seen[$name]:-}" ] || return 0
     seen[$name]=1
-    ko=$(plain_module "$name")
+    # Explicit: set -e does not reach into a function called from an && / || list.
+    ko=$(plain_module "$name") || exit 1
     deps=$(tr '\0' '\n' < "$ko" | sed -n 's/^depends=//p' | head -n1)
     for dep in ${deps//,/ }; do
         add_module "$dep"

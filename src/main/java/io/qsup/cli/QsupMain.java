@@ -13,6 +13,8 @@ import picocli.CommandLine.Command;
         subcommands = {
             CommandLine.HelpCommand.class,
             QmpCommand.class,
+            ValidateCommand.class,
+            ArgvCommand.class,
         })
 public final class QsupMain implements Runnable {
 

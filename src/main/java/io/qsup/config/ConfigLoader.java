@@ -117,7 +117,7 @@ public final class ConfigLoader {
                     YamlNode.Location at = p.locations().getOrDefault("depends-on:" + dep, YamlNode.Location.FILE);
                     String hint = Suggestions.closest(dep, byName.keySet());
                     extra.computeIfAbsent(vm.sourceFile(), k -> new ArrayList<>()).add(new ConfigError(vm.sourceFile(),
-                            at.line(), at.column(), "depends-on", "no VM named '" + dep + "' in " + dir
+                            at.line(), at.column(), "depends-on", "no definition gives the name '" + dep + "'"
                                     + (hint != null ? "; did you mean '" + hint + "'?" : "; add its definition or remove it")));
                 }
             }

@@ -55,6 +55,17 @@ public record DaemonSettings(
                 null);
     }
 
+    /**
+     * The settings the command line tools use: {@code file} when given, else {@link #DEFAULT_FILE} when it exists,
+     * else {@link #defaults()}.
+     */
+    public static DaemonSettings loadOrDefaults(Path file) throws ConfigException {
+        if (file != null) {
+            return load(file);
+        }
+        return Files.exists(DEFAULT_FILE) ? load(DEFAULT_FILE) : defaults();
+    }
+
     /** Where the runtime files of VM {@code vmName} live. */
     public VmPaths pathsFor(String vmName) {
         return VmPaths.of(runDir, logDir, stateDir, vmName);

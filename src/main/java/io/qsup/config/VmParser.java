@@ -7,7 +7,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -108,7 +107,6 @@ final class VmParser {
 
     private VmDefinition definition(YamlNode.Mapping map, String name) {
         Fields f = new Fields(map, "", p, KEYS);
-        f.get("name"); // read in name()
         YamlNode.Entry e;
 
         String description = null;
@@ -786,9 +784,5 @@ final class VmParser {
             return ms / 1000 + "s";
         }
         return ms + "ms";
-    }
-
-    static Map<String, YamlNode.Location> copy(Map<String, YamlNode.Location> m) {
-        return new LinkedHashMap<>(m);
     }
 }

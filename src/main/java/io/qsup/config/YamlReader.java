@@ -6,6 +6,8 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -46,10 +48,17 @@ final class YamlReader {
             }
             return root;
         } catch (JacksonException e) {
+            for (Throwable c = e; c != null; c = c.getCause()) {
+                if (c instanceof MarkedYAMLException m) {
+                    throw snakeFailure(m);
+                }
+            }
             JsonLocation loc = e.getLocation();
             throw new Failure(loc == null ? YamlNode.Location.FILE : location(loc), "invalid YAML: " + cleanMessage(e));
         } catch (IOException e) {
             throw new Failure(YamlNode.Location.FILE, "invalid YAML: " + e.getMessage());
+        } catch (MarkedYAMLException e) {
+            throw snakeFailure(e);
         } catch (RuntimeException e) {
             // SnakeYAML reports some malformed input (bad anchors, odd tags) with unchecked exceptions.
             throw new Failure(YamlNode.Location.FILE, "invalid YAML: " + firstLine(String.valueOf(e.getMessage())));
@@ -105,6 +114,28 @@ final class YamlReader {
                 return new YamlNode.Scalar(here, YamlNode.Scalar.Kind.STRING, String.valueOf(p.getText()));
             }
         }
+    }
+
+    /** SnakeYAML says where it noticed the problem and what it was parsing; both help to find a bad indent. */
+    private static Failure snakeFailure(MarkedYAMLException m) {
+        Mark mark = m.getProblemMark() != null ? m.getProblemMark() : m.getContextMark();
+        YamlNode.Location at = mark == null ? YamlNode.Location.FILE : new YamlNode.Location(mark.getLine() + 1, mark.getColumn() + 1);
+        String problem = m.getProblem() == null ? "" : m.getProblem().trim();
+        StringBuilder msg = new StringBuilder("invalid YAML: ");
+        if (problem.contains("(TAB)")) {
+            msg.append("a tab character; YAML indents with spaces only, replace the tab with spaces");
+        } else {
+            msg.append(Values.printable(problem));
+            if (m.getContext() != null) {
+                msg.append(" (").append(Values.printable(m.getContext().trim()));
+                if (m.getContextMark() != null && mark != m.getContextMark()) {
+                    msg.append(" started on line ").append(m.getContextMark().getLine() + 1);
+                }
+                msg.append(")");
+            }
+            msg.append("; check the indentation and the ':' after each key");
+        }
+        return new Failure(at, msg.toString());
     }
 
     private static void expect(JsonToken got, JsonToken want, JsonParser p) throws Failure {

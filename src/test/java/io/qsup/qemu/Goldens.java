@@ -15,27 +15,27 @@ import java.util.stream.Stream;
  * the machine. A golden definition may start with a line {@code # golden: no-kvm no-sandbox settings-accel=tcg}
  * to describe a different host or settings default.
  */
-final class Goldens {
-    static final String REGENERATE = "qsup.regenerateGoldens";
+public final class Goldens {
+    public static final String REGENERATE = "qsup.regenerateGoldens";
 
     private Goldens() {}
 
-    static Path root() {
+    public static Path root() {
         String dir = System.getProperty("qsup.projectDir");
         Path base = dir != null ? Path.of(dir) : Path.of("").toAbsolutePath();
         return base.resolve("src/test/resources/golden");
     }
 
-    static boolean regenerate() {
+    public static boolean regenerate() {
         return Boolean.getBoolean(REGENERATE);
     }
 
     /** Settings as a packaged install would have them, with {@code accel} as the header asks (default kvm). */
-    static DaemonSettings settings(Path definition) {
+    public static DaemonSettings settings(Path definition) {
         return settings(definition, "/run/qsup");
     }
 
-    static DaemonSettings settings(Path definition, String runDir) {
+    public static DaemonSettings settings(Path definition, String runDir) {
         Accel accel = Accel.KVM;
         for (String flag : flags(definition)) {
             if (flag.startsWith("settings-accel=")) {
@@ -47,12 +47,12 @@ final class Goldens {
     }
 
     /** A host with KVM and a sandbox-capable QEMU unless the header says otherwise. */
-    static HostFacts host(Path definition, FileCheck files) {
+    public static HostFacts host(Path definition, FileCheck files) {
         List<String> flags = flags(definition);
         return HostFacts.fixed(!flags.contains("no-kvm"), !flags.contains("no-sandbox"), files);
     }
 
-    static List<String> flags(Path definition) {
+    public static List<String> flags(Path definition) {
         if (!Files.isRegularFile(definition)) {
             return List.of();
         }
@@ -64,7 +64,7 @@ final class Goldens {
         }
     }
 
-    static List<Path> list(Path dir, String suffix) {
+    public static List<Path> list(Path dir, String suffix) {
         try (Stream<Path> s = Files.list(dir)) {
             return s.filter(p -> p.getFileName().toString().endsWith(suffix)).sorted().toList();
         } catch (IOException e) {
@@ -72,12 +72,12 @@ final class Goldens {
         }
     }
 
-    static String stem(Path p, String suffix) {
+    public static String stem(Path p, String suffix) {
         String n = p.getFileName().toString();
         return n.endsWith(suffix) ? n.substring(0, n.length() - suffix.length()) : n;
     }
 
-    static String read(Path p) {
+    public static String read(Path p) {
         try {
             return Files.readString(p, StandardCharsets.UTF_8);
         } catch (IOException e) {
@@ -85,7 +85,7 @@ final class Goldens {
         }
     }
 
-    static void write(Path p, String content) {
+    public static void write(Path p, String content) {
         try {
             Files.writeString(p, content, StandardCharsets.UTF_8);
         } catch (IOException e) {

@@ -6,9 +6,12 @@ import java.io.UncheckedIOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,24 +20,28 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
 /**
- * The test guest's serial console, reached through a QEMU unix-socket chardev
- * ({@code -chardev socket,id=serial0,path=P,server=on,wait=off -serial chardev:serial0}).
+ * The test guest's serial console: either a QEMU unix-socket chardev
+ * ({@code -chardev socket,id=serial0,path=P,server=on,wait=off -serial chardev:serial0}), read and written, or a serial
+ * log file ({@code logfile=...}) followed read-only.
  *
- * <p>Locking: one reader thread ("guest-console &lt;socket&gt;") appends complete lines to {@code lines} under the
+ * <p>Locking: one reader thread ("guest-console &lt;file&gt;") appends complete lines to {@code lines} under the
  * instance monitor and notifies; test threads wait on the monitor. {@link #send} writes outside the monitor and may be
  * called from any thread.
  *
- * <p>QEMU drops console output while no client is connected, and the guest drops input before its init reads the
- * console: connect right after starting QEMU, and send commands only after {@link #awaitReady}.
+ * <p>QEMU drops console output while no client is connected to the socket, and the guest drops input before its init
+ * reads the console: connect right after starting QEMU, and send commands only after {@link #awaitReady}.
  */
 public final class GuestConsole implements AutoCloseable {
 
     /** Prefix of every line the guest's init writes. */
     public static final String PREFIX = "QSUP-GUEST ";
 
-    private final Path socket;
-    private final SocketChannel channel;
+    private static final long LOG_POLL_MILLIS = 50;
+
+    private final Path source;
+    private final SocketChannel channel; // null when following a log file
     private final Thread reader;
+    private volatile boolean closing;
     // Guarded by this.
     private final List<String> lines = new ArrayList<>();
     // Guarded by this: index of the first line not yet consumed by awaitLine.
@@ -42,10 +49,11 @@ public final class GuestConsole implements AutoCloseable {
     // Guarded by this.
     private boolean eof;
 
-    private GuestConsole(Path socket, SocketChannel channel) {
-        this.socket = socket;
+    private GuestConsole(Path source, SocketChannel channel) {
+        this.source = source;
         this.channel = channel;
-        this.reader = Thread.ofPlatform().daemon().name("guest-console " + socket.getFileName()).unstarted(this::readLoop);
+        Runnable loop = channel != null ? this::readSocket : this::followLog;
+        this.reader = Thread.ofPlatform().daemon().name("guest-console " + source.getFileName()).unstarted(loop);
     }
 
     /** Connects to the console socket, retrying until QEMU has created it or {@code timeout} passes. */
@@ -70,6 +78,16 @@ public final class GuestConsole implements AutoCloseable {
                 + ": " + (last == null ? "timed out" : last.getMessage()) + "; did QEMU start? (see its log)");
     }
 
+    /**
+     * Follows a serial log file from its start (it may not exist yet), read-only: {@link #send} is refused. Use it when
+     * another client (the daemon) holds the console socket.
+     */
+    public static GuestConsole followLog(Path serialLog) {
+        GuestConsole console = new GuestConsole(serialLog, null);
+        console.reader.start();
+        return console;
+    }
+
     /** Waits for the ready line {@value TestGuest#READY_LINE}; lines before it are consumed. */
     public void awaitReady(Duration timeout) {
         awaitLine(l -> l.contains(TestGuest.READY_LINE), timeout);
@@ -77,6 +95,10 @@ public final class GuestConsole implements AutoCloseable {
 
     /** Sends one command line: {@code poweroff | reboot | panic | ignore-acpi | hang}. */
     public void send(String command) {
+        if (channel == null) {
+            throw new UnsupportedOperationException("cannot send '" + command + "': " + source
+                    + " is a serial log, followed read-only; connect to the console socket to send commands");
+        }
         if (command.contains("\n") || command.contains("\r")) {
             throw new IllegalArgumentException("a guest command is one line, got " + command.replace("\n", "\\n"));
         }
@@ -86,11 +108,14 @@ public final class GuestConsole implements AutoCloseable {
                 channel.write(buf);
             }
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot send '" + command + "' to the guest console " + socket, e);
+            throw new UncheckedIOException("cannot send '" + command + "' to the guest console " + source, e);
         }
     }
 
-    /** Sends {@code command} and waits for the guest's {@code QSUP-GUEST OK <command>}. */
+    /**
+     * Sends {@code command} and waits for the guest's {@code QSUP-GUEST OK <command>}. The guest answers before acting,
+     * except for {@code ignore-acpi}: when that returns, power-button presses are already ignored.
+     */
     public void command(String command, Duration timeout) {
         send(command);
         String expected = PREFIX + "OK " + command;
@@ -104,7 +129,7 @@ public final class GuestConsole implements AutoCloseable {
      */
     public String awaitLine(Predicate<String> p, Duration timeout) {
         return pollLine(p, timeout).orElseThrow(() -> new IllegalStateException(
-                "no matching line from the guest console " + socket + " within " + timeout
+                "no matching line from the guest console " + source + " within " + timeout
                         + (isClosedByQemu() ? " (console closed)" : "") + "; last lines:\n" + tail(20)));
     }
 
@@ -126,7 +151,7 @@ public final class GuestConsole implements AutoCloseable {
                 TimeUnit.NANOSECONDS.timedWait(this, left);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while waiting for the guest console " + socket, e);
+                throw new IllegalStateException("interrupted while waiting for the guest console " + source, e);
             }
         }
     }
@@ -136,14 +161,16 @@ public final class GuestConsole implements AutoCloseable {
         return List.copyOf(lines);
     }
 
-    /** True once QEMU closed the console (it exited). */
+    /** True once QEMU closed the console socket (it exited). A followed log never ends. */
     public synchronized boolean isClosedByQemu() {
-        return eof;
+        return eof && !closing;
     }
 
     @Override
     public void close() {
+        closing = true;
         closeQuietly(channel);
+        reader.interrupt(); // wakes a log follower from its poll sleep; a socket read ends with the close above
         try {
             reader.join(1000);
         } catch (InterruptedException e) {
@@ -151,33 +178,52 @@ public final class GuestConsole implements AutoCloseable {
         }
     }
 
-    private void readLoop() {
-        ByteArrayOutputStream current = new ByteArrayOutputStream();
+    private void readSocket() {
+        LineSplitter splitter = new LineSplitter();
         ByteBuffer buf = ByteBuffer.allocate(4096);
         try {
             // Plain channel reads: a stream from Channels.newInputStream could hold a lock that blocks send().
             while (channel.read(buf.clear()) > 0) {
-                buf.flip();
-                while (buf.hasRemaining()) {
-                    byte b = buf.get();
-                    if (b == '\n') {
-                        addLine(current.toString(StandardCharsets.UTF_8).replace("\r", ""));
-                        current.reset();
-                    } else {
-                        current.write(b);
-                    }
-                }
+                splitter.feed(buf.flip());
             }
         } catch (IOException e) {
             // Closed by close() or by QEMU exiting: both end the console.
         } finally {
-            synchronized (this) {
-                if (current.size() > 0) {
-                    lines.add(current.toString(StandardCharsets.UTF_8).replace("\r", ""));
+            splitter.finish();
+        }
+    }
+
+    private void followLog() {
+        LineSplitter splitter = new LineSplitter();
+        ByteBuffer buf = ByteBuffer.allocate(4096);
+        FileChannel file = null;
+        try {
+            while (!closing) {
+                if (file == null) {
+                    try {
+                        file = FileChannel.open(source, StandardOpenOption.READ);
+                    } catch (NoSuchFileException e) {
+                        Thread.sleep(LOG_POLL_MILLIS); // QEMU creates it when it starts
+                        continue;
+                    }
                 }
-                eof = true;
-                notifyAll();
+                if (file.read(buf.clear()) > 0) {
+                    splitter.feed(buf.flip());
+                } else {
+                    Thread.sleep(LOG_POLL_MILLIS);
+                }
             }
+        } catch (IOException | InterruptedException e) {
+            // close() interrupted the poll, or the log became unreadable: either way the follow ends.
+        } finally {
+            if (file != null) {
+                try {
+                    file.close();
+                } catch (IOException ignored) {
+                    // Read-only handle, nothing to flush.
+                }
+            }
+            splitter.finish();
         }
     }
 
@@ -189,6 +235,33 @@ public final class GuestConsole implements AutoCloseable {
     private synchronized String tail(int count) {
         List<String> last = lines.subList(Math.max(0, lines.size() - count), lines.size());
         return last.isEmpty() ? "  (nothing)" : "  " + String.join("\n  ", last);
+    }
+
+    /** Splits the byte stream into lines; a partial last line is kept until the end. Used by the reader thread only. */
+    private final class LineSplitter {
+        private final ByteArrayOutputStream current = new ByteArrayOutputStream();
+
+        void feed(ByteBuffer buf) {
+            while (buf.hasRemaining()) {
+                byte b = buf.get();
+                if (b == '\n') {
+                    addLine(current.toString(StandardCharsets.UTF_8).replace("\r", ""));
+                    current.reset();
+                } else {
+                    current.write(b);
+                }
+            }
+        }
+
+        void finish() {
+            synchronized (GuestConsole.this) {
+                if (current.size() > 0) {
+                    lines.add(current.toString(StandardCharsets.UTF_8).replace("\r", ""));
+                }
+                eof = true;
+                GuestConsole.this.notifyAll();
+            }
+        }
     }
 
     private static void closeQuietly(SocketChannel ch) {
