@@ -673,12 +673,12 @@ public final class VmController implements AutoCloseable {
         pid = candidate;
         startedAt = ProcessHandle.of(candidate).flatMap(h -> h.info().startInstant()).orElse(Instant.now());
         try {
-            Session s = openSession(sp, candidate, Duration.ofSeconds(3));
+            Session s = openSession(sp, candidate, Duration.ofSeconds(5));
             QmpStatus st;
             try {
-                st = s.client.queryStatus(sp.probeTimeout());
+                st = s.client.queryStatus(adoptTimeout());
             } catch (QmpException e) {
-                s.client.close();
+                s.client.close(); // QEMU serves one monitor client at a time: never keep a failed one
                 throw e;
             }
             session = s;
@@ -688,6 +688,12 @@ public final class VmController implements AutoCloseable {
             sm.setState(VmState.ORPHANED, "pid " + candidate + " alive but QMP does not answer: " + e.getMessage());
             return AdoptOutcome.ORPHANED;
         }
+    }
+
+    /** Adoption is a one-off under start-up load (a fresh JVM, many VMs at once): give QMP more than a probe. */
+    private Duration adoptTimeout() {
+        Duration p = spec.probeTimeout();
+        return p.compareTo(Duration.ofSeconds(5)) > 0 ? p : Duration.ofSeconds(5);
     }
 
     /** On the ops thread: try to regain the monitor of an orphan, or notice that it died. */
@@ -702,7 +708,13 @@ public final class VmController implements AutoCloseable {
         }
         try {
             Session s = openSession(spec, p, Duration.ofSeconds(2));
-            QmpStatus st = s.client.queryStatus(spec.probeTimeout());
+            QmpStatus st;
+            try {
+                st = s.client.queryStatus(adoptTimeout());
+            } catch (QmpException e) {
+                s.client.close(); // QEMU serves one monitor client at a time: never keep a failed one
+                throw e;
+            }
             session = s;
             sm.setState(st.running() ? VmState.RUNNING : VmState.PAUSED, "QMP regained for pid " + p);
         } catch (QmpException e) {

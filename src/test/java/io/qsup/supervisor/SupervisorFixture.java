@@ -23,17 +23,17 @@ import java.util.stream.Stream;
  * definitions that boot the project's test guest under TCG, and cleanup that kills every QEMU found through the
  * pidfiles, by pid, even when the test failed.
  */
-final class SupervisorFixture implements AutoCloseable {
-    final Path base;
-    final Path settingsFile;
+public final class SupervisorFixture implements AutoCloseable {
+    public final Path base;
+    public final Path settingsFile;
     final Path vmsDir;
     final TestGuest guest;
     private final List<Supervisor> supervisors = new ArrayList<>();
     private final List<Long> extraPids = new CopyOnWriteArrayList<>();
     /** Every event of every supervisor this fixture made, in arrival order. */
-    final List<VmEvent> events = new CopyOnWriteArrayList<>();
+    public final List<VmEvent> events = new CopyOnWriteArrayList<>();
 
-    SupervisorFixture(int maxParallelStarts) throws IOException {
+    public SupervisorFixture(int maxParallelStarts) throws IOException {
         guest = TestGuest.get();
         base = Files.createTempDirectory(Path.of("/tmp"), "qs");
         vmsDir = base.resolve("vms");
@@ -51,7 +51,7 @@ final class SupervisorFixture implements AutoCloseable {
     }
 
     /** Writes {@code vms/NAME.yaml} booting the test guest; {@code extra} is more YAML lines. */
-    Path writeVm(String name, String extra) throws IOException {
+    public Path writeVm(String name, String extra) throws IOException {
         Path f = vmsDir.resolve(name + ".yaml");
         String append = extra.contains("append:") ? "" : "append: \"" + guest.append() + "\"";
         Files.writeString(f, """
@@ -65,11 +65,11 @@ final class SupervisorFixture implements AutoCloseable {
         return f;
     }
 
-    DaemonSettings settings() throws ConfigException {
+    public DaemonSettings settings() throws ConfigException {
         return DaemonSettings.load(settingsFile);
     }
 
-    Supervisor supervisor(Supervisor.Options options) throws ConfigException {
+    public Supervisor supervisor(Supervisor.Options options) throws ConfigException {
         DaemonSettings s = settings();
         Supervisor sup = new Supervisor(s, HostFacts.probe(s.qemuBinary()), options);
         sup.addListener(events::add);
@@ -78,15 +78,15 @@ final class SupervisorFixture implements AutoCloseable {
     }
 
     /** Fast probes so tests notice hangs in a second or two. */
-    static Supervisor.Options fastProbe() {
+    public static Supervisor.Options fastProbe() {
         return Supervisor.Options.defaults().withProbe(Duration.ofMillis(500), Duration.ofMillis(1000));
     }
 
-    Path pidFile(String vm) throws ConfigException {
+    public Path pidFile(String vm) throws ConfigException {
         return settings().pathsFor(vm).pidFile();
     }
 
-    GuestConsole console(String vm) throws ConfigException {
+    public GuestConsole console(String vm) throws ConfigException {
         return GuestConsole.connect(settings().pathsFor(vm).consoleSocket(), Duration.ofSeconds(10));
     }
 
@@ -95,7 +95,7 @@ final class SupervisorFixture implements AutoCloseable {
      * we connected (QEMU drops console output while no client is connected), so this also pokes the guest with an
      * unknown command and takes its error line as proof of life.
      */
-    GuestConsole readyConsole(String vm, Duration timeout) throws ConfigException {
+    public GuestConsole readyConsole(String vm, Duration timeout) throws ConfigException {
         GuestConsole c = console(vm);
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
@@ -114,7 +114,7 @@ final class SupervisorFixture implements AutoCloseable {
     }
 
     /** Remembers a pid to kill at cleanup (for QEMUs started outside the supervisor). */
-    void track(long pid) {
+    public void track(long pid) {
         extraPids.add(pid);
     }
 
