@@ -4,9 +4,11 @@ import ch.qos.logback.classic.Level;
 import io.qsup.config.ConfigError;
 import io.qsup.config.ConfigException;
 import io.qsup.config.DaemonSettings;
+import io.qsup.control.DaemonControl;
 import io.qsup.qemu.HostFacts;
 import io.qsup.supervisor.Supervisor;
 import io.qsup.vm.StopResult;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -110,6 +112,16 @@ public final class QsupdMain implements Callable<Integer> {
         log.info("qsupd {} starting: definitions in {}, run-dir {}, state-dir {}", Version.get(), settings.vmsDir(),
                 settings.runDir(), settings.stateDir());
         sup.loadInitial();
+        DaemonControl control;
+        try {
+            control = DaemonControl.start(settings, sup);
+        } catch (IOException e) {
+            log.error("cannot serve the control socket {}: {}", settings.controlSocket(), e.getMessage());
+            System.err.println("qsupd: cannot serve the control socket " + settings.controlSocket() + ": "
+                    + e.getMessage());
+            sup.close();
+            return EXIT_CONFIG;
+        }
         sup.startup();
         SdNotify.notify("READY=1\nSTATUS=supervising " + sup.list().size() + " VMs\nMAINPID="
                 + ProcessHandle.current().pid());
@@ -121,6 +133,7 @@ public final class QsupdMain implements Callable<Integer> {
         }
         SdNotify.notify("STOPPING=1");
         log.info("qsupd exiting; VMs keep running and are adopted by the next qsupd");
+        control.close();
         sup.close();
         return 0;
     }
