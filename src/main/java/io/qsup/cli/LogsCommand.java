@@ -2,10 +2,17 @@ package io.qsup.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
-import java.io.RandomAccessFile;
+import java.io.PrintWriter;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -41,21 +48,32 @@ final class LogsCommand implements Callable<Integer> {
         if (!Files.exists(file) && !follow) {
             throw new CliException(ExitCodes.NOT_FOUND, "no log yet at " + file + " (the VM has not been started?)");
         }
+        PrintWriter out = spec.commandLine().getOut();
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPLACE).onUnmappableCharacter(CodingErrorAction.REPLACE);
+        ByteBuffer bytes = ByteBuffer.allocate(8192);
+        CharBuffer chars = CharBuffer.allocate(8192);
         long pos = 0;
-        byte[] buf = new byte[8192];
         while (true) {
-            try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "r")) {
-                if (raf.length() < pos) {
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                if (ch.size() < pos) {
                     pos = 0; // truncated or replaced: start over
+                    bytes.clear();
                 }
-                raf.seek(pos);
+                ch.position(pos);
                 int n;
-                while ((n = raf.read(buf)) > 0) {
-                    System.out.write(buf, 0, n);
+                while ((n = ch.read(bytes)) > 0) {
                     pos += n;
+                    bytes.flip();
+                    // A character split across reads stays in the buffer until its last byte arrives.
+                    decoder.decode(bytes, chars, false);
+                    bytes.compact();
+                    chars.flip();
+                    out.append(chars);
+                    chars.clear();
                 }
-                System.out.flush();
-            } catch (NoSuchFileException | java.io.FileNotFoundException e) {
+                out.flush();
+            } catch (NoSuchFileException e) {
                 pos = 0;
             }
             if (!follow) {

@@ -50,7 +50,7 @@ public final class VmCommands {
         table.put("query-vms", (a, s) -> c.queryVms());
         table.put("query-vm", (a, s) -> c.vmObject(c.snapshot(name(a))));
         table.put("query-daemon", (a, s) -> c.queryDaemon());
-        table.put("vm-start", (a, s) -> c.stateResult(a, n -> supervisor.start(n)));
+        table.put("vm-start", (a, s) -> c.stateResult(a, supervisor::start, VmState.RUNNING, VmState.PAUSED));
         table.put("vm-stop", (a, s) -> {
             boolean force = bool(a, "force", false);
             Duration timeout = seconds(a, "timeout");
@@ -58,12 +58,12 @@ public final class VmCommands {
         });
         table.put("vm-restart", (a, s) -> {
             boolean force = bool(a, "force", false);
-            return c.stateResult(a, n -> supervisor.restart(n, force));
+            return c.stateResult(a, n -> supervisor.restart(n, force), VmState.RUNNING, VmState.PAUSED);
         });
         table.put("vm-kill", (a, s) -> c.stopResult(a, supervisor::kill));
-        table.put("vm-pause", (a, s) -> c.stateResult(a, supervisor::pause));
-        table.put("vm-resume", (a, s) -> c.stateResult(a, supervisor::resume));
-        table.put("vm-reset", (a, s) -> c.stateResult(a, supervisor::reset));
+        table.put("vm-pause", (a, s) -> c.stateResult(a, supervisor::pause, VmState.PAUSED));
+        table.put("vm-resume", (a, s) -> c.stateResult(a, supervisor::resume, VmState.RUNNING));
+        table.put("vm-reset", (a, s) -> c.stateResult(a, supervisor::reset, VmState.RUNNING, VmState.PAUSED));
         table.put("vm-reset-failed", (a, s) -> c.stateResult(a, supervisor::resetFailed));
         table.put("vm-qmp", (a, s) -> c.vmQmp(a));
         table.put("daemon-reload", (a, s) -> c.reload());
@@ -193,7 +193,12 @@ public final class VmCommands {
     // ---- intents ----
 
     /** A supervisor intent whose future yields a state; waits for it unless {@code wait: false}. */
-    private JsonNode stateResult(ObjectNode args, Intent<VmState> intent) throws ControlException {
+    /**
+     * Submits an intent; with {@code wait} (the default) waits for its outcome and fails with the reason (QEMU's
+     * own launch error, when there is one) unless the VM ended in one of {@code expected} (any, when none given).
+     */
+    private JsonNode stateResult(ObjectNode args, Intent<VmState> intent, VmState... expected)
+            throws ControlException {
         String name = vm(args);
         CompletableFuture<VmState> future = submit(name, intent);
         ObjectNode o = JSON.objectNode().put("name", name);
@@ -203,6 +208,19 @@ public final class VmCommands {
             return o;
         }
         VmState state = await(name, future, args);
+        if (expected.length > 0 && !java.util.Arrays.asList(expected).contains(state)) {
+            VmSnapshot now = snapshot(name);
+            StringBuilder why = new StringBuilder(name).append(" is ").append(state.label());
+            if (now.launchError() != null) {
+                why.append(": ").append(now.launchError());
+            } else if (now.lastExitCause() != null) {
+                why.append(" (").append(now.lastExitCause()).append(')');
+            }
+            if (state == VmState.BACKOFF) {
+                why.append("; a restart is scheduled, follow it with 'qsup events --follow ").append(name).append("'");
+            }
+            throw new ControlException(ControlException.INVALID_STATE, why.toString());
+        }
         o.put("state", state.label());
         return o;
     }
