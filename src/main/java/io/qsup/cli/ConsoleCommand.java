@@ -56,7 +56,8 @@ final class ConsoleCommand implements Callable<Integer> {
                 err.flush();
             }
             try (TerminalMode raw = tty ? TerminalMode.raw() : TerminalMode.none()) {
-                Thread pump = Thread.ofVirtual().name("console-out " + name).start(() -> copyOut(sock));
+                // A platform thread: junixsocket reads misbehave on virtual threads.
+                Thread pump = Thread.ofPlatform().daemon(true).name("console-out " + name).start(() -> copyOut(sock));
                 copyIn(System.in, sock.getOutputStream(), tty);
                 sock.shutdownOutput();
                 if (!tty) {

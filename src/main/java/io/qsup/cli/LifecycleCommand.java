@@ -103,7 +103,7 @@ abstract class LifecycleCommand implements Callable<Integer> {
             details.add(String.format("%.1fs", secs.asDouble()));
         }
         String message = Json.text(r, "message");
-        if (message != null) {
+        if (message != null && rung == null) {
             details.add(message);
         }
         if (!details.isEmpty()) {

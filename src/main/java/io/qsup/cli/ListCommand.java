@@ -38,9 +38,10 @@ final class ListCommand implements Callable<Integer> {
             for (JsonNode vm : vms) {
                 t.add(vm.path("name").asText(), colour.apply(VmText.state(vm)), VmText.flags(vm).isEmpty() ? "-"
                         : VmText.flags(vm), VmText.pid(vm), VmText.uptime(vm), vm.path("restart-count").asText("0"),
-                        VmText.orDash(vm, "last-exit-cause"));
+                        VmText.cause(vm));
             }
             spec.commandLine().getOut().print(t.render());
+            spec.commandLine().getOut().flush();
             return ExitCodes.OK;
         }
     }

@@ -46,6 +46,7 @@ final class StatusCommand implements Callable<Integer> {
             }
             String body = t.render();
             out.print(body.substring(body.indexOf('\n') + 1).indent(2));
+            out.flush();
             return ExitCodes.OK;
         }
     }

@@ -50,6 +50,13 @@ final class VmText {
         return (s / 86400) + "d" + ((s % 86400) / 3600 == 0 ? "" : ((s % 86400) / 3600) + "h");
     }
 
+    /** The last exit cause's label only (e.g. {@code crashed}); {@code qsup status} shows the whole text. */
+    static String cause(JsonNode vm) {
+        String c = orDash(vm, "last-exit-cause");
+        int colon = c.indexOf(':');
+        return colon > 0 ? c.substring(0, colon) : c;
+    }
+
     static String orDash(JsonNode vm, String field) {
         JsonNode v = vm.get(field);
         return v == null || v.isNull() || v.asText().isEmpty() ? "-" : v.asText();

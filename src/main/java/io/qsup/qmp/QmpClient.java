@@ -78,8 +78,48 @@ public final class QmpClient implements AutoCloseable {
         return connect(endpoint, Options.defaults());
     }
 
-    /** Connects, reads the greeting and negotiates capabilities ({@code oob} only when the server offers it). */
+    /**
+     * Connects, reads the greeting and negotiates capabilities ({@code oob} only when the server offers it).
+     *
+     * <p>From a virtual thread, the work moves to a short-lived platform thread: junixsocket 2.10's blocking calls on
+     * a virtual thread may sleep until their timeout although data has arrived, and leave the socket in a mode in
+     * which the session's reader thread then fails. Seen here as greetings that took the whole connect timeout.
+     */
     public static QmpClient connect(QmpEndpoint endpoint, Options options) throws QmpException {
+        if (!Thread.currentThread().isVirtual()) {
+            return connectHere(endpoint, options);
+        }
+        CompletableFuture<QmpClient> result = new CompletableFuture<>();
+        String label = options.name() != null ? options.name() : endpoint.toString();
+        Thread.ofPlatform().daemon().name("qmp-connect " + label).start(() -> {
+            try {
+                result.complete(connectHere(endpoint, options));
+            } catch (Throwable t) {
+                result.completeExceptionally(t);
+            }
+        });
+        try {
+            return result.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            result.thenAccept(QmpClient::close);
+            throw new QmpConnectException("interrupted while connecting to " + endpoint, e);
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof QmpException q) {
+                throw q;
+            }
+            if (cause instanceof RuntimeException r) {
+                throw r;
+            }
+            if (cause instanceof Error err) {
+                throw err;
+            }
+            throw new QmpConnectException("cannot connect to " + endpoint + ": " + cause, cause);
+        }
+    }
+
+    private static QmpClient connectHere(QmpEndpoint endpoint, Options options) throws QmpException {
         String label = options.name() != null ? options.name() : endpoint.toString();
         QmpTransport transport = QmpTransport.connect(endpoint, options.connectTimeout());
         QmpConnection conn = new QmpConnection(transport, endpoint, label);
