@@ -59,7 +59,6 @@ final class ConsoleCommand implements Callable<Integer> {
                 // A platform thread: junixsocket reads misbehave on virtual threads.
                 Thread pump = Thread.ofPlatform().daemon(true).name("console-out " + name).start(() -> copyOut(sock));
                 copyIn(System.in, sock.getOutputStream(), tty);
-                sock.shutdownOutput();
                 if (!tty) {
                     // Give the guest a moment to answer what was piped in before detaching.
                     pump.join(1000);

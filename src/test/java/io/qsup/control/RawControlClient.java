@@ -36,13 +36,22 @@ final class RawControlClient implements AutoCloseable {
         return line == null ? null : MAPPER.readTree(line);
     }
 
+    /** Events read while waiting for a reply, in order. */
+    final java.util.List<JsonNode> events = new java.util.ArrayList<>();
+
+    /** Sends a command and returns its reply; events read on the way are kept in {@link #events}. */
     JsonNode command(String json) throws IOException {
         send(json + "\n");
         JsonNode m;
-        do {
-            m = read();
-        } while (m != null && m.has("event"));
+        while ((m = read()) != null && m.has("event")) {
+            events.add(m);
+        }
         return m;
+    }
+
+    /** The next event, taking first those read while waiting for replies. */
+    JsonNode nextEvent() throws IOException {
+        return events.isEmpty() ? read() : events.remove(0);
     }
 
     /** Reads the greeting and negotiates. */

@@ -1,0 +1,100 @@
+package io.qsup.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.qsup.config.DaemonSettings;
+import io.qsup.control.DaemonControl;
+import io.qsup.supervisor.Supervisor;
+import io.qsup.supervisor.SupervisorFixture;
+import io.qsup.vm.VmState;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code qsup console} in a real pseudo-terminal (tmux): typing reaches the guest, the guest's answer shows, Ctrl-]
+ * detaches, and the terminal is back in its normal (cooked, echoing) mode afterwards.
+ */
+class ConsoleTerminalTest {
+    private SupervisorFixture fixture;
+    private DaemonControl control;
+    private DaemonSettings settings;
+    private final String tmuxSocket = "qsup-test-" + ProcessHandle.current().pid();
+
+    @BeforeEach
+    void start() throws Exception {
+        fixture = new SupervisorFixture(1);
+        fixture.writeVm("web1", "restart: no");
+        settings = fixture.settings();
+        Supervisor sup = fixture.supervisor(Supervisor.Options.defaults());
+        sup.loadInitial();
+        control = DaemonControl.start(settings, sup);
+        sup.startup();
+        sup.controller("web1").orElseThrow().await(s -> s == VmState.RUNNING, Duration.ofSeconds(60));
+        fixture.readyConsole("web1", Duration.ofSeconds(90)).close();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        tmux("kill-server");
+        if (control != null) {
+            control.close();
+        }
+        fixture.close();
+    }
+
+    @Test
+    void typesIntoTheGuestDetachesWithCtrlBracketAndRestoresTheTerminal() throws Exception {
+        tmux("new-session", "-d", "-s", "t", "-x", "160", "-y", "40", "bash --norc --noprofile");
+        String java = ProcessHandle.current().info().command().orElse("java");
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        String cmd = "'" + java + "' --enable-native-access=ALL-UNNAMED -cp '" + cp + "' io.qsup.cli.QsupMain console web1"
+                + " --socket '" + settings.controlSocket() + "'; echo QSUP-EXIT=$?";
+        tmux("send-keys", "-t", "t", cmd, "Enter");
+        awaitPane(p -> p.contains("Press Ctrl-] to detach"), "the attach banner");
+
+        tmux("send-keys", "-t", "t", "hello-console", "Enter");
+        awaitPane(p -> p.contains("QSUP-GUEST ERR unknown hello-console"), "the guest's answer");
+
+        tmux("send-keys", "-t", "t", "C-]");
+        String after = awaitPane(p -> p.contains("QSUP-EXIT=0"), "the CLI to exit after Ctrl-]");
+        assertThat(after).contains("Detached from web1.");
+
+        tmux("send-keys", "-t", "t", "clear; stty -a | tr ' ' '\\n' | grep -x -e '-\\?icanon' -e '-\\?echo' | tr '\\n' ' '; echo END",
+                "Enter");
+        String modes = awaitPane(p -> p.contains("END") && p.contains("canon"), "stty's report");
+        assertThat(modes).contains("icanon echo").doesNotContain("-icanon").doesNotContain("-echo ");
+    }
+
+    private String awaitPane(Predicate<String> p, String what) throws Exception {
+        String pane = "";
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            pane = tmux("capture-pane", "-p", "-t", "t", "-S", "-200");
+            if (p.test(pane)) {
+                return pane;
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError("waited 60 s for " + what + "; the terminal shows:\n" + pane);
+    }
+
+    private String tmux(String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of("tmux", "-L", tmuxSocket));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(20, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+        }
+        return out;
+    }
+
+}
