@@ -44,6 +44,9 @@ public final class ArgvCommand implements Callable<Integer> {
     @Option(names = "--foreground", description = "Leave out -daemonize, to run QEMU by hand in a terminal.")
     boolean foreground;
 
+    @Option(names = "--json", description = "Print the arguments as a JSON array of strings.")
+    boolean json;
+
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Override
@@ -96,7 +99,12 @@ public final class ArgvCommand implements Callable<Integer> {
         List<String> argv = foreground
                 ? ArgvBuilder.buildForeground(def, settings, host)
                 : ArgvBuilder.build(def, settings, host);
-        if (shell) {
+        if (json) {
+            com.fasterxml.jackson.databind.node.ArrayNode a =
+                    com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.arrayNode();
+            argv.forEach(a::add);
+            out.println(Json.pretty(a));
+        } else if (shell) {
             out.println(argv.stream().map(ArgvCommand::shellQuote).collect(Collectors.joining(" ")));
         } else {
             argv.forEach(out::println);

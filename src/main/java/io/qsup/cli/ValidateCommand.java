@@ -35,6 +35,10 @@ public final class ValidateCommand implements Callable<Integer> {
             description = "Daemon settings (default: /etc/qsup/qsupd.yaml if it exists, else built-in defaults).")
     Path config;
 
+    @Option(names = "--json", description = "Print {\"ok\", \"vms\", \"errors\", \"warnings\"}; each problem has file,"
+            + " line, column, key and message.")
+    boolean json;
+
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Override
@@ -76,6 +80,21 @@ public final class ValidateCommand implements Callable<Integer> {
                 count = 0;
             }
         }
+        if (json) {
+            com.fasterxml.jackson.databind.node.ObjectNode o = Json.object();
+            o.put("ok", errors.isEmpty());
+            o.put("vms", count);
+            com.fasterxml.jackson.databind.node.ArrayNode es = o.putArray("errors");
+            errors.forEach(e -> es.add(problem(e)));
+            com.fasterxml.jackson.databind.node.ArrayNode ws = o.putArray("warnings");
+            warnings.forEach(w -> ws.add(problem(w)));
+            if (host.qemuProblem() != null) {
+                ws.addObject().put("message", host.qemuProblem());
+            }
+            out.println(Json.pretty(o));
+            out.flush();
+            return errors.isEmpty() ? ExitCodes.OK : ExitCodes.ERROR;
+        }
         errors.forEach(e -> out.println(e.format()));
         warnings.forEach(w -> out.println("warning: " + w.format()));
         if (host.qemuProblem() != null) {
@@ -91,5 +110,15 @@ public final class ValidateCommand implements Callable<Integer> {
         out.println("ok: " + count + (count == 1 ? " VM" : " VMs"));
         out.flush();
         return ExitCodes.OK;
+    }
+
+    private static com.fasterxml.jackson.databind.node.ObjectNode problem(ConfigError e) {
+        com.fasterxml.jackson.databind.node.ObjectNode o = Json.object();
+        o.put("file", e.file() == null ? null : e.file().toString());
+        o.put("line", e.line());
+        o.put("column", e.column());
+        o.put("key", e.keyPath());
+        o.put("message", e.message());
+        return o;
     }
 }
