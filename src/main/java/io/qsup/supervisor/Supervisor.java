@@ -97,8 +97,8 @@ public final class Supervisor implements AutoCloseable {
         }
 
         @Override
-        public void awaitLaunchSlot(String vm) throws InterruptedException {
-            startSlots.acquire();
+        public boolean tryAcquireLaunchSlot(String vm, Duration wait) throws InterruptedException {
+            return startSlots.tryAcquire(wait.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
         }
 
         @Override
