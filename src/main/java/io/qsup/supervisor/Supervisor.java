@@ -494,13 +494,13 @@ public final class Supervisor implements AutoCloseable {
             if (err != null) {
                 log.error("VM {}: stop after removal failed: {}", m.name, err.toString());
             }
-            vms.remove(m.name, m);
-            m.ctl.close();
             try {
                 store.delete(m.name);
             } catch (SupervisorException e) {
                 log.warn("{}", e.getMessage());
             }
+            vms.remove(m.name, m);
+            m.ctl.close(); // last: this runs on the VM's own ops thread, which close() interrupts
         });
     }
 
