@@ -3,9 +3,12 @@ package io.qsup.supervisor;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.qsup.vm.ProcessInspector;
+import io.qsup.vm.StopResult;
+import io.qsup.vm.StopRung;
 import io.qsup.vm.VmEvent;
 import io.qsup.vm.VmState;
 import java.nio.file.Files;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -66,6 +69,29 @@ class HangIT {
         assertThat(fx.events).anyMatch(e -> e instanceof VmEvent.ResponsivenessChange r && r.vm().equals("stuck")
                 && r.unresponsive());
         assertThat(sup.get("stuck").orElseThrow().pid()).isEqualTo(stuck);
+    }
+
+    @Test
+    void frozenQemuClimbsTheWholeLadderToSigkillWithinStopTimeout() throws Exception {
+        Files.writeString(fx.base.resolve("vms").resolve("frozen.yaml"), "memory: 32M\n");
+        Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
+        sup.loadInitial();
+        sup.startup();
+        long pid = sup.get("frozen").orElseThrow().pid();
+        stoppedPid = pid;
+        // SIGSTOP: no QMP answer, and SIGTERM stays pending; only SIGKILL ends it
+        inspector.signal(pid, ProcessInspector.Signal.STOP);
+
+        StopResult r = sup.stop("frozen", false, Duration.ofSeconds(4)).get(30, TimeUnit.SECONDS);
+        assertThat(r.rung()).isEqualTo(StopRung.SIGKILL);
+        assertThat(r.stopped()).isTrue();
+        assertThat(r.took()).as("the whole ladder fits in stop-timeout").isLessThanOrEqualTo(Duration.ofMillis(4500));
+        assertThat(inspector.isAlive(pid)).isFalse();
+        stoppedPid = -1;
+        assertThat(fx.events.stream().filter(e -> e instanceof VmEvent.StopRungReached)
+                .map(e -> ((VmEvent.StopRungReached) e).rung()).toList())
+                .containsExactly(StopRung.POWERDOWN, StopRung.QUIT, StopRung.SIGTERM, StopRung.SIGKILL);
+        assertThat(sup.get("frozen").orElseThrow().state()).isEqualTo(VmState.STOPPED);
     }
 
 }

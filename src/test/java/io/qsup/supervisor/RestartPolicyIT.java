@@ -74,15 +74,20 @@ class RestartPolicyIT {
         fx.writeVm("off-always", "restart: always");
         fx.writeVm("off-onfail", "restart: on-failure");
         fx.writeVm("panicky", "restart: on-failure");
+        // QEMU keeps this one paused after the panic; qsupd must end it itself and apply the policy
+        fx.writeVm("panic-pause", "restart: on-failure\nextra-args: [\"-action\", \"panic=pause\"]");
         Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
         sup.loadInitial();
         sup.startup();
         Map<String, Long> before = pids(sup);
-        for (String vm : List.of("off-always", "off-onfail", "panicky")) {
+        for (String vm : List.of("off-always", "off-onfail", "panicky", "panic-pause")) {
             try (GuestConsole c = fx.readyConsole(vm, BOOT)) {
-                c.command(vm.equals("panicky") ? "panic" : "poweroff", Duration.ofSeconds(30));
+                c.command(vm.startsWith("panic") ? "panic" : "poweroff", Duration.ofSeconds(30));
             }
         }
+        await(sup, "panic-pause", s -> s.state() == VmState.RUNNING && s.pid() != before.get("panic-pause"));
+        assertThat(sup.get("panic-pause").orElseThrow().lastExitCause()).startsWith("guest-panic");
+        assertThat(inspector.isAlive(before.get("panic-pause"))).isFalse();
         await(sup, "off-always", s -> s.state() == VmState.RUNNING && s.pid() != before.get("off-always"));
         await(sup, "off-onfail", s -> s.state() == VmState.STOPPED);
         await(sup, "panicky", s -> s.state() == VmState.RUNNING && s.pid() != before.get("panicky"));
