@@ -407,6 +407,17 @@ public final class Supervisor implements AutoCloseable {
         return m.ctl.resetFailed();
     }
 
+    /** Runs one QMP command on a VM's monitor, with a deadline; QEMU's own errors come back as they are. */
+    public com.fasterxml.jackson.databind.JsonNode qmp(String name, String command,
+            com.fasterxml.jackson.databind.node.ObjectNode args, Duration timeout)
+            throws SupervisorException, io.qsup.qmp.QmpException {
+        try {
+            return require(name).ctl.qmp(command, args, timeout);
+        } catch (io.qsup.vm.VmException e) {
+            throw new SupervisorException(e.getMessage(), e);
+        }
+    }
+
     private Managed require(String name) throws SupervisorException {
         Managed m = vms.get(name);
         if (m == null) {

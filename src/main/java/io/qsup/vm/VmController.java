@@ -210,6 +210,15 @@ public final class VmController implements AutoCloseable {
         });
     }
 
+    /**
+     * Runs one QMP command for an operator ({@code qsup qmp NAME}). It goes straight to the session, not through the
+     * ops thread, so it is not held up behind a stop ladder; the QMP client is thread-safe.
+     */
+    public JsonNode qmp(String command, com.fasterxml.jackson.databind.node.ObjectNode args, Duration timeout)
+            throws VmException, io.qsup.qmp.QmpException {
+        return requireSession("run " + command).client.execute(command, args, timeout);
+    }
+
     /** Queues work on this VM's ops thread; exceptions complete the future exceptionally. */
     private <T> CompletableFuture<T> submit(Callable<T> task) {
         CompletableFuture<T> f = new CompletableFuture<>();
@@ -378,6 +387,7 @@ public final class VmController implements AutoCloseable {
     /** On the QMP dispatcher thread: record, never block. */
     private void onEvent(Session s, QmpEvent ev) {
         JsonNode data = ev.data();
+        sm.announce(new VmEvent.QmpEventSeen(name(), ev.name(), data, ev.timestamp()));
         switch (ev.name()) {
             case "SHUTDOWN" -> {
                 s.shutdownReason = data == null ? "" : data.path("reason").asText("");
@@ -468,6 +478,7 @@ public final class VmController implements AutoCloseable {
             case Supervision.Decision.Fail fail -> moveTo(VmState.FAILED, text);
             case Supervision.Decision.Restart r -> {
                 moveTo(VmState.BACKOFF, text + "; restart in " + r.delay().toMillis() + " ms");
+                sm.announce(new VmEvent.RestartScheduled(name(), r.delay(), Instant.now()));
                 scheduleRestart(r.delay());
             }
         }

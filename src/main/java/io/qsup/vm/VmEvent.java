@@ -21,6 +21,13 @@ public sealed interface VmEvent {
     /** The stop ladder moved to a rung ({@code powerdown}, {@code quit}, {@code sigterm}, {@code sigkill}). */
     record StopRungReached(String vm, StopRung rung, Instant time) implements VmEvent {}
 
+    /** The VM ended and will be started again after {@code delay}, by its restart policy. */
+    record RestartScheduled(String vm, java.time.Duration delay, Instant time) implements VmEvent {}
+
+    /** QEMU sent an event on the VM's monitor; forwarded as it came. */
+    record QmpEventSeen(String vm, String event, com.fasterxml.jackson.databind.JsonNode data, Instant time)
+            implements VmEvent {}
+
     /** The VM's definition changed on disk; the listed keys take effect at the next restart (empty list: cleared). */
     record RestartPendingChange(String vm, List<String> changedKeys, Instant time) implements VmEvent {}
 }

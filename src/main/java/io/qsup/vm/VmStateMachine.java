@@ -148,6 +148,16 @@ public final class VmStateMachine {
         }
     }
 
+    /** Publishes an event that is not a transition (a scheduled restart, a QMP event), in order with the others. */
+    public void announce(VmEvent event) {
+        lock.lock();
+        try {
+            publish(event);
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Publishes a stop-ladder rung. */
     public void reportRung(StopRung rung) {
         lock.lock();

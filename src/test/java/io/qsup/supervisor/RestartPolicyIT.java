@@ -124,6 +124,9 @@ class RestartPolicyIT {
         assertThat(backoffs.get(1)).endsWith("restart in 400 ms");
         assertThat(backoffs.get(2)).endsWith("restart in 800 ms");
         assertThat(changes.getLast().cause()).contains("start limit");
+        assertThat(fx.events.stream().filter(e -> e instanceof VmEvent.RestartScheduled)
+                .map(e -> ((VmEvent.RestartScheduled) e).delay().toMillis()).toList())
+                .containsExactly(200L, 400L, 800L);
         // each restart waited at least its delay
         long[] delays = {200, 400, 800};
         int i = 0;

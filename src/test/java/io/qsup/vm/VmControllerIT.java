@@ -85,6 +85,8 @@ class VmControllerIT {
         assertThat(c.await(s -> s == VmState.RUNNING, Duration.ofSeconds(30))).isEqualTo(VmState.RUNNING);
         assertThat(c.stateMachine().lastCause()).contains("regained");
         assertThat(c.pid()).isEqualTo(pid);
+        assertThat(c.qmp("query-name", null, Duration.ofSeconds(5)).path("name").asText())
+                .as("operator QMP passthrough on the regained session").isEqualTo("orph");
 
         StopResult stop = c.stop(true, Duration.ofSeconds(5), "test").get(30, TimeUnit.SECONDS);
         assertThat(stop.rung()).isEqualTo(StopRung.QUIT);
