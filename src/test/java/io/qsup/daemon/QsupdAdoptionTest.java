@@ -29,7 +29,7 @@ import org.junit.jupiter.api.Test;
  * with the same pids and no restart; a VM the operator stopped stays stopped; SIGTERM leaves VMs running;
  * {@code --shutdown-all} stops them all.
  */
-class QsupdAdoptionIT {
+class QsupdAdoptionTest {
     private static final Duration WAIT = Duration.ofSeconds(90);
     private final ProcessInspector inspector = new ProcessInspector();
     private final List<Process> daemons = new ArrayList<>();

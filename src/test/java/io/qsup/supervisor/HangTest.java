@@ -15,7 +15,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** A SIGSTOPped QEMU is flagged unresponsive (or restarted with hang-action: restart); the others keep answering. */
-class HangIT {
+class HangTest {
     private final ProcessInspector inspector = new ProcessInspector();
     private SupervisorFixture fx;
     private long stoppedPid = -1;
@@ -48,8 +48,8 @@ class HangIT {
         inspector.signal(stuck, ProcessInspector.Signal.STOP);
         inspector.signal(hangs, ProcessInspector.Signal.STOP);
 
-        RestartPolicyIT.await(sup, "stuck", VmSnapshot::unresponsive);
-        RestartPolicyIT.await(sup, "hangs", s -> s.state() == VmState.RUNNING && s.pid() != hangs);
+        RestartPolicyTest.await(sup, "stuck", VmSnapshot::unresponsive);
+        RestartPolicyTest.await(sup, "hangs", s -> s.state() == VmState.RUNNING && s.pid() != hangs);
 
         // the hung VM is reported, never killed; the list answers at once
         VmSnapshot s = sup.get("stuck").orElseThrow();
@@ -65,7 +65,7 @@ class HangIT {
 
         inspector.signal(stuck, ProcessInspector.Signal.CONT);
         stoppedPid = -1;
-        RestartPolicyIT.await(sup, "stuck", x -> !x.unresponsive());
+        RestartPolicyTest.await(sup, "stuck", x -> !x.unresponsive());
         assertThat(fx.events).anyMatch(e -> e instanceof VmEvent.ResponsivenessChange r && r.vm().equals("stuck")
                 && r.unresponsive());
         assertThat(sup.get("stuck").orElseThrow().pid()).isEqualTo(stuck);

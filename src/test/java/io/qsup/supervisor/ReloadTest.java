@@ -12,7 +12,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** A reload that adds, removes and changes VMs while one file is broken. */
-class ReloadIT {
+class ReloadTest {
     private SupervisorFixture fx;
 
     @BeforeEach
@@ -64,8 +64,8 @@ class ReloadIT {
             assertThat(e.format()).contains("broken.yaml:2").contains("cpus");
         });
 
-        RestartPolicyIT.await(sup, "fresh", s -> s.state() == VmState.RUNNING);
-        RestartPolicyIT.await(sup, "apply", s -> s.state() == VmState.RUNNING && s.pid() != pids.get("apply"));
+        RestartPolicyTest.await(sup, "fresh", s -> s.state() == VmState.RUNNING);
+        RestartPolicyTest.await(sup, "apply", s -> s.state() == VmState.RUNNING && s.pid() != pids.get("apply"));
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (sup.get("gone").isPresent() && System.nanoTime() < deadline) {
             Thread.sleep(50);

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Exits told apart by cause, and the restart policy acting on them, with real QEMU and the test guest. */
-class RestartPolicyIT {
+class RestartPolicyTest {
     private static final Duration BOOT = Duration.ofSeconds(90);
     private final ProcessInspector inspector = new ProcessInspector();
     private SupervisorFixture fx;

@@ -22,7 +22,7 @@ import org.newsclub.net.unix.AFUNIXSocketAddress;
  * qsupd as a child process: READY=1 to systemd's notify socket, SIGHUP reloads the definitions, SIGTERM exits and
  * leaves the VMs running.
  */
-class QsupdSignalsIT {
+class QsupdSignalsTest {
     private SupervisorFixture fx;
     private Process qsupd;
     private Path hookLog;

@@ -13,7 +13,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Ten VMs: depends-on order and max-parallel-starts, read from the published state changes. */
-class StartOrderIT {
+class StartOrderTest {
     private SupervisorFixture fx;
 
     @BeforeEach

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The stop ladder against the real test guest: ACPI when the guest listens, quit when it does not. */
-class StopLadderIT {
+class StopLadderTest {
     private static final Duration BOOT = Duration.ofSeconds(90);
     private SupervisorFixture fx;
 

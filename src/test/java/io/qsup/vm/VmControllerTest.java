@@ -21,7 +21,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Adoption and liveness of one VM: orphans, stale pidfiles, a monitor that goes silent. */
-class VmControllerIT {
+class VmControllerTest {
     private final ProcessInspector inspector = new ProcessInspector();
     private final List<AutoCloseable> closers = new ArrayList<>();
     private final List<Process> children = new ArrayList<>();
