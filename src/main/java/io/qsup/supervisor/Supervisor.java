@@ -162,6 +162,7 @@ public final class Supervisor implements AutoCloseable {
     private final Map<String, Managed> vms = new ConcurrentHashMap<>();
     private final List<Consumer<VmEvent>> listeners = new CopyOnWriteArrayList<>();
     private final HookRunner hooks;
+    private final VmLogWriter vmLog;
     private final ReentrantLock reloadLock = new ReentrantLock();
     private final Clock clock = Clock.systemUTC();
     private volatile boolean shuttingDown;
@@ -176,6 +177,8 @@ public final class Supervisor implements AutoCloseable {
         if (hooks != null) {
             listeners.add(hooks);
         }
+        this.vmLog = new VmLogWriter(vm -> settings.pathsFor(vm).qemuLog());
+        listeners.add(vmLog);
     }
 
     // ---- start-up ----
@@ -541,6 +544,7 @@ public final class Supervisor implements AutoCloseable {
         if (hooks != null) {
             hooks.close();
         }
+        vmLog.close();
     }
 
     // ---- helpers ----

@@ -58,7 +58,6 @@ class HangTest {
         // the healthy VM answers QMP while its neighbour hangs
         assertThat(sup.pause("fine").get(5, TimeUnit.SECONDS)).isEqualTo(VmState.PAUSED);
         assertThat(sup.resume("fine").get(5, TimeUnit.SECONDS)).isEqualTo(VmState.RUNNING);
-        assertThat(sup.get("fine").orElseThrow().unresponsive()).isFalse();
         // hang-action: restart killed the hung one and started it again, cause hang
         assertThat(sup.get("hangs").orElseThrow().lastExitCause()).startsWith("hang");
         assertThat(inspector.isAlive(hangs)).isFalse();

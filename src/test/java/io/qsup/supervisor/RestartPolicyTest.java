@@ -60,6 +60,9 @@ class RestartPolicyTest {
             assertThat(s.lastExitCause()).startsWith("crashed");
             assertThat(inspector.isAlive(s.pid())).isTrue();
         }
+        // the VM's own log tells its story
+        String log = java.nio.file.Files.readString(fx.settings().pathsFor("never").qemuLog());
+        assertThat(log).contains("launch: qemu-system-x86_64").contains("running -> stopped (crashed");
         // the figures the issue asks for: kill -9 -> crashed event -> running again (restart-delay 1 s included)
         VmEvent.StateChange crashed = firstChange("onfail", c -> c.cause().startsWith("crashed"));
         VmEvent.StateChange running = firstChange("onfail",
