@@ -38,7 +38,8 @@ class StopLadderTest {
         sup.startup();
         assertThat(sup.list()).extracting(VmSnapshot::state).containsOnly(VmState.RUNNING);
 
-        try (GuestConsole acpi = fx.readyConsole("acpi", BOOT); GuestConsole deaf = fx.readyConsole("deaf", BOOT)) {
+        fx.readyConsole("acpi", BOOT).close(); // booted far enough that acpid listens
+        try (GuestConsole deaf = fx.readyConsole("deaf", BOOT)) {
             deaf.command("ignore-acpi", Duration.ofSeconds(30));
         }
 
