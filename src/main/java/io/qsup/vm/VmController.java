@@ -403,8 +403,17 @@ public final class VmController implements AutoCloseable {
                 }
             }
             case "WATCHDOG" -> {
-                s.watchdog = true;
-                log.warn("VM {}: guest watchdog fired ({})", name(), data);
+                String action = data == null ? "" : data.path("action").asText("");
+                log.warn("VM {}: guest watchdog fired (action {})", name(), action);
+                switch (action) {
+                    // QEMU ends next: the coming SHUTDOWN or EOF is the watchdog's doing
+                    case "poweroff", "shutdown" -> s.watchdog = true;
+                    // QEMU keeps the guest stopped: end it so the policy can act, as for a paused panic
+                    case "pause" -> ops.execute(() -> endSession(s, ExitCause.of(ExitCause.Kind.WATCHDOG,
+                            "guest watchdog fired, QEMU paused the guest")));
+                    // reset, inject-nmi, debug, none: the guest goes on; nothing ended
+                    default -> { }
+                }
             }
             case "STOP" -> {
                 if (s == session) {
