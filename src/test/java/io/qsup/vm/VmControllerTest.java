@@ -95,6 +95,24 @@ class VmControllerTest {
     }
 
     @Test
+    void pausedQemuIsAdoptedAsPausedAndResumes() throws Exception {
+        VmSpec spec = spec("held", dir.resolve("qmp.sock"));
+        List<String> argv = new ArrayList<>(spec.argv());
+        argv.add("-S"); // vCPUs stopped from the start
+        QemuLauncher.Result r = new QemuLauncher().run("held", argv, null, Duration.ofSeconds(30));
+        assertThat(r.ok()).as(r.output()).isTrue();
+        long pid = ProcessInspector.readPidFile(spec.pidFile()).orElseThrow();
+
+        VmController c = controller(spec);
+        assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.ADOPTED);
+        assertThat(c.state()).isEqualTo(VmState.PAUSED);
+        assertThat(c.stateMachine().lastCause()).isEqualTo("adopted pid " + pid);
+        assertThat(c.resume().get(10, TimeUnit.SECONDS)).isEqualTo(VmState.RUNNING);
+        assertThat(c.pause().get(10, TimeUnit.SECONDS)).isEqualTo(VmState.PAUSED);
+        assertThat(c.pid()).isEqualTo(pid);
+    }
+
+    @Test
     void pidfileNamingAnotherProgramIsStaleAndThatProgramIsLeftAlone() throws Exception {
         Process other = new ProcessBuilder("sleep", "600").start();
         children.add(other);
