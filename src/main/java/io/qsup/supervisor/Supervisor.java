@@ -462,6 +462,10 @@ public final class Supervisor implements AutoCloseable {
                     }
                 } else if (!m.def.equals(d)) {
                     List<String> keys = DefinitionDiff.changedKeys(m.def, d);
+                    if (keys.isEmpty()) {
+                        m.def = d; // only the file moved: nothing the VM would notice
+                        continue;
+                    }
                     changed.put(d.name(), keys);
                     if (applyChange(m, d, keys)) {
                         restarted.add(d.name());
