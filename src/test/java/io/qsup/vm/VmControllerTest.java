@@ -113,6 +113,26 @@ class VmControllerTest {
     }
 
     @Test
+    void launchThatNeverReachesQmpIsUndoneAndTheSpawnedQemuKilled() throws Exception {
+        VmSpec good = spec("lost", dir.resolve("qmp.sock"));
+        // QEMU listens on one path, qsupd waits on another: the wait-qmp step fails after QEMU was spawned
+        VmSpec spec = new VmSpec("lost", good.argv(), dir, dir.resolve("elsewhere.sock"), good.pidFile(),
+                good.qemuLog(), good.stopTimeout(), false, good.probeInterval(), good.probeTimeout(),
+                good.launchTimeout());
+        VmController c = controller(spec);
+        assertThat(c.start("test").get(60, TimeUnit.SECONDS)).isEqualTo(VmState.STOPPED);
+        assertThat(c.launchError()).contains("wait-qmp").contains("elsewhere.sock");
+        assertThat(c.stateMachine().lastExitCause().kind()).isEqualTo(ExitCause.Kind.LAUNCH_FAILED);
+        assertThat(spec.pidFile()).as("the spawn step was undone").doesNotExist();
+        assertThat(c.pid()).isEqualTo(-1);
+        assertThat(Files.readString(spec.qemuLog())).contains("launcher exit 0");
+        // the QEMU that did start was killed: its own QMP socket refuses connections
+        org.assertj.core.api.Assertions.assertThatThrownBy(
+                () -> QmpClient.connect(new QmpEndpoint.Unix(dir.resolve("qmp.sock"))).close())
+                .isInstanceOf(io.qsup.qmp.QmpException.class);
+    }
+
+    @Test
     void pidfileNamingAnotherProgramIsStaleAndThatProgramIsLeftAlone() throws Exception {
         Process other = new ProcessBuilder("sleep", "600").start();
         children.add(other);
