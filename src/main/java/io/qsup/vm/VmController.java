@@ -394,12 +394,16 @@ public final class VmController implements AutoCloseable {
                 log.info("VM {}: QMP SHUTDOWN reason {}", name(), s.shutdownReason);
             }
             case "GUEST_PANICKED" -> {
-                s.panicked = true;
                 String action = data == null ? "" : data.path("action").asText("");
                 log.warn("VM {}: guest panicked (action {})", name(), action);
-                if (action.equals("pause")) {
+                switch (action) {
+                    // QEMU ends next: the coming SHUTDOWN (reason guest-panic) or EOF is the panic's doing
+                    case "poweroff", "shutdown" -> s.panicked = true;
                     // QEMU keeps the panicked guest around; end it so the policy can act
-                    ops.execute(() -> endSession(s, ExitCause.of(ExitCause.Kind.GUEST_PANIC, "guest panicked")));
+                    case "pause" -> queue(() -> endSession(s, ExitCause.of(ExitCause.Kind.GUEST_PANIC,
+                            "guest panicked, QEMU paused the guest")));
+                    // run: a crash kernel takes over and the guest goes on
+                    default -> { }
                 }
             }
             case "WATCHDOG" -> {
@@ -409,7 +413,7 @@ public final class VmController implements AutoCloseable {
                     // QEMU ends next: the coming SHUTDOWN or EOF is the watchdog's doing
                     case "poweroff", "shutdown" -> s.watchdog = true;
                     // QEMU keeps the guest stopped: end it so the policy can act, as for a paused panic
-                    case "pause" -> ops.execute(() -> endSession(s, ExitCause.of(ExitCause.Kind.WATCHDOG,
+                    case "pause" -> queue(() -> endSession(s, ExitCause.of(ExitCause.Kind.WATCHDOG,
                             "guest watchdog fired, QEMU paused the guest")));
                     // reset, inject-nmi, debug, none: the guest goes on; nothing ended
                     default -> { }
@@ -426,6 +430,15 @@ public final class VmController implements AutoCloseable {
                 }
             }
             default -> log.debug("VM {}: QMP event {}", name(), ev.name());
+        }
+    }
+
+    /** Queues work on the ops thread from another thread; dropped quietly once the controller is closed. */
+    private void queue(Runnable r) {
+        try {
+            ops.execute(r);
+        } catch (RejectedExecutionException closing) {
+            log.debug("VM {}: controller closed, dropping queued work", name());
         }
     }
 
