@@ -84,6 +84,7 @@ public final class QsupdMain implements Callable<Integer> {
         HostFacts host = HostFacts.probe(settings.qemuBinary());
         Supervisor.Options options = Supervisor.Options.defaults().withHook(hook, Duration.ofSeconds(hookTimeoutSeconds));
         try (DaemonLock lock = DaemonLock.acquire(settings.runDir(), shutdownAll ? 30_000 : 0)) {
+            log.debug("holding {}", lock.file());
             return shutdownAll ? shutdownAll(settings, host, options) : supervise(settings, host, options);
         } catch (DaemonException e) {
             System.err.println("qsupd: " + e.getMessage());

@@ -34,7 +34,9 @@ public final class SdNotify {
                     ? AFUNIXSocketAddress.inAbstractNamespace(socket.substring(1))
                     : AFUNIXSocketAddress.of(Path.of(socket));
             byte[] msg = state.getBytes(StandardCharsets.UTF_8);
-            ds.send(new DatagramPacket(msg, msg.length, addr));
+            // DatagramPacket refuses a unix address ("unresolved"), so connect first and send without one
+            ds.connect(addr);
+            ds.send(new DatagramPacket(msg, msg.length));
             log.debug("sd_notify {} -> {}", state.replace('\n', ' '), socket);
             return true;
         } catch (IOException e) {

@@ -59,6 +59,7 @@ public final class HookRunner implements java.util.function.Consumer<VmEvent>, A
 
     private void run(VmEvent.StateChange sc) {
         Map<String, String> env = new HashMap<>(System.getenv());
+        env.remove("NOTIFY_SOCKET"); // only qsupd itself talks to systemd
         env.put("QSUP_VM", sc.vm());
         env.put("QSUP_OLD_STATE", sc.from().label());
         env.put("QSUP_NEW_STATE", sc.to().label());

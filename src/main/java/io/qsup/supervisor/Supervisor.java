@@ -97,8 +97,8 @@ public final class Supervisor implements AutoCloseable {
         }
 
         @Override
-        public void awaitLaunchSlot(String vm) throws InterruptedException {
-            startSlots.acquire();
+        public boolean tryAcquireLaunchSlot(String vm, Duration wait) throws InterruptedException {
+            return startSlots.tryAcquire(wait.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
         }
 
         @Override
@@ -162,6 +162,7 @@ public final class Supervisor implements AutoCloseable {
     private final Map<String, Managed> vms = new ConcurrentHashMap<>();
     private final List<Consumer<VmEvent>> listeners = new CopyOnWriteArrayList<>();
     private final HookRunner hooks;
+    private final VmLogWriter vmLog;
     private final ReentrantLock reloadLock = new ReentrantLock();
     private final Clock clock = Clock.systemUTC();
     private volatile boolean shuttingDown;
@@ -176,6 +177,8 @@ public final class Supervisor implements AutoCloseable {
         if (hooks != null) {
             listeners.add(hooks);
         }
+        this.vmLog = new VmLogWriter(vm -> settings.pathsFor(vm).qemuLog());
+        listeners.add(vmLog);
     }
 
     // ---- start-up ----
@@ -459,6 +462,10 @@ public final class Supervisor implements AutoCloseable {
                     }
                 } else if (!m.def.equals(d)) {
                     List<String> keys = DefinitionDiff.changedKeys(m.def, d);
+                    if (keys.isEmpty()) {
+                        m.def = d; // only the file moved: nothing the VM would notice
+                        continue;
+                    }
                     changed.put(d.name(), keys);
                     if (applyChange(m, d, keys)) {
                         restarted.add(d.name());
@@ -505,13 +512,13 @@ public final class Supervisor implements AutoCloseable {
             if (err != null) {
                 log.error("VM {}: stop after removal failed: {}", m.name, err.toString());
             }
-            vms.remove(m.name, m);
-            m.ctl.close();
             try {
                 store.delete(m.name);
             } catch (SupervisorException e) {
                 log.warn("{}", e.getMessage());
             }
+            vms.remove(m.name, m);
+            m.ctl.close(); // last: this runs on the VM's own ops thread, which close() interrupts
         });
     }
 
@@ -541,6 +548,7 @@ public final class Supervisor implements AutoCloseable {
         if (hooks != null) {
             hooks.close();
         }
+        vmLog.close();
     }
 
     // ---- helpers ----

@@ -32,7 +32,7 @@ final class LaunchSteps {
      * @throws LaunchFailedException wrapping whatever the step threw, naming the step
      */
     void step(String name, Body body, Runnable cleanup) throws LaunchFailedException {
-        log.debug("VM {}: launch step {}", vm, name);
+        log.info("VM {}: launch step {}", vm, name);
         try {
             body.run();
         } catch (LaunchFailedException e) {
@@ -51,7 +51,7 @@ final class LaunchSteps {
             String name = names.pop();
             try {
                 c.run();
-                log.debug("VM {}: undid launch step {}", vm, name);
+                log.info("VM {}: undid launch step {}", vm, name);
             } catch (RuntimeException e) {
                 log.warn("VM {}: cleanup of launch step {} failed: {}", vm, name, e.toString());
             }

@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * daemonize handshake, whose other end died with the parent). The JVM closes every other descriptor in the child
  * ({@code jspawnhelper}), so nothing we hold leaks in. Hence the pipes commons-exec creates for stdout/stderr reach EOF
  * as soon as the daemon finished setup: no pipe ties a running QEMU to qsupd, and a {@code kill -9} of qsupd cannot
- * hurt it with SIGPIPE. {@code QemuLauncherIT} checks this on every run.
+ * hurt it with SIGPIPE. {@code QemuLauncherTest} checks this on every run.
  *
  * <p>Stateless and thread-safe; each call uses its own executor and pump threads.
  */

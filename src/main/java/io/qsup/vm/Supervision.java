@@ -10,12 +10,14 @@ import java.time.Duration;
 public interface Supervision {
 
     /**
-     * Blocks until this VM may launch; the supervisor uses it to keep at most {@code max-parallel-starts} launches at
-     * once. Always paired with {@link #launchFinished}.
+     * Waits up to {@code wait} for a launch slot; the supervisor uses it to keep at most {@code max-parallel-starts}
+     * launches at once. Each {@code true} is paired with one {@link #launchFinished}.
      */
-    default void awaitLaunchSlot(String vm) throws InterruptedException {}
+    default boolean tryAcquireLaunchSlot(String vm, Duration wait) throws InterruptedException {
+        return true;
+    }
 
-    /** The launch that {@link #awaitLaunchSlot} admitted is over, whatever its outcome. */
+    /** The launch that {@link #tryAcquireLaunchSlot} admitted is over, whatever its outcome. */
     default void launchFinished(String vm) {}
 
     /** The VM reached running or paused after a launch. */

@@ -31,7 +31,7 @@ import org.slf4j.LoggerFactory;
  * {@link Supervision}.
  *
  * <p>Threading: every operation that changes the VM (start, stop, exit handling, adoption, pause, ...) runs on one
- * virtual thread {@code vm-ops NAME}, one at a time, so they never race; the public methods only queue and return a
+ * thread {@code vm-ops NAME}, one at a time, so they never race; the public methods only queue and return a
  * future. QMP events arrive on the QMP client's dispatcher thread and only set volatile fields or queue work. The
  * liveness probe runs on {@code vm-monitor NAME} and a scheduled restart waits on {@code vm-backoff NAME}. No lock is
  * held while waiting for QEMU: the ladder's waits happen on the ops thread with no lock, and a stuck VM delays only its
@@ -96,8 +96,13 @@ public final class VmController implements AutoCloseable {
         this.launcher = launcher;
         this.inspector = inspector;
         this.sm = new VmStateMachine(spec.name());
-        this.ops = Executors.newSingleThreadExecutor(Thread.ofVirtual().name("vm-ops " + spec.name()).factory());
-        this.monitor = Thread.ofVirtual().name("vm-monitor " + spec.name()).unstarted(this::monitorLoop);
+        // Platform threads, not virtual: QMP connects read the greeting with junixsocket on the calling thread, and
+        // junixsocket parks a virtual thread on a poll job in the small common ForkJoinPool, where one slow poll can
+        // starve the others past every deadline (seen with three VMs on a 2-core host).
+        this.ops = Executors.newSingleThreadExecutor(
+                Thread.ofPlatform().name("vm-ops " + spec.name()).daemon(true).factory());
+        this.monitor = Thread.ofPlatform().name("vm-monitor " + spec.name()).daemon(true)
+                .unstarted(this::monitorLoop);
         monitor.start();
     }
 
@@ -249,34 +254,39 @@ public final class VmController implements AutoCloseable {
         }
         stopRequested = false;
         generation.incrementAndGet();
-        sm.setState(VmState.STARTING, cause);
-        launchError = null;
+        // Wait for a launch slot (max-parallel-starts) before STARTING, so at most that many VMs are ever starting;
+        // a stop request ends the wait, so a queued VM never delays its own stop.
         try {
-            supervision.awaitLaunchSlot(name());
+            while (!supervision.tryAcquireLaunchSlot(name(), Duration.ofMillis(100))) {
+                if (stopRequested || closed) {
+                    return sm.state();
+                }
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            sm.setState(VmState.STOPPED, "interrupted while waiting for a launch slot");
             return sm.state();
         }
         try {
-            VmState reached;
+            sm.setState(VmState.STARTING, cause);
+            launchError = null;
             try {
-                reached = launch();
-            } finally {
-                supervision.launchFinished(name());
+                VmState reached = launch();
+                if (reached == null) {
+                    sm.setState(VmState.STOPPED, "stop requested during start");
+                    return sm.state();
+                }
+                sm.setState(reached, "launched, pid " + pid);
+                supervision.onGoodStart(name());
+            } catch (LaunchFailedException e) {
+                launchError = e.userMessage();
+                log.error("VM {}: {}", name(), e.getMessage()
+                        + (e.qemuStderr().isBlank() ? "" : "\n" + e.qemuStderr().strip()));
+                handleExit(ExitCause.of(ExitCause.Kind.LAUNCH_FAILED, e.userMessage()));
             }
-            if (reached == null) {
-                sm.setState(VmState.STOPPED, "stop requested during start");
-                return sm.state();
-            }
-            sm.setState(reached, "launched, pid " + pid);
-            supervision.onGoodStart(name());
-        } catch (LaunchFailedException e) {
-            launchError = e.userMessage();
-            log.error("VM {}: {}", name(), e.getMessage() + (e.qemuStderr().isBlank() ? "" : "\n" + e.qemuStderr().strip()));
-            handleExit(ExitCause.of(ExitCause.Kind.LAUNCH_FAILED, e.userMessage()));
+            return sm.state();
+        } finally {
+            supervision.launchFinished(name());
         }
-        return sm.state();
     }
 
     /** Runs the launch steps; returns the state QEMU reports, or null if a stop came before the spawn. */
@@ -384,17 +394,30 @@ public final class VmController implements AutoCloseable {
                 log.info("VM {}: QMP SHUTDOWN reason {}", name(), s.shutdownReason);
             }
             case "GUEST_PANICKED" -> {
-                s.panicked = true;
                 String action = data == null ? "" : data.path("action").asText("");
                 log.warn("VM {}: guest panicked (action {})", name(), action);
-                if (action.equals("pause")) {
+                switch (action) {
+                    // QEMU ends next: the coming SHUTDOWN (reason guest-panic) or EOF is the panic's doing
+                    case "poweroff", "shutdown" -> s.panicked = true;
                     // QEMU keeps the panicked guest around; end it so the policy can act
-                    ops.execute(() -> endSession(s, ExitCause.of(ExitCause.Kind.GUEST_PANIC, "guest panicked")));
+                    case "pause" -> queue(() -> endSession(s, ExitCause.of(ExitCause.Kind.GUEST_PANIC,
+                            "guest panicked, QEMU paused the guest")));
+                    // run: a crash kernel takes over and the guest goes on
+                    default -> { }
                 }
             }
             case "WATCHDOG" -> {
-                s.watchdog = true;
-                log.warn("VM {}: guest watchdog fired ({})", name(), data);
+                String action = data == null ? "" : data.path("action").asText("");
+                log.warn("VM {}: guest watchdog fired (action {})", name(), action);
+                switch (action) {
+                    // QEMU ends next: the coming SHUTDOWN or EOF is the watchdog's doing
+                    case "poweroff", "shutdown" -> s.watchdog = true;
+                    // QEMU keeps the guest stopped: end it so the policy can act, as for a paused panic
+                    case "pause" -> queue(() -> endSession(s, ExitCause.of(ExitCause.Kind.WATCHDOG,
+                            "guest watchdog fired, QEMU paused the guest")));
+                    // reset, inject-nmi, debug, none: the guest goes on; nothing ended
+                    default -> { }
+                }
             }
             case "STOP" -> {
                 if (s == session) {
@@ -407,6 +430,15 @@ public final class VmController implements AutoCloseable {
                 }
             }
             default -> log.debug("VM {}: QMP event {}", name(), ev.name());
+        }
+    }
+
+    /** Queues work on the ops thread from another thread; dropped quietly once the controller is closed. */
+    private void queue(Runnable r) {
+        try {
+            ops.execute(r);
+        } catch (RejectedExecutionException closing) {
+            log.debug("VM {}: controller closed, dropping queued work", name());
         }
     }
 

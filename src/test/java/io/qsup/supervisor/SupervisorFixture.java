@@ -20,21 +20,21 @@ import java.util.stream.Stream;
 
 /**
  * A qsupd configuration in a short temp folder under /tmp (unix socket paths must stay under 108 bytes), VM
- * definitions that boot the project's test guest under TCG, and cleanup that kills every QEMU found through the
+ * definitions that boot the project's test guest under TCG ({@link #writeVm}; tests that need no guest write their own
+ * YAML), and cleanup that kills every QEMU found through the
  * pidfiles, by pid, even when the test failed.
  */
 public final class SupervisorFixture implements AutoCloseable {
     public final Path base;
     public final Path settingsFile;
     final Path vmsDir;
-    final TestGuest guest;
+    private TestGuest guest;
     private final List<Supervisor> supervisors = new ArrayList<>();
     private final List<Long> extraPids = new CopyOnWriteArrayList<>();
     /** Every event of every supervisor this fixture made, in arrival order. */
     public final List<VmEvent> events = new CopyOnWriteArrayList<>();
 
     public SupervisorFixture(int maxParallelStarts) throws IOException {
-        guest = TestGuest.get();
         base = Files.createTempDirectory(Path.of("/tmp"), "qs");
         vmsDir = base.resolve("vms");
         Files.createDirectories(vmsDir);
@@ -52,6 +52,9 @@ public final class SupervisorFixture implements AutoCloseable {
 
     /** Writes {@code vms/NAME.yaml} booting the test guest; {@code extra} is more YAML lines. */
     public Path writeVm(String name, String extra) throws IOException {
+        if (guest == null) {
+            guest = TestGuest.get(); // only tests that boot the guest need it built
+        }
         Path f = vmsDir.resolve(name + ".yaml");
         String append = extra.contains("append:") ? "" : "append: \"" + guest.append() + "\"";
         Files.writeString(f, """

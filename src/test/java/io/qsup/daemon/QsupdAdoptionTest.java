@@ -7,7 +7,6 @@ import io.qsup.qmp.QmpClient;
 import io.qsup.qmp.QmpEndpoint;
 import io.qsup.supervisor.Supervisor;
 import io.qsup.supervisor.SupervisorFixture;
-import io.qsup.supervisor.VmSnapshot;
 import io.qsup.vm.ProcessInspector;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -29,7 +28,7 @@ import org.junit.jupiter.api.Test;
  * with the same pids and no restart; a VM the operator stopped stays stopped; SIGTERM leaves VMs running;
  * {@code --shutdown-all} stops them all.
  */
-class QsupdAdoptionIT {
+class QsupdAdoptionTest {
     private static final Duration WAIT = Duration.ofSeconds(90);
     private final ProcessInspector inspector = new ProcessInspector();
     private final List<Process> daemons = new ArrayList<>();
@@ -61,26 +60,27 @@ class QsupdAdoptionIT {
         for (String vm : List.of("a", "b", "c", "d")) {
             fx.writeVm(vm, "restart: always");
         }
-        // first life, in process: start all four, then the operator stops d
-        Supervisor first = fx.supervisor(SupervisorFixture.fastProbe());
-        first.loadInitial();
-        first.startup();
-        first.stop("d", false, Duration.ofSeconds(5)).get(30, TimeUnit.SECONDS);
-        Map<String, Long> pids = new TreeMap<>();
-        for (VmSnapshot s : first.list()) {
-            if (!s.name().equals("d")) {
-                pids.put(s.name(), s.pid());
-            }
-        }
-        assertThat(pids.values()).allMatch(p -> p > 0);
-        first.close();
+        // the operator started and stopped d earlier (in process: the control socket is not part of this test)
+        Supervisor operator = fx.supervisor(SupervisorFixture.fastProbe());
+        operator.loadInitial();
+        operator.start("d").get(60, TimeUnit.SECONDS);
+        operator.stop("d", true, Duration.ofSeconds(5)).get(30, TimeUnit.SECONDS);
+        operator.close();
 
+        // first qsupd launches a, b and c itself; d stays stopped
         Process q1 = startQsupd("qsupd1.log");
-        awaitHookLines(l -> l.matches("[abc] stopped running adopted pid \\d+"), 3);
+        awaitHookLines(l -> l.matches("[abc] starting running launched, pid \\d+"), 3);
+        Map<String, Long> pids = new TreeMap<>();
+        DaemonSettings settings = fx.settings();
+        for (String vm : List.of("a", "b", "c")) {
+            pids.put(vm, ProcessInspector.readPidFile(settings.pathsFor(vm).pidFile()).orElseThrow());
+        }
         q1.destroyForcibly(); // kill -9
         assertThat(q1.waitFor(10, TimeUnit.SECONDS)).isTrue();
         assertThat(q1.exitValue()).isEqualTo(137);
+        Thread.sleep(500);
         pids.values().forEach(p -> assertThat(inspector.isAlive(p)).as("QEMU %d after kill -9 of qsupd", p).isTrue());
+        assertThat(Files.readAllLines(hookLog)).noneMatch(l -> l.startsWith("d "));
 
         Files.delete(hookLog);
         Process q2 = startQsupd("qsupd2.log");
@@ -97,7 +97,6 @@ class QsupdAdoptionIT {
                 || l.contains("stopping") || l.contains("backoff"));
         assertThat(all).as("d was stopped by the operator and stays stopped").noneMatch(l -> l.startsWith("d "));
 
-        DaemonSettings settings = fx.settings();
         for (Map.Entry<String, Long> e : pids.entrySet()) {
             assertThat(inspector.isAlive(e.getValue())).isTrue();
             try (QmpClient c = QmpClient.connect(new QmpEndpoint.Unix(settings.pathsFor(e.getKey()).qmpSocket()))) {

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The stop ladder against the real test guest: ACPI when the guest listens, quit when it does not. */
-class StopLadderIT {
+class StopLadderTest {
     private static final Duration BOOT = Duration.ofSeconds(90);
     private SupervisorFixture fx;
 
@@ -38,7 +38,8 @@ class StopLadderIT {
         sup.startup();
         assertThat(sup.list()).extracting(VmSnapshot::state).containsOnly(VmState.RUNNING);
 
-        try (GuestConsole acpi = fx.readyConsole("acpi", BOOT); GuestConsole deaf = fx.readyConsole("deaf", BOOT)) {
+        fx.readyConsole("acpi", BOOT).close(); // booted far enough that acpid listens
+        try (GuestConsole deaf = fx.readyConsole("deaf", BOOT)) {
             deaf.command("ignore-acpi", Duration.ofSeconds(30));
         }
 

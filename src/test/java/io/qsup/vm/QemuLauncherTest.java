@@ -17,7 +17,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Launches a real daemonized QEMU (no guest needed) and checks what ties it to us. */
-class QemuLauncherIT {
+class QemuLauncherTest {
     private final ProcessInspector inspector = new ProcessInspector();
     private Path dir;
     private Path pidFile;

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Exits told apart by cause, and the restart policy acting on them, with real QEMU and the test guest. */
-class RestartPolicyIT {
+class RestartPolicyTest {
     private static final Duration BOOT = Duration.ofSeconds(90);
     private final ProcessInspector inspector = new ProcessInspector();
     private SupervisorFixture fx;
@@ -60,6 +60,9 @@ class RestartPolicyIT {
             assertThat(s.lastExitCause()).startsWith("crashed");
             assertThat(inspector.isAlive(s.pid())).isTrue();
         }
+        // the VM's own log tells its story
+        String log = java.nio.file.Files.readString(fx.settings().pathsFor("never").qemuLog());
+        assertThat(log).contains("launch: qemu-system-x86_64").contains("running -> stopped (crashed");
         // the figures the issue asks for: kill -9 -> crashed event -> running again (restart-delay 1 s included)
         VmEvent.StateChange crashed = firstChange("onfail", c -> c.cause().startsWith("crashed"));
         VmEvent.StateChange running = firstChange("onfail",
@@ -74,15 +77,20 @@ class RestartPolicyIT {
         fx.writeVm("off-always", "restart: always");
         fx.writeVm("off-onfail", "restart: on-failure");
         fx.writeVm("panicky", "restart: on-failure");
+        // QEMU keeps this one paused after the panic; qsupd must end it itself and apply the policy
+        fx.writeVm("panic-pause", "restart: on-failure\nextra-args: [\"-action\", \"panic=pause\"]");
         Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
         sup.loadInitial();
         sup.startup();
         Map<String, Long> before = pids(sup);
-        for (String vm : List.of("off-always", "off-onfail", "panicky")) {
+        for (String vm : List.of("off-always", "off-onfail", "panicky", "panic-pause")) {
             try (GuestConsole c = fx.readyConsole(vm, BOOT)) {
-                c.command(vm.equals("panicky") ? "panic" : "poweroff", Duration.ofSeconds(30));
+                c.command(vm.startsWith("panic") ? "panic" : "poweroff", Duration.ofSeconds(30));
             }
         }
+        await(sup, "panic-pause", s -> s.state() == VmState.RUNNING && s.pid() != before.get("panic-pause"));
+        assertThat(sup.get("panic-pause").orElseThrow().lastExitCause()).startsWith("guest-panic");
+        assertThat(inspector.isAlive(before.get("panic-pause"))).isFalse();
         await(sup, "off-always", s -> s.state() == VmState.RUNNING && s.pid() != before.get("off-always"));
         await(sup, "off-onfail", s -> s.state() == VmState.STOPPED);
         await(sup, "panicky", s -> s.state() == VmState.RUNNING && s.pid() != before.get("panicky"));
@@ -119,6 +127,9 @@ class RestartPolicyIT {
         assertThat(backoffs.get(1)).endsWith("restart in 400 ms");
         assertThat(backoffs.get(2)).endsWith("restart in 800 ms");
         assertThat(changes.getLast().cause()).contains("start limit");
+        assertThat(fx.events.stream().filter(e -> e instanceof VmEvent.RestartScheduled)
+                .map(e -> ((VmEvent.RestartScheduled) e).delay().toMillis()).toList())
+                .containsExactly(200L, 400L, 800L);
         // each restart waited at least its delay
         long[] delays = {200, 400, 800};
         int i = 0;

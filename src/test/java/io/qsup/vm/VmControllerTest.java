@@ -1,0 +1,184 @@
+package io.qsup.vm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.qsup.qmp.QmpClient;
+import io.qsup.qmp.QmpEndpoint;
+import io.qsup.qmp.QmpFraming;
+import io.qsup.testing.FakeQmpServer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Adoption and liveness of one VM: orphans, stale pidfiles, a monitor that goes silent. */
+class VmControllerTest {
+    private final ProcessInspector inspector = new ProcessInspector();
+    private final List<AutoCloseable> closers = new ArrayList<>();
+    private final List<Process> children = new ArrayList<>();
+    private Path dir;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        dir = Files.createTempDirectory(Path.of("/tmp"), "vc");
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        for (AutoCloseable c : closers.reversed()) {
+            c.close();
+        }
+        for (Process p : children) {
+            p.destroyForcibly();
+            p.waitFor(10, TimeUnit.SECONDS);
+        }
+        OptionalLong qemu = ProcessInspector.readPidFile(dir.resolve("qemu.pid"));
+        if (qemu.isPresent() && inspector.cmdline(qemu.getAsLong()).contains(dir.resolve("qemu.pid").toString())) {
+            inspector.signal(qemu.getAsLong(), ProcessInspector.Signal.KILL);
+            inspector.awaitDeath(qemu.getAsLong(), Duration.ofSeconds(10), 20);
+        }
+        try (Stream<Path> all = Files.walk(dir)) {
+            all.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+    }
+
+    private VmSpec spec(String name, Path qmpSocket) {
+        List<String> argv = List.of("qemu-system-x86_64", "-name", "guest=" + name, "-accel", "tcg", "-nodefaults",
+                "-display", "none", "-m", "32", "-qmp", "unix:" + qmpSocket + ",server=on,wait=off",
+                "-daemonize", "-pidfile", dir.resolve("qemu.pid").toString());
+        return new VmSpec(name, argv, dir, qmpSocket, dir.resolve("qemu.pid"), dir.resolve("qemu.log"),
+                Duration.ofSeconds(5), false, Duration.ofMillis(300), Duration.ofMillis(500), Duration.ofSeconds(30));
+    }
+
+    private VmController controller(VmSpec spec) {
+        VmController c = new VmController(spec, Supervision.NONE, new QemuLauncher(), inspector);
+        closers.add(c);
+        return c;
+    }
+
+    @Test
+    void monitorHeldBySomeoneElseMakesAnOrphanThatIsNeverKilledAndComesBack() throws Exception {
+        VmSpec spec = spec("orph", dir.resolve("qmp.sock"));
+        QemuLauncher.Result r = new QemuLauncher().run("orph", spec.argv(), null, Duration.ofSeconds(30));
+        assertThat(r.ok()).as(r.output()).isTrue();
+        long pid = ProcessInspector.readPidFile(spec.pidFile()).orElseThrow();
+        // QEMU serves one monitor client at a time: while we hold it, qsupd cannot get in
+        QmpClient holder = QmpClient.connect(new QmpEndpoint.Unix(spec.qmpSocket()));
+
+        VmController c = controller(spec);
+        assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.ORPHANED);
+        assertThat(c.state()).isEqualTo(VmState.ORPHANED);
+        assertThat(c.stateMachine().lastCause()).contains("pid " + pid).contains("QMP");
+        Thread.sleep(1000);
+        assertThat(inspector.isAlive(pid)).as("an orphan is never killed").isTrue();
+
+        holder.close();
+        assertThat(c.await(s -> s == VmState.RUNNING, Duration.ofSeconds(30))).isEqualTo(VmState.RUNNING);
+        assertThat(c.stateMachine().lastCause()).contains("regained");
+        assertThat(c.pid()).isEqualTo(pid);
+        assertThat(c.qmp("query-name", null, Duration.ofSeconds(5)).path("name").asText())
+                .as("operator QMP passthrough on the regained session").isEqualTo("orph");
+
+        StopResult stop = c.stop(true, Duration.ofSeconds(5), "test").get(30, TimeUnit.SECONDS);
+        assertThat(stop.rung()).isEqualTo(StopRung.QUIT);
+        assertThat(inspector.isAlive(pid)).isFalse();
+        assertThat(spec.pidFile()).doesNotExist();
+    }
+
+    @Test
+    void pausedQemuIsAdoptedAsPausedAndResumes() throws Exception {
+        VmSpec spec = spec("held", dir.resolve("qmp.sock"));
+        List<String> argv = new ArrayList<>(spec.argv());
+        argv.add("-S"); // vCPUs stopped from the start
+        QemuLauncher.Result r = new QemuLauncher().run("held", argv, null, Duration.ofSeconds(30));
+        assertThat(r.ok()).as(r.output()).isTrue();
+        long pid = ProcessInspector.readPidFile(spec.pidFile()).orElseThrow();
+
+        VmController c = controller(spec);
+        assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.ADOPTED);
+        assertThat(c.state()).isEqualTo(VmState.PAUSED);
+        assertThat(c.stateMachine().lastCause()).isEqualTo("adopted pid " + pid);
+        assertThat(c.resume().get(10, TimeUnit.SECONDS)).isEqualTo(VmState.RUNNING);
+        assertThat(c.pause().get(10, TimeUnit.SECONDS)).isEqualTo(VmState.PAUSED);
+        assertThat(c.pid()).isEqualTo(pid);
+    }
+
+    @Test
+    void launchThatNeverReachesQmpIsUndoneAndTheSpawnedQemuKilled() throws Exception {
+        VmSpec good = spec("lost", dir.resolve("qmp.sock"));
+        // QEMU listens on one path, qsupd waits on another: the wait-qmp step fails after QEMU was spawned
+        VmSpec spec = new VmSpec("lost", good.argv(), dir, dir.resolve("elsewhere.sock"), good.pidFile(),
+                good.qemuLog(), good.stopTimeout(), false, good.probeInterval(), good.probeTimeout(),
+                good.launchTimeout());
+        VmController c = controller(spec);
+        assertThat(c.start("test").get(60, TimeUnit.SECONDS)).isEqualTo(VmState.STOPPED);
+        assertThat(c.launchError()).contains("wait-qmp").contains("elsewhere.sock");
+        assertThat(c.stateMachine().lastExitCause().kind()).isEqualTo(ExitCause.Kind.LAUNCH_FAILED);
+        assertThat(spec.pidFile()).as("the spawn step was undone").doesNotExist();
+        assertThat(c.pid()).isEqualTo(-1);
+        assertThat(Files.readString(spec.qemuLog())).contains("launcher exit 0");
+        // the QEMU that did start was killed: its own QMP socket refuses connections
+        org.assertj.core.api.Assertions.assertThatThrownBy(
+                () -> QmpClient.connect(new QmpEndpoint.Unix(dir.resolve("qmp.sock"))).close())
+                .isInstanceOf(io.qsup.qmp.QmpException.class);
+    }
+
+    @Test
+    void pidfileNamingAnotherProgramIsStaleAndThatProgramIsLeftAlone() throws Exception {
+        Process other = new ProcessBuilder("sleep", "600").start();
+        children.add(other);
+        VmSpec spec = spec("stale", dir.resolve("qmp.sock"));
+        Files.writeString(spec.pidFile(), other.pid() + "\n");
+        Files.writeString(spec.qmpSocket(), ""); // a leftover socket file
+
+        VmController c = controller(spec);
+        assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.STALE);
+        assertThat(inspector.isAlive(other.pid())).as("a reused pid is never signalled").isTrue();
+        assertThat(spec.pidFile()).doesNotExist();
+        assertThat(spec.qmpSocket()).doesNotExist();
+        assertThat(c.state()).isEqualTo(VmState.STOPPED);
+        assertThat(c.stateMachine().lastExitCause().kind()).isEqualTo(ExitCause.Kind.CRASHED);
+        assertThat(c.stateMachine().lastExitCause().detail()).contains("while qsupd was down");
+    }
+
+    @Test
+    void monitorThatStopsAnsweringIsFlaggedUnresponsiveAndTheProcessIsLeftAlone() throws Exception {
+        ObjectNode running = QmpFraming.mapper().createObjectNode().put("status", "running").put("running", true)
+                .put("singlestep", false);
+        FakeQmpServer fake = FakeQmpServer.start(FakeQmpServer.script().handshake().expect("query-status")
+                .reply(running).thenSilence());
+        closers.add(fake);
+        VmSpec spec = spec("mute", fake.socket());
+        // a stand-in process whose argv names this VM and its pidfile, as a QEMU's would
+        Process stand = new ProcessBuilder("sh", "-c", "sleep 600; exit 0", "qemu-system-x86_64", "-name",
+                "guest=mute", "-pidfile", spec.pidFile().toString()).start();
+        children.add(stand);
+        Files.writeString(spec.pidFile(), stand.pid() + "\n");
+
+        VmController c = controller(spec);
+        List<VmEvent> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        c.stateMachine().addListener(events::add);
+        assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.ADOPTED);
+        assertThat(c.state()).isEqualTo(VmState.RUNNING);
+
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!c.stateMachine().unresponsive() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(c.stateMachine().unresponsive()).isTrue();
+        assertThat(events).anyMatch(e -> e instanceof VmEvent.ResponsivenessChange rc && rc.unresponsive()
+                && rc.detail().contains("500 ms"));
+        assertThat(c.state()).as("hang-action report keeps the state").isEqualTo(VmState.RUNNING);
+        assertThat(stand.isAlive()).isTrue();
+        assertThat(fake.receivedCommands()).contains("query-status");
+    }
+}
