@@ -91,8 +91,8 @@ public final class TestQemu implements AutoCloseable {
                 throw new IllegalStateException("QEMU exited with " + process.exitValue() + " before its QMP socket"
                         + " appeared; its output:\n" + readLog());
             }
-            // the TCP monitor is set up before the unix one is used; both exist once the socket file does
-            if (Files.exists(qmpSocket) && (tcpPort < 0 || tcpListening())) {
+            // The socket file appears at bind(), a moment before listen(): connecting in between is refused.
+            if (unixListening() && (tcpPort < 0 || tcpListening())) {
                 return;
             }
             try {
@@ -104,6 +104,21 @@ public final class TestQemu implements AutoCloseable {
         }
         throw new IllegalStateException("QEMU's QMP socket " + qmpSocket + " did not appear within 20s; output:\n"
                 + readLog());
+    }
+
+    private boolean unixListening() {
+        // /proc/net/unix marks listening sockets with the __SO_ACCEPTCON flag (00010000), again without connecting
+        if (!Files.exists(qmpSocket)) {
+            return false;
+        }
+        try {
+            String path = qmpSocket.toString();
+            return Files.readAllLines(Path.of("/proc/net/unix")).stream()
+                    .map(l -> l.trim().split("\\s+"))
+                    .anyMatch(f -> f.length >= 8 && f[7].equals(path) && f[3].equals("00010000"));
+        } catch (IOException e) {
+            return true;
+        }
     }
 
     private boolean tcpListening() {
