@@ -8,6 +8,7 @@ import io.qsup.qemu.FileCheck;
 import io.qsup.qemu.HostFacts;
 import io.qsup.qmp.QmpClient;
 import io.qsup.qmp.QmpEndpoint;
+import io.qsup.testing.UnixSockets;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -78,7 +79,7 @@ class ShippedConfigTest {
         Process qemu = new ProcessBuilder(argv).redirectErrorStream(true)
                 .redirectOutput(tmp.resolve("qemu.out").toFile()).start();
         try {
-            for (int i = 0; i < 400 && !Files.exists(paths.qmpSocket()) && qemu.isAlive(); i++) {
+            for (int i = 0; i < 400 && !UnixSockets.isListening(paths.qmpSocket()) && qemu.isAlive(); i++) {
                 Thread.sleep(50);
             }
             assertThat(qemu.isAlive()).as("QEMU runs: %s", Files.exists(tmp.resolve("qemu.out"))

@@ -17,6 +17,7 @@ import io.qsup.config.VmDefinition;
 import io.qsup.config.VmPaths;
 import io.qsup.qmp.QmpClient;
 import io.qsup.qmp.QmpEndpoint;
+import io.qsup.testing.UnixSockets;
 import io.qsup.qmp.QmpException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -368,12 +369,12 @@ class ArgvQemuAcceptanceTest {
 
     private static void awaitSocket(Process qemu, Path socket, Path out) throws Exception {
         Instant deadline = Instant.now().plus(Duration.ofSeconds(30));
-        while (!Files.exists(socket)) {
+        while (!UnixSockets.isListening(socket)) {
             if (!qemu.isAlive()) {
                 fail("QEMU refused the command line (exit " + qemu.exitValue() + "):\n" + Files.readString(out));
             }
             if (Instant.now().isAfter(deadline)) {
-                fail("QEMU did not create its QMP socket within 30 s:\n" + Files.readString(out));
+                fail("QEMU did not listen on its QMP socket within 30 s:\n" + Files.readString(out));
             }
             Thread.sleep(50);
         }

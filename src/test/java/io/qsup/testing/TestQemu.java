@@ -92,7 +92,7 @@ public final class TestQemu implements AutoCloseable {
                         + " appeared; its output:\n" + readLog());
             }
             // The socket file appears at bind(), a moment before listen(): connecting in between is refused.
-            if (unixListening() && (tcpPort < 0 || tcpListening())) {
+            if (UnixSockets.isListening(qmpSocket) && (tcpPort < 0 || tcpListening())) {
                 return;
             }
             try {
@@ -104,21 +104,6 @@ public final class TestQemu implements AutoCloseable {
         }
         throw new IllegalStateException("QEMU's QMP socket " + qmpSocket + " did not appear within 20s; output:\n"
                 + readLog());
-    }
-
-    private boolean unixListening() {
-        // /proc/net/unix marks listening sockets with the __SO_ACCEPTCON flag (00010000), again without connecting
-        if (!Files.exists(qmpSocket)) {
-            return false;
-        }
-        try {
-            String path = qmpSocket.toString();
-            return Files.readAllLines(Path.of("/proc/net/unix")).stream()
-                    .map(l -> l.trim().split("\\s+"))
-                    .anyMatch(f -> f.length >= 8 && f[7].equals(path) && f[3].equals("00010000"));
-        } catch (IOException e) {
-            return true;
-        }
     }
 
     private boolean tcpListening() {
