@@ -211,6 +211,35 @@ class CliEndToEndTest {
                 .contains("qsupd --config");
     }
 
+    @Test
+    @Order(11)
+    void eventsFollowPrintsNewEventsUntilTheDaemonGoesAway() throws Exception {
+        java.io.StringWriter out = new java.io.StringWriter();
+        var cl = QsupMain.commandLine();
+        cl.setOut(new java.io.PrintWriter(out, true));
+        cl.setErr(new java.io.PrintWriter(new java.io.StringWriter(), true));
+        java.util.concurrent.CompletableFuture<Integer> exit = new java.util.concurrent.CompletableFuture<>();
+        Thread follower = Thread.ofPlatform().start(() -> exit.complete(
+                cl.execute("events", "--follow", "beta", "--type", "VM_STATE_CHANGED", "--socket", socket.toString())));
+        try {
+            Thread.sleep(1000); // let it subscribe and print the history
+            int historyEnd = out.toString().length();
+            assertThat(qsup(socket, "start", "beta").code()).isZero();
+            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (!out.toString().substring(historyEnd).contains("starting -> running")
+                    && System.nanoTime() < deadline) {
+                Thread.sleep(100);
+            }
+            assertThat(out.toString().substring(historyEnd))
+                    .contains("beta VM_STATE_CHANGED stopped -> starting (operator start)")
+                    .contains("beta VM_STATE_CHANGED starting -> running");
+            control.close(); // the daemon's socket goes away: the follower says so and exits
+            assertThat(exit.get(30, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(ExitCodes.UNREACHABLE);
+        } finally {
+            follower.join(5000);
+        }
+    }
+
     private static CliRun qsupAwait(java.util.function.Supplier<CliRun> run, java.util.function.Predicate<CliRun> ok)
             throws InterruptedException {
         CliRun r = run.get();
