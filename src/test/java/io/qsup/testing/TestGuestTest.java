@@ -4,14 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.ByteArrayOutputStream;
+import io.qsup.qmp.QmpClient;
+import io.qsup.qmp.QmpEndpoint;
+import io.qsup.qmp.QmpEvent;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
-import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -21,9 +17,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Predicate;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -119,10 +113,11 @@ class TestGuestTest {
 
         private Process qemu;
         private GuestConsole console;
-        private MiniQmp qmp;
+        private QmpClient qmp;
+        private final EventLog events = new EventLog();
 
         @BeforeEach
-        void boot() throws IOException {
+        void boot() throws Exception {
             TestGuest guest = TestGuest.get();
             Path consoleSocket = dir.resolve("console.sock");
             Path qmpSocket = dir.resolve("qmp.sock");
@@ -146,8 +141,21 @@ class TestGuestTest {
             }
             // Connect the console first: QEMU drops what the guest prints while no client is connected.
             console = GuestConsole.connect(consoleSocket, STEP);
-            qmp = MiniQmp.connect(qmpSocket, STEP);
+            qmp = connectQmp(qmpSocket);
+            qmp.addEventListener(events::add);
             console.awaitReady(BOOT);
+        }
+
+        private QmpClient connectQmp(Path socket) throws Exception {
+            long deadline = System.nanoTime() + STEP.toNanos();
+            while (!UnixSockets.isListening(socket)) {
+                if (System.nanoTime() > deadline || !qemu.isAlive()) {
+                    throw new IllegalStateException("QEMU's QMP socket " + socket + " is not listening; its log:\n"
+                            + Files.readString(dir.resolve("qemu.log")));
+                }
+                Thread.sleep(20);
+            }
+            return QmpClient.connect(new QmpEndpoint.Unix(socket));
         }
 
         @AfterEach
@@ -169,7 +177,7 @@ class TestGuestTest {
             console.command("poweroff", STEP);
 
             assertExits(0);
-            assertThat(qmp.awaitEvent("SHUTDOWN", STEP).path("data").path("reason").asText()).isEqualTo("guest-shutdown");
+            assertThat(events.await("SHUTDOWN", STEP).path("data").path("reason").asText()).isEqualTo("guest-shutdown");
             try (GuestConsole log = GuestConsole.followLog(dir.resolve("serial.log"))) {
                 log.awaitReady(STEP);
                 assertThat(log.awaitLine(l -> l.startsWith(GuestConsole.PREFIX), STEP)).isEqualTo("QSUP-GUEST OK poweroff");
@@ -183,7 +191,7 @@ class TestGuestTest {
             qmp.execute("system_powerdown");
 
             assertExits(0);
-            assertThat(qmp.awaitEvent("SHUTDOWN", STEP).path("data").path("reason").asText()).isEqualTo("guest-shutdown");
+            assertThat(events.await("SHUTDOWN", STEP).path("data").path("reason").asText()).isEqualTo("guest-shutdown");
         }
 
         @Test
@@ -191,7 +199,7 @@ class TestGuestTest {
             console.command("ignore-acpi", STEP);
 
             qmp.execute("system_powerdown");
-            qmp.awaitEvent("POWERDOWN", STEP); // the press reached the guest
+            events.await("POWERDOWN", STEP); // the press reached the guest
             assertThat(qemu.waitFor(5, TimeUnit.SECONDS)).as("QEMU exited although the guest ignores ACPI").isFalse();
             assertThat(qmp.execute("query-status").path("status").asText()).isEqualTo("running");
 
@@ -203,10 +211,10 @@ class TestGuestTest {
         void panicIsReportedToQemuThroughPvpanic() throws Exception {
             console.command("panic", STEP);
 
-            JsonNode panicked = qmp.awaitEvent("GUEST_PANICKED", STEP);
+            JsonNode panicked = events.await("GUEST_PANICKED", STEP);
             // QEMU's default panic action (-action panic=shutdown) powers the VM off; the SHUTDOWN names the panic.
             assertThat(panicked.path("data").path("action").asText()).isEqualTo("poweroff");
-            assertThat(qmp.awaitEvent("SHUTDOWN", STEP).path("data").path("reason").asText()).isEqualTo("guest-panic");
+            assertThat(events.await("SHUTDOWN", STEP).path("data").path("reason").asText()).isEqualTo("guest-panic");
             assertExits(0); // the exit code alone does not tell a panic from a power-off
         }
 
@@ -229,7 +237,7 @@ class TestGuestTest {
         void rebootResetsTheMachineAndTheGuestComesBackReady() throws Exception {
             console.command("reboot", STEP);
 
-            JsonNode reset = qmp.awaitEvent("RESET", STEP);
+            JsonNode reset = events.await("RESET", STEP);
             assertThat(reset.path("data").path("reason").asText()).isEqualTo("guest-reset");
             console.awaitReady(BOOT);
             assertThat(qemu.isAlive()).isTrue();
@@ -248,152 +256,35 @@ class TestGuestTest {
     }
 
     /**
-     * Just enough QMP for this test (the project's client is tested on its own): negotiation, commands, and events
-     * kept from connect on. Locking: the reader thread appends under the instance monitor; test threads wait on it.
+     * QEMU's events from connect on, so a test may look for one after it happened (QEMU may already have exited).
+     * Locking: the instance monitor guards the list; the client's event thread adds, test threads wait.
      */
-    private static final class MiniQmp implements AutoCloseable {
-        private static final ObjectMapper JSON = new ObjectMapper();
+    private static final class EventLog {
+        private final List<QmpEvent> seen = new ArrayList<>();
+        private int next;
 
-        private final SocketChannel channel;
-        private final Thread reader;
-        private final List<JsonNode> replies = new ArrayList<>();
-        private final List<JsonNode> events = new ArrayList<>();
-        private int nextReply;
-        private int nextEvent;
-        private boolean eof;
-
-        private MiniQmp(SocketChannel channel, Path socket) {
-            this.channel = channel;
-            this.reader = Thread.ofPlatform().daemon().name("test-qmp " + socket).start(this::readLoop);
-        }
-
-        static MiniQmp connect(Path socket, Duration timeout) {
-            long deadline = System.nanoTime() + timeout.toNanos();
-            while (true) {
-                try {
-                    SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
-                    try {
-                        ch.connect(UnixDomainSocketAddress.of(socket));
-                    } catch (IOException e) {
-                        ch.close();
-                        throw e;
-                    }
-                    MiniQmp qmp = new MiniQmp(ch, socket);
-                    qmp.execute("qmp_capabilities");
-                    return qmp;
-                } catch (IOException e) {
-                    if (System.nanoTime() > deadline) {
-                        throw new UncheckedIOException("cannot connect to QMP at " + socket, e);
-                    }
-                }
-                try {
-                    Thread.sleep(20);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new IllegalStateException(e);
-                }
-            }
-        }
-
-        /** Sends a command and returns its "return"; fails on an error reply. */
-        JsonNode execute(String command) {
-            byte[] line = ("{\"execute\":\"" + command + "\"}\n").getBytes(StandardCharsets.UTF_8);
-            try {
-                ByteBuffer buf = ByteBuffer.wrap(line);
-                while (buf.hasRemaining()) {
-                    channel.write(buf);
-                }
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot send " + command + " to QMP", e);
-            }
-            JsonNode reply = await(replies, true, m -> true, Duration.ofSeconds(30))
-                    .orElseThrow(() -> new IllegalStateException("no QMP reply to " + command));
-            if (reply.has("error")) {
-                throw new IllegalStateException("QMP " + command + " failed: " + reply.get("error"));
-            }
-            return reply.get("return");
-        }
-
-        /** Waits for the next event named {@code name} (events seen since connect count). */
-        JsonNode awaitEvent(String name, Duration timeout) {
-            return await(events, false, m -> name.equals(m.path("event").asText()), timeout)
-                    .orElseThrow(() -> new IllegalStateException("no QMP event " + name + " within " + timeout
-                            + "; events seen: " + eventNames()));
-        }
-
-        private synchronized List<String> eventNames() {
-            return events.stream().map(e -> e.path("event").asText()).toList();
-        }
-
-        private synchronized Optional<JsonNode> await(List<JsonNode> from, boolean isReply,
-                                                     Predicate<JsonNode> p, Duration timeout) {
-            long deadline = System.nanoTime() + timeout.toNanos();
-            while (true) {
-                while ((isReply ? nextReply : nextEvent) < from.size()) {
-                    JsonNode m = from.get(isReply ? nextReply++ : nextEvent++);
-                    if (p.test(m)) {
-                        return Optional.of(m);
-                    }
-                }
-                long left = deadline - System.nanoTime();
-                if (eof || left <= 0) {
-                    return Optional.empty();
-                }
-                try {
-                    TimeUnit.NANOSECONDS.timedWait(this, left);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return Optional.empty();
-                }
-            }
-        }
-
-        private void readLoop() {
-            ByteArrayOutputStream current = new ByteArrayOutputStream();
-            ByteBuffer buf = ByteBuffer.allocate(8192);
-            try {
-                while (channel.read(buf.clear()) > 0) {
-                    buf.flip();
-                    while (buf.hasRemaining()) {
-                        byte b = buf.get();
-                        if (b != '\n') {
-                            current.write(b);
-                            continue;
-                        }
-                        String line = current.toString(StandardCharsets.UTF_8).strip();
-                        current.reset();
-                        if (!line.isEmpty()) {
-                            accept(JSON.readTree(line));
-                        }
-                    }
-                }
-            } catch (IOException e) {
-                // QEMU exited or close(): the session is over.
-            } finally {
-                synchronized (this) {
-                    eof = true;
-                    notifyAll();
-                }
-            }
-        }
-
-        private synchronized void accept(JsonNode message) {
-            if (message.has("event")) {
-                events.add(message);
-            } else if (message.has("return") || message.has("error")) {
-                replies.add(message);
-            } // the greeting needs no answer beyond qmp_capabilities
+        synchronized void add(QmpEvent e) {
+            seen.add(e);
             notifyAll();
         }
 
-        @Override
-        public void close() throws InterruptedException {
-            try {
-                channel.close();
-            } catch (IOException ignored) {
-                // Nothing left to release.
+        /** The next event named {@code name}, as QEMU sent it. */
+        synchronized JsonNode await(String name, Duration timeout) throws InterruptedException {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (true) {
+                while (next < seen.size()) {
+                    QmpEvent e = seen.get(next++);
+                    if (e.name().equals(name)) {
+                        return e.raw();
+                    }
+                }
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    throw new IllegalStateException("no QMP event " + name + " within " + timeout + "; events seen: "
+                            + seen.stream().map(QmpEvent::name).toList());
+                }
+                TimeUnit.NANOSECONDS.timedWait(this, left);
             }
-            reader.join(1000);
         }
     }
 }
