@@ -51,7 +51,8 @@ final class Table {
     }
 
     static int visibleLength(String s) {
-        return s.replaceAll("\u001b\\[[0-9;]*m", "").codePointCount(0, s.replaceAll("\u001b\\[[0-9;]*m", "").length());
+        String plain = s.replaceAll("\u001b\\[[0-9;]*m", "");
+        return plain.codePointCount(0, plain.length());
     }
 
     /** Colours a VM state the way {@code qsup list} shows it on a terminal. */

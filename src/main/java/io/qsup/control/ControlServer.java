@@ -13,8 +13,6 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipalNotFoundException;
 import java.util.Map;
 import java.util.OptionalLong;
-import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.newsclub.net.unix.AFUNIXServerSocket;
@@ -178,13 +176,6 @@ public final class ControlServer implements AutoCloseable {
 
     ControlCommand command(String name) {
         return commands.get(name);
-    }
-
-    /** Names of every command, for {@code query-commands}. */
-    public Set<String> commandNames() {
-        Set<String> names = new TreeSet<>(commands.keySet());
-        names.add("qmp_capabilities");
-        return names;
     }
 
     public EventHub events() {

@@ -1,10 +1,13 @@
 package io.qsup.control;
 
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import io.qsup.config.DaemonSettings;
 import io.qsup.supervisor.Supervisor;
 import java.io.IOException;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * The daemon's control plane, wired: the command table over the supervisor, the event hub fed by the supervisor's
@@ -30,17 +33,14 @@ public final class DaemonControl implements AutoCloseable {
         Map<String, ControlCommand> table = new HashMap<>();
         EventCommands.register(table, hub);
         VmCommands.register(table, supervisor, settings);
-        ControlServer[] self = new ControlServer[1];
-        table.put("query-commands", (args, session) -> {
-            var out = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.arrayNode();
-            for (String name : self[0].commandNames()) {
-                out.addObject().put("name", name);
-            }
-            return out;
-        });
+        Set<String> names = new TreeSet<>(table.keySet());
+        names.add("query-commands");
+        names.add("qmp_capabilities"); // answered by the session itself
+        var commandList = JsonNodeFactory.instance.arrayNode();
+        names.forEach(n -> commandList.addObject().put("name", n));
+        table.put("query-commands", (args, session) -> commandList.deepCopy());
         ControlServer server = new ControlServer(settings.controlSocket(), settings.controlGroup(), table, hub,
                 ControlServer.DEFAULT_OUTBOX_LIMIT);
-        self[0] = server;
         try {
             server.start();
         } catch (IOException e) {
