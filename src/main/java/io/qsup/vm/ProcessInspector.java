@@ -1,11 +1,15 @@
 package io.qsup.vm;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.DirectoryStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -60,6 +64,10 @@ public final class ProcessInspector {
         } catch (IOException e) {
             return List.of();
         }
+        return split(raw);
+    }
+
+    private static List<String> split(byte[] raw) {
         List<String> args = new ArrayList<>();
         int start = 0;
         for (int i = 0; i < raw.length; i++) {
@@ -84,6 +92,120 @@ public final class ProcessInspector {
             return false;
         }
         return argvMatches(cmdline(pid), vmName, pidFile, qmpSocket);
+    }
+
+    /**
+     * The live QEMUs of one VM found in {@code /proc}.
+     *
+     * @param serving  processes that hold the VM's listening QMP socket: running QEMUs of this VM
+     * @param starting processes with the VM's argv that hold no such socket: a {@code -daemonize} parent waiting for its
+     *                 child, or a QEMU still initialising; they become one of {@code serving} or end within moments
+     */
+    public record Instances(List<Long> serving, List<Long> starting) {
+        public boolean isEmpty() {
+            return serving.isEmpty() && starting.isEmpty();
+        }
+    }
+
+    /**
+     * Every live QEMU of VM {@code vmName} in {@code /proc}, found by its argv markers whatever its pidfile says (a
+     * lost, emptied or garbled pidfile must never hide a running QEMU). A {@code -daemonize} launch forks twice, and
+     * for a moment the waiting parent and the daemonized grandchild both carry the argv, unrelated by ppid; only the
+     * grandchild binds the QMP socket, which tells them apart. Sorted by pid.
+     */
+    public Instances findInstances(String vmName, Path pidFile, Path qmpSocket) {
+        byte[] marker = qmpSocket.toString().getBytes(StandardCharsets.UTF_8);
+        Set<Long> inodes = listeningInodes(qmpSocket);
+        List<Long> serving = new ArrayList<>();
+        List<Long> starting = new ArrayList<>();
+        long self = ProcessHandle.current().pid();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(proc)) {
+            for (Path e : entries) {
+                long pid = numeric(e.getFileName().toString());
+                if (pid <= 0 || pid == self) {
+                    continue;
+                }
+                byte[] raw;
+                try {
+                    raw = Files.readAllBytes(e.resolve("cmdline"));
+                } catch (IOException gone) {
+                    continue;
+                }
+                if (indexOf(raw, marker) < 0 || !argvMatches(split(raw), vmName, pidFile, qmpSocket) || !isAlive(pid)) {
+                    continue;
+                }
+                (holdsSocket(pid, inodes) ? serving : starting).add(pid);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + proc, e);
+        }
+        serving.sort(null);
+        starting.sort(null);
+        return new Instances(List.copyOf(serving), List.copyOf(starting));
+    }
+
+    /** Inodes of the listening unix sockets bound at {@code socket}, from {@code /proc/net/unix} (flag __SO_ACCEPTCON). */
+    private Set<Long> listeningInodes(Path socket) {
+        Set<Long> out = new HashSet<>();
+        String path = socket.toString();
+        try {
+            for (String line : Files.readAllLines(proc.resolve("net/unix"))) {
+                String[] f = line.trim().split("\\s+");
+                if (f.length >= 8 && f[7].equals(path) && f[3].equals("00010000")) {
+                    out.add(Long.parseLong(f[6]));
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // no such table here: no process counts as serving, so none is ever taken for certain
+        }
+        return out;
+    }
+
+    private boolean holdsSocket(long pid, Set<Long> inodes) {
+        if (inodes.isEmpty()) {
+            return false;
+        }
+        try (DirectoryStream<Path> fds = Files.newDirectoryStream(proc.resolve(Long.toString(pid)).resolve("fd"))) {
+            for (Path fd : fds) {
+                String target;
+                try {
+                    target = Files.readSymbolicLink(fd).toString();
+                } catch (IOException closed) {
+                    continue;
+                }
+                if (target.startsWith("socket:[") && inodes.contains(numeric(target.substring(8, target.length() - 1)))) {
+                    return true;
+                }
+            }
+        } catch (IOException gone) {
+            return false;
+        }
+        return false;
+    }
+
+    private static long numeric(String s) {
+        if (s.isEmpty() || s.length() > 18) {
+            return -1;
+        }
+        for (int i = 0; i < s.length(); i++) {
+            if (s.charAt(i) < '0' || s.charAt(i) > '9') {
+                return -1;
+            }
+        }
+        return Long.parseLong(s);
+    }
+
+    private static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
     }
 
     /** The pure part of {@link #belongsTo}: does this argv belong to that VM. */

@@ -20,6 +20,14 @@ public interface Supervision {
     /** The launch that {@link #tryAcquireLaunchSlot} admitted is over, whatever its outcome. */
     default void launchFinished(String vm) {}
 
+    /**
+     * True if the VM should be running by the operator's intent and its definition; asked when a stale pidfile is
+     * found, to tell a crash while qsupd was down from leftovers of a VM nobody meant to run.
+     */
+    default boolean expectedRunning(String vm) {
+        return false;
+    }
+
     /** The VM reached running or paused after a launch. */
     void onGoodStart(String vm);
 

@@ -1,5 +1,6 @@
 package io.qsup.vm;
 
+import static io.qsup.vm.VmState.ADOPTING;
 import static io.qsup.vm.VmState.BACKOFF;
 import static io.qsup.vm.VmState.FAILED;
 import static io.qsup.vm.VmState.ORPHANED;
@@ -21,8 +22,11 @@ public final class Transitions {
     static {
         // STOPPED -> RUNNING/PAUSED/ORPHANED is adoption of a QEMU that outlived a previous qsupd;
         // STOPPED -> BACKOFF is a VM found dead at startup whose policy asks for a restart.
-        TABLE.put(STOPPED, EnumSet.of(STARTING, RUNNING, PAUSED, ORPHANED, BACKOFF, FAILED));
-        TABLE.put(STARTING, EnumSet.of(RUNNING, PAUSED, STOPPING, STOPPED, BACKOFF, FAILED));
+        TABLE.put(STOPPED, EnumSet.of(ADOPTING, STARTING, RUNNING, PAUSED, ORPHANED, BACKOFF, FAILED));
+        // ADOPTING ends in whatever adoption found: a live QEMU (running, paused, orphaned) or none.
+        TABLE.put(ADOPTING, EnumSet.of(RUNNING, PAUSED, ORPHANED, STOPPED, BACKOFF, FAILED));
+        // STARTING -> ORPHANED: a start found this VM's QEMU already alive and adopted it instead of launching.
+        TABLE.put(STARTING, EnumSet.of(RUNNING, PAUSED, STOPPING, STOPPED, BACKOFF, FAILED, ORPHANED));
         TABLE.put(RUNNING, EnumSet.of(PAUSED, STOPPING, STOPPED, BACKOFF, FAILED, ORPHANED));
         TABLE.put(PAUSED, EnumSet.of(RUNNING, STOPPING, STOPPED, BACKOFF, FAILED, ORPHANED));
         // A stop ends in STOPPED; FAILED only if even SIGKILL could not end the process.

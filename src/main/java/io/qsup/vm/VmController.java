@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.qsup.qmp.QmpClient;
 import io.qsup.qmp.QmpDisconnectedException;
 import io.qsup.qmp.QmpEndpoint;
+import io.qsup.qmp.QmpSocketProbe;
 import io.qsup.qmp.QmpEvent;
 import io.qsup.qmp.QmpException;
 import io.qsup.qmp.QmpStatus;
@@ -42,6 +43,8 @@ public final class VmController implements AutoCloseable {
     private static final int MAX_SOCKET_PATH = 107; // sun_path is 108 bytes with the terminating NUL
     private static final Duration POWERDOWN_RESEND = Duration.ofSeconds(3);
     private static final long POLL_MILLIS = 25;
+    /** How long a QEMU found in the middle of {@code -daemonize} gets to finish it before it is taken as it is. */
+    private static final Duration DAEMONIZE_SETTLE = Duration.ofSeconds(10);
 
     /** What {@link #adopt()} found. */
     public enum AdoptOutcome {
@@ -81,6 +84,8 @@ public final class VmController implements AutoCloseable {
     private final ExecutorService ops;
     private final Thread monitor;
     private final AtomicLong generation = new AtomicLong();
+    /** Counts requests (start, stop, restart, kill) as they arrive; a restart starts only if none came after it. */
+    private final AtomicLong requests = new AtomicLong();
 
     private volatile VmSpec spec;
     private volatile Session session;
@@ -88,14 +93,25 @@ public final class VmController implements AutoCloseable {
     private volatile String launchError;
     private volatile Instant startedAt;
     private volatile boolean stopRequested;
+    /** The request number of a restart whose stop half is under way, or -1. */
+    private volatile long restarting = -1;
     private volatile boolean closed;
 
     public VmController(VmSpec spec, Supervision supervision, QemuLauncher launcher, ProcessInspector inspector) {
+        this(spec, supervision, launcher, inspector, VmState.STOPPED);
+    }
+
+    /**
+     * @param initial {@code stopped}, or {@code adopting} for a VM found at qsupd's start whose QEMU may be running:
+     *                until {@link #adopt()} has looked, listings say so instead of guessing
+     */
+    public VmController(VmSpec spec, Supervision supervision, QemuLauncher launcher, ProcessInspector inspector,
+            VmState initial) {
         this.spec = spec;
         this.supervision = supervision;
         this.launcher = launcher;
         this.inspector = inspector;
-        this.sm = new VmStateMachine(spec.name());
+        this.sm = new VmStateMachine(spec.name(), java.time.Clock.systemUTC(), initial);
         // Platform threads, not virtual: QMP connects read the greeting with junixsocket on the calling thread, and
         // junixsocket parks a virtual thread on a poll job in the small common ForkJoinPool, where one slow poll can
         // starve the others past every deadline (seen with three VMs on a 2-core host).
@@ -149,7 +165,46 @@ public final class VmController implements AutoCloseable {
 
     /** Starts the VM if it has no process; from failed or backoff too. Completes with the state reached. */
     public CompletableFuture<VmState> start(String cause) {
+        noteRequest("start");
         return submit(() -> doStart(cause));
+    }
+
+    /**
+     * Stops the VM with the ladder, then starts it, as one operation. Any request that arrives before the start half
+     * (a stop above all) wins: the start is cancelled and the log says so.
+     */
+    public CompletableFuture<VmState> restart(boolean force, Duration timeout, String cause) {
+        long requested = System.nanoTime();
+        long ticket = noteRequest("restart");
+        stopRequested = true;
+        generation.incrementAndGet();
+        return submit(() -> {
+            restarting = ticket;
+            StopResult r;
+            try {
+                r = doStop(force ? Start.QUIT : Start.POWERDOWN, requested, timeout, cause);
+            } finally {
+                restarting = -1;
+            }
+            if (requests.get() != ticket) {
+                log.info("VM {}: restart: the start is cancelled, a later request came during the stop", name());
+                return sm.state();
+            }
+            if (!r.stopped()) {
+                return sm.state();
+            }
+            return doStart(cause);
+        });
+    }
+
+    /** Numbers a request as it arrives; a stop or start during a restart's stop half is logged as cancelling it. */
+    private long noteRequest(String what) {
+        long n = requests.incrementAndGet();
+        if (restarting >= 0 && restarting != n) {
+            log.info("VM {}: {} requested while a restart is stopping the VM; the restart's start is cancelled",
+                    name(), what);
+        }
+        return n;
     }
 
     /**
@@ -158,6 +213,7 @@ public final class VmController implements AutoCloseable {
      */
     public CompletableFuture<StopResult> stop(boolean force, Duration timeout, String cause) {
         long requested = System.nanoTime();
+        noteRequest("stop");
         stopRequested = true;
         generation.incrementAndGet(); // cancels a scheduled restart
         return submit(() -> doStop(force ? Start.QUIT : Start.POWERDOWN, requested, timeout, cause));
@@ -166,6 +222,7 @@ public final class VmController implements AutoCloseable {
     /** Ends the VM with SIGKILL at once. */
     public CompletableFuture<StopResult> kill(String cause) {
         long requested = System.nanoTime();
+        noteRequest("kill");
         stopRequested = true;
         generation.incrementAndGet();
         return submit(() -> doStop(Start.SIGKILL, requested, spec.stopTimeout(), cause));
@@ -175,6 +232,7 @@ public final class VmController implements AutoCloseable {
     public CompletableFuture<AdoptOutcome> adopt() {
         return submit(this::doAdopt);
     }
+
 
     /** Pauses the vCPUs (QMP stop). */
     public CompletableFuture<VmState> pause() {
@@ -248,6 +306,9 @@ public final class VmController implements AutoCloseable {
     // ---- launch ----
 
     private VmState doStart(String cause) {
+        if (sm.state() == VmState.ADOPTING) {
+            doAdopt(); // a start queued before adoption ran: look first, never launch beside a live QEMU
+        }
         VmState s = sm.state();
         if (s.hasProcess() || s == VmState.STARTING) {
             return s;
@@ -269,6 +330,12 @@ public final class VmController implements AutoCloseable {
         try {
             sm.setState(VmState.STARTING, cause);
             launchError = null;
+            long running = liveInstance(spec);
+            if (running > 0) {
+                log.warn("VM {}: a QEMU of this VM already runs as pid {}; adopting it instead of launching a second",
+                        name(), running);
+                return adoptPid(spec, running, "found running as pid " + running + " at start; adopted, not launched");
+            }
             try {
                 VmState reached = launch();
                 if (reached == null) {
@@ -350,10 +417,59 @@ public final class VmController implements AutoCloseable {
             throw new VmException("QMP socket path " + sp.qmpSocket() + " is " + len + " bytes, over the limit of "
                     + MAX_SOCKET_PATH + "; use a shorter run-dir");
         }
-        OptionalLong p = ProcessInspector.readPidFile(sp.pidFile());
-        if (p.isPresent() && inspector.belongsTo(p.getAsLong(), sp.name(), sp.pidFile(), sp.qmpSocket())) {
-            throw new VmException("a QEMU of this VM already runs as pid " + p.getAsLong()
-                    + "; restart qsupd to adopt it, or stop it first");
+        // doStart looked in the pidfile and /proc just before; what is left is a monitor served by a hidden process
+        if (QmpSocketProbe.isServed(sp.qmpSocket())) {
+            throw new VmException("QMP socket " + sp.qmpSocket() + " is served by a process qsupd cannot see in /proc"
+                    + "; not launching a second QEMU of this VM (end that process, or run qsupd where it can see it)");
+        }
+    }
+
+    /**
+     * The pid of a live QEMU of this VM, or -1: the pidfile's pid if it is this VM's, else one found in {@code /proc}
+     * by the VM's argv markers (the pidfile may be lost, emptied or garbled), else the pid serving its QMP socket.
+     */
+    private long liveInstance(VmSpec sp) {
+        OptionalLong fromFile;
+        try {
+            fromFile = ProcessInspector.readPidFile(sp.pidFile());
+        } catch (IOException e) {
+            log.warn("VM {}: {}", name(), e.getMessage());
+            fromFile = OptionalLong.empty();
+        }
+        if (fromFile.isPresent() && inspector.belongsTo(fromFile.getAsLong(), sp.name(), sp.pidFile(), sp.qmpSocket())) {
+            return fromFile.getAsLong();
+        }
+        ProcessInspector.Instances found = inspector.findInstances(sp.name(), sp.pidFile(), sp.qmpSocket());
+        long settle = System.nanoTime() + DAEMONIZE_SETTLE.toNanos();
+        while (found.serving().isEmpty() && !found.starting().isEmpty() && System.nanoTime() < settle
+                && !Thread.currentThread().isInterrupted()) {
+            // a QEMU of this VM is still daemonizing (a launch by a qsupd that was killed): let it finish
+            sleepQuietly(POLL_MILLIS);
+            found = inspector.findInstances(sp.name(), sp.pidFile(), sp.qmpSocket());
+        }
+        List<Long> live = found.serving().isEmpty() ? found.starting() : found.serving();
+        if (live.size() > 1) {
+            log.error("VM {}: {} QEMUs of this VM are alive: pids {}; taking {} and leaving the others alone; end them"
+                    + " by hand", name(), live.size(), live, live.get(0));
+        }
+        if (!live.isEmpty()) {
+            long p = live.get(0);
+            log.warn("VM {}: pidfile {} does not name its live QEMU; found pid {} in /proc by its argv", name(),
+                    sp.pidFile(), p);
+            return p;
+        }
+        long served = QmpSocketProbe.peerPid(sp.qmpSocket());
+        if (served > 0 && inspector.belongsTo(served, sp.name(), sp.pidFile(), sp.qmpSocket())) {
+            return served;
+        }
+        return -1;
+    }
+
+    private static void sleepQuietly(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -496,7 +612,9 @@ public final class VmController implements AutoCloseable {
         Supervision.Decision d = supervision.onExit(name(), cause);
         String text = cause.describe() + "; " + d.reason();
         switch (d) {
-            case Supervision.Decision.Stop stop -> moveTo(VmState.STOPPED, text);
+            // a launch that failed and is not retried leaves the VM failed, so listings and alerts see it
+            case Supervision.Decision.Stop stop -> moveTo(cause.kind() == ExitCause.Kind.LAUNCH_FAILED
+                    ? VmState.FAILED : VmState.STOPPED, text);
             case Supervision.Decision.Fail fail -> moveTo(VmState.FAILED, text);
             case Supervision.Decision.Restart r -> {
                 moveTo(VmState.BACKOFF, text + "; restart in " + r.delay().toMillis() + " ms");
@@ -537,6 +655,9 @@ public final class VmController implements AutoCloseable {
     // ---- stop ladder ----
 
     private StopResult doStop(Start first, long requestedNanos, Duration timeout, String cause) {
+        if (sm.state() == VmState.ADOPTING) {
+            doAdopt(); // a stop queued before adoption ran: find the QEMU first, so the stop reaches it
+        }
         VmState s = sm.state();
         Duration zero = Duration.ZERO;
         switch (s) {
@@ -573,6 +694,9 @@ public final class VmController implements AutoCloseable {
             sm.reportRung(rung);
             dead = powerdownRung(ses, p, powerdownEnd);
         }
+        if (!dead && closed) {
+            return abandoned(rung, p, requestedNanos);
+        }
         if (!dead && first != Start.SIGKILL && ses != null) {
             rung = StopRung.QUIT;
             sm.reportRung(rung);
@@ -583,11 +707,17 @@ public final class VmController implements AutoCloseable {
             }
             dead = awaitDeath(p, quitEnd);
         }
+        if (!dead && closed) {
+            return abandoned(rung, p, requestedNanos);
+        }
         if (!dead && first != Start.SIGKILL) {
             rung = StopRung.SIGTERM;
             sm.reportRung(rung);
             signalQuietly(p, ProcessInspector.Signal.TERM);
             dead = awaitDeath(p, termEnd);
+        }
+        if (!dead && closed) {
+            return abandoned(rung, p, requestedNanos);
         }
         if (!dead) {
             rung = StopRung.SIGKILL;
@@ -613,9 +743,20 @@ public final class VmController implements AutoCloseable {
         return new StopResult(rung, took, true, "ended at rung " + rung);
     }
 
+    /**
+     * qsupd is exiting in the middle of a ladder: climb no further, since stopping the daemon must never stop a VM.
+     * The persisted stop intent lets the next qsupd resume the ladder.
+     */
+    private StopResult abandoned(StopRung reached, long p, long requestedNanos) {
+        String at = reached == null ? "before its first rung" : "at rung " + reached;
+        log.info("VM {}: qsupd is exiting; the stop ladder is left {} and QEMU pid {} is left alone", name(), at, p);
+        return new StopResult(reached, Duration.ofNanos(System.nanoTime() - requestedNanos), false,
+                "qsupd exited with the ladder " + at + "; the next qsupd resumes the stop");
+    }
+
     /** Presses the power button now and every few seconds until the process dies or the rung's time is up. */
     private boolean powerdownRung(Session ses, long p, long end) {
-        while (System.nanoTime() < end) {
+        while (System.nanoTime() < end && !closed) {
             try {
                 ses.client.execute("system_powerdown", null,
                         Duration.ofNanos(Math.max(Math.min(end - System.nanoTime(), Duration.ofSeconds(2).toNanos()),
@@ -678,32 +819,37 @@ public final class VmController implements AutoCloseable {
 
     private AdoptOutcome doAdopt() {
         VmSpec sp = spec;
-        if (sm.state() != VmState.STOPPED) {
-            return sm.state() == VmState.ORPHANED ? AdoptOutcome.ORPHANED : AdoptOutcome.ADOPTED;
+        VmState now = sm.state();
+        if (now != VmState.STOPPED && now != VmState.ADOPTING) {
+            return now == VmState.ORPHANED ? AdoptOutcome.ORPHANED : AdoptOutcome.ADOPTED;
         }
-        OptionalLong p;
-        try {
-            p = ProcessInspector.readPidFile(sp.pidFile());
-        } catch (IOException e) {
-            log.warn("VM {}: {}", name(), e.getMessage());
-            p = OptionalLong.of(-1);
+        long running = liveInstance(sp);
+        if (running > 0) {
+            return adoptPid(sp, running, "adopted pid " + running) == VmState.ORPHANED ? AdoptOutcome.ORPHANED
+                    : AdoptOutcome.ADOPTED;
         }
-        if (p.isEmpty()) {
-            if (Files.exists(sp.qmpSocket())) {
-                deleteRuntimeFiles(sp);
-            }
-            return AdoptOutcome.NOT_RUNNING;
-        }
-        long candidate = p.getAsLong();
-        if (candidate <= 0 || !inspector.belongsTo(candidate, sp.name(), sp.pidFile(), sp.qmpSocket())) {
-            log.info("VM {}: stale pidfile {} (pid {} is gone or is not this VM's QEMU); cleaning up", name(),
-                    sp.pidFile(), candidate);
+        boolean leftovers = Files.exists(sp.pidFile());
+        if (leftovers || Files.exists(sp.qmpSocket())) {
             deleteRuntimeFiles(sp);
+        }
+        if (leftovers && supervision.expectedRunning(name())) {
+            log.info("VM {}: stale pidfile {} (no live QEMU of this VM); cleaning up", name(), sp.pidFile());
             handleExit(ExitCause.of(ExitCause.Kind.CRASHED, "QEMU died while qsupd was down"));
             return AdoptOutcome.STALE;
         }
+        if (leftovers) {
+            log.info("VM {}: stale pidfile {} of a VM that is not meant to run; cleaned up, the VM stays stopped",
+                    name(), sp.pidFile());
+        }
+        sm.compareAndSet(VmState.ADOPTING, VmState.STOPPED, "no QEMU of this VM is running");
+        return AdoptOutcome.NOT_RUNNING;
+    }
+
+    /** Takes over the live QEMU {@code candidate} of this VM: QMP session and state, or orphaned if QMP is silent. */
+    private VmState adoptPid(VmSpec sp, long candidate, String cause) {
         pid = candidate;
         startedAt = ProcessHandle.of(candidate).flatMap(h -> h.info().startInstant()).orElse(Instant.now());
+        restorePidFile(sp, candidate);
         try {
             Session s = openSession(sp, candidate, Duration.ofSeconds(5));
             QmpStatus st;
@@ -714,11 +860,31 @@ public final class VmController implements AutoCloseable {
                 throw e;
             }
             session = s;
-            sm.setState(st.running() ? VmState.RUNNING : VmState.PAUSED, "adopted pid " + candidate);
-            return AdoptOutcome.ADOPTED;
+            sm.setState(st.running() ? VmState.RUNNING : VmState.PAUSED, cause);
         } catch (QmpException e) {
             sm.setState(VmState.ORPHANED, "pid " + candidate + " alive but QMP does not answer: " + e.getMessage());
-            return AdoptOutcome.ORPHANED;
+        }
+        return sm.state();
+    }
+
+    /** Rewrites a lost or wrong pidfile (temp file, then rename) so the next adoption and every tool find the pid. */
+    private void restorePidFile(VmSpec sp, long p) {
+        try {
+            OptionalLong inFile = ProcessInspector.readPidFile(sp.pidFile());
+            if (inFile.isPresent() && inFile.getAsLong() == p) {
+                return;
+            }
+        } catch (IOException garbled) {
+            // rewritten below
+        }
+        Path tmp = sp.pidFile().resolveSibling(sp.pidFile().getFileName() + ".qsupd-tmp");
+        try {
+            Files.writeString(tmp, p + "\n", StandardCharsets.US_ASCII);
+            Files.move(tmp, sp.pidFile(), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            log.info("VM {}: wrote pid {} to {}", name(), p, sp.pidFile());
+        } catch (IOException e) {
+            log.warn("VM {}: cannot rewrite pidfile {}: {}", name(), sp.pidFile(), e.toString());
         }
     }
 

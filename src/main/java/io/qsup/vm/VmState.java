@@ -6,6 +6,11 @@ import java.util.Locale;
 public enum VmState {
     /** No QEMU process; nothing scheduled. */
     STOPPED,
+    /**
+     * qsupd has just started and is still looking for this VM's QEMU (pidfile, {@code /proc}, QMP); until it knows,
+     * it says so instead of guessing {@code stopped}.
+     */
+    ADOPTING,
     /** A launch is in progress: spawn, wait for QMP, negotiate. */
     STARTING,
     /** QEMU runs and its vCPUs run. */

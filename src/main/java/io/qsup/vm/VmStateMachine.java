@@ -33,7 +33,7 @@ public final class VmStateMachine {
     private final Condition changed = lock.newCondition();
     private final List<Consumer<VmEvent>> listeners = new CopyOnWriteArrayList<>();
 
-    private VmState state = VmState.STOPPED;
+    private VmState state;
     private Instant since;
     private boolean unresponsive;
     private List<String> restartPendingKeys = List.of();
@@ -45,9 +45,15 @@ public final class VmStateMachine {
     }
 
     public VmStateMachine(String vm, Clock clock) {
+        this(vm, clock, VmState.STOPPED);
+    }
+
+    /** Starts in {@code initial}: {@code stopped}, or {@code adopting} for a VM qsupd found at its own start. */
+    public VmStateMachine(String vm, Clock clock, VmState initial) {
         this.vm = Objects.requireNonNull(vm, "vm");
         this.clock = clock;
         this.since = clock.instant();
+        this.state = Objects.requireNonNull(initial, "initial");
     }
 
     public String vm() {

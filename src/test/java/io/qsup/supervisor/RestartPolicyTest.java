@@ -161,7 +161,7 @@ class RestartPolicyTest {
         Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
         sup.loadInitial();
         VmState s = sup.start("broken").get(60, TimeUnit.SECONDS);
-        assertThat(s).isEqualTo(VmState.STOPPED);
+        assertThat(s).as("a launch that never worked ends failed, for listings and alerts").isEqualTo(VmState.FAILED);
         VmSnapshot snap = sup.get("broken").orElseThrow();
         // word for word, including the timestamp that -msg timestamp=on puts in front
         assertThat(snap.launchError()).contains(

@@ -60,10 +60,30 @@ class VmControllerTest {
     }
 
     private VmController controller(VmSpec spec) {
-        VmController c = new VmController(spec, Supervision.NONE, new QemuLauncher(), inspector);
+        return controller(spec, Supervision.NONE);
+    }
+
+    private VmController controller(VmSpec spec, Supervision supervision) {
+        VmController c = new VmController(spec, supervision, new QemuLauncher(), inspector);
         closers.add(c);
         return c;
     }
+
+    /** A supervision for a VM that should be running (operator intent started), which never restarts it. */
+    private static final Supervision MEANT_TO_RUN = new Supervision() {
+        @Override
+        public boolean expectedRunning(String vm) {
+            return true;
+        }
+
+        @Override
+        public void onGoodStart(String vm) {}
+
+        @Override
+        public Decision onExit(String vm, ExitCause cause) {
+            return new Decision.Stop("not restarted in this test");
+        }
+    };
 
     @Test
     void monitorHeldBySomeoneElseMakesAnOrphanThatIsNeverKilledAndComesBack() throws Exception {
@@ -120,7 +140,8 @@ class VmControllerTest {
                 good.qemuLog(), good.stopTimeout(), false, good.probeInterval(), good.probeTimeout(),
                 good.launchTimeout());
         VmController c = controller(spec);
-        assertThat(c.start("test").get(60, TimeUnit.SECONDS)).isEqualTo(VmState.STOPPED);
+        assertThat(c.start("test").get(60, TimeUnit.SECONDS)).as("a launch failure is a failure")
+                .isEqualTo(VmState.FAILED);
         assertThat(c.launchError()).contains("wait-qmp").contains("elsewhere.sock");
         assertThat(c.stateMachine().lastExitCause().kind()).isEqualTo(ExitCause.Kind.LAUNCH_FAILED);
         assertThat(spec.pidFile()).as("the spawn step was undone").doesNotExist();
@@ -133,6 +154,20 @@ class VmControllerTest {
     }
 
     @Test
+    void stalePidfileOfAVmNotMeantToRunIsCleanedUpWithoutACrash() throws Exception {
+        VmSpec spec = spec("idle", dir.resolve("qmp.sock"));
+        Files.writeString(spec.pidFile(), "999999\n"); // no such process
+        VmController c = controller(spec); // never started, autostart false: not meant to run
+        List<VmEvent> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        c.stateMachine().addListener(events::add);
+        assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.NOT_RUNNING);
+        assertThat(spec.pidFile()).doesNotExist();
+        assertThat(c.state()).isEqualTo(VmState.STOPPED);
+        assertThat(c.stateMachine().lastExitCause()).as("no crash while qsupd was down is made up").isNull();
+        assertThat(events).noneMatch(e -> e instanceof VmEvent.StateChange sc && sc.to() == VmState.BACKOFF);
+    }
+
+    @Test
     void pidfileNamingAnotherProgramIsStaleAndThatProgramIsLeftAlone() throws Exception {
         Process other = new ProcessBuilder("sleep", "600").start();
         children.add(other);
@@ -140,7 +175,7 @@ class VmControllerTest {
         Files.writeString(spec.pidFile(), other.pid() + "\n");
         Files.writeString(spec.qmpSocket(), ""); // a leftover socket file
 
-        VmController c = controller(spec);
+        VmController c = controller(spec, MEANT_TO_RUN);
         assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.STALE);
         assertThat(inspector.isAlive(other.pid())).as("a reused pid is never signalled").isTrue();
         assertThat(spec.pidFile()).doesNotExist();
