@@ -87,12 +87,17 @@ public final class Supervisor implements AutoCloseable {
         volatile AdoptOutcome adopted;
         VmRecord rec; // guarded by this
         Instant lastGoodStart; // guarded by this
+        /** The latest record is not on disk yet (state-dir failing); retried. Written under this, read anywhere. */
+        volatile boolean unsaved;
+        /** The state file was unreadable at load and moved aside: the intent is a stand-in until adoption settles it. */
+        volatile String recoveredFrom;
 
-        Managed(VmDefinition def, VmRecord rec) {
+        Managed(VmDefinition def, StateStore.Loaded loaded, VmState initial) {
             this.name = def.name();
             this.def = def;
-            this.rec = rec;
-            this.ctl = new VmController(specOf(def), this, launcher, inspector);
+            this.rec = loaded.record();
+            this.recoveredFrom = loaded.problem();
+            this.ctl = new VmController(specOf(def), this, launcher, inspector, initial);
             ctl.stateMachine().addListener(Supervisor.this::publish);
         }
 
@@ -104,6 +109,11 @@ public final class Supervisor implements AutoCloseable {
         @Override
         public void launchFinished(String vm) {
             startSlots.release();
+        }
+
+        @Override
+        public boolean expectedRunning(String vm) {
+            return shouldRun(this);
         }
 
         @Override
@@ -164,8 +174,12 @@ public final class Supervisor implements AutoCloseable {
     private final HookRunner hooks;
     private final VmLogWriter vmLog;
     private final ReentrantLock reloadLock = new ReentrantLock();
+    private static final Duration STATE_RETRY = Duration.ofSeconds(2);
     private final Clock clock = Clock.systemUTC();
     private volatile boolean shuttingDown;
+    /** Why the last state write failed, or null once writes succeed again. */
+    private volatile String stateProblem;
+    private final Thread stateRetry;
 
     public Supervisor(DaemonSettings settings, HostFacts host, Options options) {
         this.settings = settings;
@@ -179,15 +193,21 @@ public final class Supervisor implements AutoCloseable {
         }
         this.vmLog = new VmLogWriter(vm -> settings.pathsFor(vm).qemuLog());
         listeners.add(vmLog);
+        this.stateRetry = Thread.ofVirtual().name("state-retry").unstarted(this::retryUnsaved);
+        stateRetry.start();
     }
 
     // ---- start-up ----
 
-    /** Loads the definitions for the first time; VMs are registered, nothing is started or adopted yet. */
+    /**
+     * Loads the definitions for the first time; VMs are registered as {@code adopting} (their QEMU may be running from
+     * an earlier qsupd), nothing is started or adopted yet.
+     */
     public ReloadReport loadInitial() {
+        store.removeTemporaries();
         LoadResult r = ConfigLoader.loadDirectory(settings.vmsDir(), settings, host);
         for (VmDefinition d : r.vms().values()) {
-            register(d);
+            register(d, VmState.ADOPTING);
         }
         logErrors(r.errors());
         return new ReloadReport(List.copyOf(r.vms().keySet()), List.of(), Map.of(), List.of(), List.of(), r.errors());
@@ -201,7 +221,11 @@ public final class Supervisor implements AutoCloseable {
         shuttingDown = true;
     }
 
-    /** Adopts every VM still running from an earlier qsupd, all in parallel; waits for the outcome. */
+    /**
+     * Adopts every VM still running from an earlier qsupd, all in parallel, and waits for the outcome. A VM whose
+     * operator stop was cut short by the previous qsupd's exit gets its stop resumed; a VM whose state file was
+     * unreadable gets intent {@code started} if it runs and {@code stopped} if not.
+     */
     public Map<String, AdoptOutcome> adoptAll() {
         Map<String, CompletableFuture<AdoptOutcome>> fs = new TreeMap<>();
         for (Managed m : vms.values()) {
@@ -221,6 +245,8 @@ public final class Supervisor implements AutoCloseable {
             if (failed && m.ctl.state() == VmState.STOPPED) {
                 m.ctl.stateMachine().setState(VmState.FAILED, "start limit was hit before qsupd restarted");
             }
+            settleRecovered(m);
+            resumeInterruptedStop(m);
         }
         log.info("adoption: {}", out);
         return out;
@@ -259,6 +285,37 @@ public final class Supervisor implements AutoCloseable {
     public void startup() {
         adoptAll();
         autostartAll();
+    }
+
+    /** A VM whose state file was moved aside: running means the operator had it started, anything else stopped. */
+    private void settleRecovered(Managed m) {
+        String problem = m.recoveredFrom;
+        if (problem == null) {
+            return;
+        }
+        m.recoveredFrom = null;
+        boolean runs = m.ctl.state().hasProcess();
+        Intent assumed = runs ? Intent.STARTED : Intent.STOPPED;
+        update(m, r -> r.withIntent(assumed));
+        log.error("VM {}: {}; its QEMU {}, so qsupd assumes intent '{}'", m.name, problem,
+                runs ? "runs" : "does not run", assumed.name().toLowerCase(java.util.Locale.ROOT));
+    }
+
+    /** The previous qsupd exited in the middle of an operator stop: the VM still runs, so finish the stop. */
+    private void resumeInterruptedStop(Managed m) {
+        boolean pending;
+        synchronized (m) {
+            pending = m.rec.stopPending() && m.rec.intent() == Intent.STOPPED;
+        }
+        if (!pending) {
+            return;
+        }
+        if (!m.ctl.state().hasProcess()) {
+            update(m, r -> r.withStopPending(false));
+            return;
+        }
+        log.info("VM {}: an operator stop was under way when the previous qsupd exited; resuming it", m.name);
+        stopAndClear(m, false, m.def.stopTimeout(), "operator stop, resumed after qsupd restarted");
     }
 
     private boolean shouldRun(Managed m) {
@@ -334,13 +391,14 @@ public final class Supervisor implements AutoCloseable {
         synchronized (m) {
             r = m.rec;
         }
+        boolean unsaved = m.unsaved;
         VmController c = m.ctl;
         Instant started = c.startedAt();
         ExitCause last = c.stateMachine().lastExitCause();
         return new VmSnapshot(m.name, c.state(), c.stateMachine().unresponsive(), c.pid(),
                 last != null ? last.describe() : r.lastExitCause(), r.restarts(), c.restartPendingKeys(),
                 c.launchError(), started == null ? null : Duration.between(started, clock.instant()), r.intent(),
-                m.def.autostart());
+                m.def.autostart(), !unsaved);
     }
 
     /** Adds a listener for every VM's events; it runs on the VM's threads and must not block. */
@@ -361,34 +419,63 @@ public final class Supervisor implements AutoCloseable {
 
     // ---- intents ----
 
+    /*
+     * Each intent method records the intent and queues the request under the VM's monitor, so two clients racing on one
+     * VM reach the disk and the VM's queue in the same order: the last request wins in both. Queueing never blocks.
+     */
+
     /** Operator start: persisted as intent, clears failed and the restart tally. */
-    public CompletableFuture<VmState> start(String name) throws SupervisorException {
+    public IntentFuture<VmState> start(String name) throws SupervisorException {
         Managed m = require(name);
-        update(m, r -> r.withTallyReset().withIntent(Intent.STARTED));
-        return m.ctl.start("operator start");
+        synchronized (m) {
+            String warning = update(m, r -> r.withTallyReset().withIntent(Intent.STARTED).withStopPending(false));
+            return new IntentFuture<>(m.ctl.start("operator start"), warning);
+        }
     }
 
-    /** Operator stop with the ladder; persisted, so no policy and no daemon restart starts it again. */
-    public CompletableFuture<StopResult> stop(String name, boolean force, Duration timeout) throws SupervisorException {
+    /** Operator stop with the ladder; persisted first, so no policy and no daemon restart starts it again. */
+    public IntentFuture<StopResult> stop(String name, boolean force, Duration timeout) throws SupervisorException {
         Managed m = require(name);
-        update(m, r -> r.withIntent(Intent.STOPPED));
-        return m.ctl.stop(force, timeout != null ? timeout : m.def.stopTimeout(), force ? "operator stop --force"
-                : "operator stop");
+        synchronized (m) {
+            String warning = update(m, r -> r.withIntent(Intent.STOPPED).withStopPending(true));
+            return new IntentFuture<>(stopAndClear(m, force, timeout != null ? timeout : m.def.stopTimeout(),
+                    force ? "operator stop --force" : "operator stop"), warning);
+        }
     }
 
-    /** Stop with the ladder, then start; the intent becomes started. */
-    public CompletableFuture<VmState> restart(String name, boolean force) throws SupervisorException {
+    /** Stop with the ladder, then start; the intent becomes started. A later stop cancels the start. */
+    public IntentFuture<VmState> restart(String name, boolean force) throws SupervisorException {
         Managed m = require(name);
-        update(m, r -> r.withIntent(Intent.STARTED));
-        return m.ctl.stop(force, m.def.stopTimeout(), "operator restart")
-                .thenCompose(res -> m.ctl.start("operator restart"));
+        synchronized (m) {
+            String warning = update(m, r -> r.withIntent(Intent.STARTED).withStopPending(false));
+            return new IntentFuture<>(m.ctl.restart(force, m.def.stopTimeout(), "operator restart"), warning);
+        }
     }
 
     /** SIGKILL now; persisted as a stop. */
-    public CompletableFuture<StopResult> kill(String name) throws SupervisorException {
+    public IntentFuture<StopResult> kill(String name) throws SupervisorException {
         Managed m = require(name);
-        update(m, r -> r.withIntent(Intent.STOPPED));
-        return m.ctl.kill("operator kill");
+        synchronized (m) {
+            String warning = update(m, r -> r.withIntent(Intent.STOPPED).withStopPending(true));
+            CompletableFuture<StopResult> f = m.ctl.kill("operator kill");
+            return new IntentFuture<>(f.thenApply(res -> clearStopPending(m, res)), warning);
+        }
+    }
+
+    /** Runs the ladder and, once it ended the VM, drops the stop-pending mark. */
+    private CompletableFuture<StopResult> stopAndClear(Managed m, boolean force, Duration timeout, String cause) {
+        return m.ctl.stop(force, timeout, cause).thenApply(res -> clearStopPending(m, res));
+    }
+
+    private StopResult clearStopPending(Managed m, StopResult res) {
+        if (res.stopped()) {
+            synchronized (m) {
+                if (m.rec.stopPending() && m.rec.intent() == Intent.STOPPED) {
+                    update(m, r -> r.withStopPending(false));
+                }
+            }
+        }
+        return res;
     }
 
     public CompletableFuture<VmState> pause(String name) throws SupervisorException {
@@ -404,10 +491,12 @@ public final class Supervisor implements AutoCloseable {
     }
 
     /** Leaves failed for stopped and clears the tally, without starting. */
-    public CompletableFuture<VmState> resetFailed(String name) throws SupervisorException {
+    public IntentFuture<VmState> resetFailed(String name) throws SupervisorException {
         Managed m = require(name);
-        update(m, VmRecord::withTallyReset);
-        return m.ctl.resetFailed();
+        synchronized (m) {
+            String warning = update(m, VmRecord::withTallyReset);
+            return new IntentFuture<>(m.ctl.resetFailed(), warning);
+        }
     }
 
     /** Runs one QMP command on a VM's monitor, with a deadline; QEMU's own errors come back as they are. */
@@ -455,7 +544,7 @@ public final class Supervisor implements AutoCloseable {
             for (VmDefinition d : next.values()) {
                 Managed m = vms.get(d.name());
                 if (m == null) {
-                    Managed fresh = register(d);
+                    Managed fresh = register(d, VmState.STOPPED);
                     added.add(d.name());
                     if (shouldRun(fresh)) {
                         fresh.ctl.start("reload: new VM");
@@ -542,6 +631,7 @@ public final class Supervisor implements AutoCloseable {
     /** Lets go of every VM without stopping any (the daemon exits; QEMU keeps running). */
     @Override
     public void close() {
+        stateRetry.interrupt();
         for (Managed m : vms.values()) {
             m.ctl.close();
         }
@@ -553,8 +643,8 @@ public final class Supervisor implements AutoCloseable {
 
     // ---- helpers ----
 
-    private Managed register(VmDefinition d) {
-        Managed m = new Managed(d, store.load(d.name()));
+    private Managed register(VmDefinition d, VmState initial) {
+        Managed m = new Managed(d, store.read(d.name()), initial);
         vms.put(d.name(), m);
         return m;
     }
@@ -573,18 +663,68 @@ public final class Supervisor implements AutoCloseable {
         return max.compareTo(Duration.ofSeconds(10)) > 0 ? max : Duration.ofSeconds(10);
     }
 
-    private void update(Managed m, UnaryOperator<VmRecord> f) {
+    /** Applies {@code f} to the VM's record and persists it; returns null, or why it could not be persisted. */
+    private String update(Managed m, UnaryOperator<VmRecord> f) {
         synchronized (m) {
             m.rec = f.apply(m.rec);
-            save(m, m.rec);
+            return save(m, m.rec);
         }
     }
 
-    private void save(Managed m, VmRecord r) {
+    /**
+     * Writes the record (the caller holds {@code m}'s monitor); returns null, or why it failed. A failed write is
+     * retried in the background, and {@link #stateProblem()} reports it until a write succeeds.
+     */
+    private String save(Managed m, VmRecord r) {
         try {
             store.save(m.name, r);
+            m.unsaved = false;
+            clearStateProblemIfAllSaved();
+            return null;
         } catch (SupervisorException e) {
-            log.error("{}", e.getMessage());
+            m.unsaved = true;
+            stateProblem = e.getMessage();
+            log.error("{}; the request was carried out but a qsupd restart would not know it; retrying", e.getMessage());
+            return e.getMessage();
+        }
+    }
+
+    private void clearStateProblemIfAllSaved() {
+        if (stateProblem != null && vms.values().stream().noneMatch(o -> o.unsaved)) {
+            stateProblem = null;
+            log.info("state-dir {} is writable again; every intent is persisted", settings.stateDir());
+        }
+    }
+
+    /** Why the state-dir cannot be written (an intent is not persisted), or null when all is on disk. */
+    public String stateProblem() {
+        return stateProblem;
+    }
+
+    /** On {@code state-retry}: writes the records that could not be written, every few seconds, until they are. */
+    private void retryUnsaved() {
+        while (!Thread.currentThread().isInterrupted()) {
+            try {
+                Thread.sleep(STATE_RETRY);
+            } catch (InterruptedException e) {
+                return;
+            }
+            if (stateProblem == null) {
+                continue;
+            }
+            for (Managed m : vms.values()) {
+                synchronized (m) {
+                    if (m.unsaved) {
+                        try {
+                            store.save(m.name, m.rec);
+                            m.unsaved = false;
+                        } catch (SupervisorException e) {
+                            log.debug("state retry: {}", e.getMessage());
+                        }
+                    }
+                }
+            }
+            clearStateProblemIfAllSaved();
         }
     }
 

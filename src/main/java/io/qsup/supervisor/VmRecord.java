@@ -14,9 +14,11 @@ import java.util.List;
  * @param recentStartsMillis  automatic starts inside the start-limit window; drives {@link StartLimit}
  * @param hadGoodStart        true once the VM reached running since the operator last started it
  * @param lastExitCause       label of the last exit cause, or null
+ * @param stopPending         true from an operator stop's request until its ladder ended the VM; a qsupd that finds
+ *                            the VM still running at start resumes the stop
  */
 public record VmRecord(Intent intent, boolean failed, int restarts, int consecutive, List<Long> recentStartsMillis,
-                       boolean hadGoodStart, String lastExitCause) {
+                       boolean hadGoodStart, String lastExitCause, boolean stopPending) {
 
     public VmRecord {
         intent = intent == null ? Intent.NONE : intent;
@@ -25,7 +27,7 @@ public record VmRecord(Intent intent, boolean failed, int restarts, int consecut
 
     /** A VM qsupd has never seen. */
     public static VmRecord fresh() {
-        return new VmRecord(Intent.NONE, false, 0, 0, List.of(), false, null);
+        return new VmRecord(Intent.NONE, false, 0, 0, List.of(), false, null, false);
     }
 
     public List<Instant> recentStarts() {
@@ -33,34 +35,42 @@ public record VmRecord(Intent intent, boolean failed, int restarts, int consecut
     }
 
     public VmRecord withIntent(Intent i) {
-        return new VmRecord(i, failed, restarts, consecutive, recentStartsMillis, hadGoodStart, lastExitCause);
+        return new VmRecord(i, failed, restarts, consecutive, recentStartsMillis, hadGoodStart, lastExitCause, stopPending);
     }
 
     public VmRecord withFailed(boolean f) {
-        return new VmRecord(intent, f, restarts, consecutive, recentStartsMillis, hadGoodStart, lastExitCause);
+        return new VmRecord(intent, f, restarts, consecutive, recentStartsMillis, hadGoodStart, lastExitCause, stopPending);
     }
 
     public VmRecord withGoodStart(boolean good) {
-        return new VmRecord(intent, failed, restarts, consecutive, recentStartsMillis, good, lastExitCause);
+        return new VmRecord(intent, failed, restarts, consecutive, recentStartsMillis, good, lastExitCause,
+                stopPending);
     }
 
     public VmRecord withExitCause(String cause) {
-        return new VmRecord(intent, failed, restarts, consecutive, recentStartsMillis, hadGoodStart, cause);
+        return new VmRecord(intent, failed, restarts, consecutive, recentStartsMillis, hadGoodStart, cause,
+                stopPending);
     }
 
     /** Counts one automatic restart admitted at the given start times. */
     public VmRecord withRestart(List<Instant> starts) {
         return new VmRecord(intent, failed, restarts + 1, consecutive + 1,
-                starts.stream().map(Instant::toEpochMilli).toList(), hadGoodStart, lastExitCause);
+                starts.stream().map(Instant::toEpochMilli).toList(), hadGoodStart, lastExitCause, stopPending);
     }
 
     /** The VM ran long enough: the backoff starts over. */
     public VmRecord withConsecutiveReset() {
-        return new VmRecord(intent, failed, restarts, 0, recentStartsMillis, hadGoodStart, lastExitCause);
+        return new VmRecord(intent, failed, restarts, 0, recentStartsMillis, hadGoodStart, lastExitCause, stopPending);
     }
 
     /** Explicit start or reset-failed: the tally starts over. */
     public VmRecord withTallyReset() {
-        return new VmRecord(intent, false, 0, 0, List.of(), false, lastExitCause);
+        return new VmRecord(intent, false, 0, 0, List.of(), false, lastExitCause, stopPending);
+    }
+
+    /** An operator stop was asked (true) or its ladder ended the VM (false). */
+    public VmRecord withStopPending(boolean pending) {
+        return new VmRecord(intent, failed, restarts, consecutive, recentStartsMillis, hadGoodStart, lastExitCause,
+                pending);
     }
 }

@@ -18,7 +18,8 @@ import java.util.List;
  * @param uptime             time since the current QEMU started, or null
  * @param intent             the operator's persisted request
  * @param autostart          the definition's autostart
+ * @param intentPersisted    false while the VM's latest intent could not be written to state-dir
  */
 public record VmSnapshot(String name, VmState state, boolean unresponsive, long pid, String lastExitCause, int restarts,
                          List<String> restartPendingKeys, String launchError, Duration uptime, Intent intent,
-                         boolean autostart) {}
+                         boolean autostart, boolean intentPersisted) {}

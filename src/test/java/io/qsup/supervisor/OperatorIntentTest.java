@@ -2,10 +2,14 @@ package io.qsup.supervisor;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.qsup.testing.QemuCensus;
 import io.qsup.vm.StopResult;
 import io.qsup.vm.StopRung;
+import io.qsup.vm.VmEvent;
 import io.qsup.vm.VmState;
 import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -53,6 +57,64 @@ class OperatorIntentTest {
         // until the operator starts it
         assertThat(next.start("svc").get(30, TimeUnit.SECONDS)).isEqualTo(VmState.RUNNING);
         assertThat(next.get("svc").orElseThrow().intent()).isEqualTo(Intent.STARTED);
+    }
+
+    @Test
+    void aStopDuringARestartWinsAndTheVmStaysStoppedAcrossADaemonRestart() throws Exception {
+        // SeaBIOS ignores ACPI: the restart's stop sits on its powerdown rung for a while
+        Files.writeString(fx.base.resolve("vms/r.yaml"),
+                "memory: 32M\nrestart: always\nrestart-delay: 100ms\nstop-timeout: 4s\n");
+        Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
+        sup.loadInitial();
+        sup.startup();
+        assertThat(sup.get("r").orElseThrow().state()).isEqualTo(VmState.RUNNING);
+        try (QemuCensus census = new QemuCensus(fx.base).startSampling()) {
+            CompletableFuture<VmState> restart = sup.restart("r", false); // qsup restart r --no-wait
+            Thread.sleep(500);
+            int mark = fx.events.size();
+            StopResult stop = sup.stop("r", false, null).get(30, TimeUnit.SECONDS); // qsup stop r
+            assertThat(stop.stopped()).isTrue();
+            assertThat(restart.get(30, TimeUnit.SECONDS)).as("the restart's start was cancelled")
+                    .isEqualTo(VmState.STOPPED);
+            Thread.sleep(1500); // many restart-delays
+            assertThat(fx.events.subList(mark, fx.events.size())).noneMatch(e -> e instanceof VmEvent.StateChange sc
+                    && sc.vm().equals("r") && sc.to() == VmState.STARTING);
+            VmSnapshot s = sup.get("r").orElseThrow();
+            assertThat(s.state()).isEqualTo(VmState.STOPPED);
+            assertThat(s.intent()).isEqualTo(Intent.STOPPED);
+            assertThat(census.now()).doesNotContainKey("r");
+
+            sup.close();
+            Supervisor next = fx.supervisor(SupervisorFixture.fastProbe());
+            next.loadInitial();
+            next.startup();
+            Thread.sleep(500);
+            assertThat(next.get("r").orElseThrow().state()).isEqualTo(VmState.STOPPED);
+            assertThat(census.now()).doesNotContainKey("r");
+            assertThat(census.duplicates()).isEmpty();
+        }
+    }
+
+    @Test
+    void aStalePidfileOfAVmNeverStartedWithAutostartOffIsCleanedUpNotRestarted() throws Exception {
+        Files.writeString(fx.base.resolve("vms/idle.yaml"),
+                "memory: 32M\nautostart: false\nrestart: always\nrestart-delay: 100ms\n");
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        Path pidFile = fx.pidFile("idle");
+        Files.createDirectories(pidFile.getParent());
+        Files.writeString(pidFile, gone.pid() + "\n");
+
+        Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
+        sup.loadInitial();
+        sup.startup();
+        Thread.sleep(1000); // many restart-delays
+        VmSnapshot s = sup.get("idle").orElseThrow();
+        assertThat(s.state()).isEqualTo(VmState.STOPPED);
+        assertThat(s.lastExitCause()).as("no crash while qsupd was down is made up").isNull();
+        assertThat(pidFile).doesNotExist();
+        assertThat(fx.events).noneMatch(e -> e instanceof VmEvent.StateChange sc
+                && (sc.to() == VmState.STARTING || sc.to() == VmState.BACKOFF));
     }
 
     @Test

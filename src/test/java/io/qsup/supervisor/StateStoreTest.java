@@ -9,6 +9,9 @@ import java.time.Instant;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import java.util.List;
 import org.junit.jupiter.api.io.TempDir;
 
 class StateStoreTest {
@@ -44,13 +47,39 @@ class StateStoreTest {
         assertThat(new StateStore(stateDir).load("nobody")).isEqualTo(VmRecord.fresh());
     }
 
-    @Test
-    void corruptFileIsMovedAsideNotFatal(@TempDir Path stateDir) throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"{\"intent\": \"STOPP", "null", "{}{", "{}", "[]", "\"STARTED\"", "{\"intent\": \"BOGUS\"}",
+        "{\"intent\": \"STARTED\", \"restarts\": null}", "{\"intent\": \"STARTED\", \"intent\": \"STOPPED\"}", ""})
+    void aFileThatIsNotOneValidRecordIsMovedAsideOnceAndTheVmIsAssumedStopped(String content, @TempDir Path stateDir)
+            throws Exception {
         StateStore s = new StateStore(stateDir);
-        Files.createDirectories(stateDir.resolve("supervisor"));
-        Files.writeString(stateDir.resolve("supervisor/web1.json"), "{\"intent\": \"STOPP");
-        assertThat(s.load("web1")).isEqualTo(VmRecord.fresh());
-        assertThat(stateDir.resolve("supervisor/web1.json.corrupt")).exists();
+        Path dir = stateDir.resolve("supervisor");
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("web1.json"), content);
+        StateStore.Loaded l = s.read("web1");
+        assertThat(l.recovered()).isTrue();
+        assertThat(l.record().intent()).as("never autostart on a guess").isEqualTo(Intent.STOPPED);
+        assertThat(l.problem()).contains(dir.resolve("web1.json").toString()).contains("moved to");
+        assertThat(dir.resolve("web1.json")).doesNotExist();
+        try (var aside = Files.list(dir)) {
+            List<Path> moved = aside.filter(p -> p.getFileName().toString().startsWith("web1.json.corrupt-")).toList();
+            assertThat(moved).hasSize(1);
+            assertThat(Files.readString(moved.get(0))).isEqualTo(content);
+        }
+        // once: the next read finds no file and no problem
+        assertThat(s.read("web1").recovered()).isFalse();
+    }
+
+    @Test
+    void tempFilesOfInterruptedWritesAreRemovedAndRecordsKept(@TempDir Path stateDir) throws Exception {
+        StateStore s = new StateStore(stateDir);
+        s.save("web1", VmRecord.fresh().withIntent(Intent.STOPPED));
+        Path dir = stateDir.resolve("supervisor");
+        Path torn = dir.resolve(".web1.json.0b7c-interrupted.tmp");
+        Files.writeString(torn, "{\"intent\": \"STA");
+        s.removeTemporaries();
+        assertThat(torn).doesNotExist();
+        assertThat(s.load("web1").intent()).isEqualTo(Intent.STOPPED);
     }
 
     @Test
