@@ -33,6 +33,10 @@ abstract class LifecycleCommand implements Callable<Integer> {
     @Option(names = "--no-wait", description = "Return once qsupd accepted the request, without waiting for the result.")
     boolean noWait;
 
+    @Option(names = "--allow-unpersisted",
+            description = "Exit 0 even if qsupd could not write the intent to its state-dir (it still warns).")
+    boolean allowUnpersisted;
+
     /** The control command, e.g. {@code vm-start}. */
     abstract String controlCommand();
 
@@ -70,6 +74,12 @@ abstract class LifecycleCommand implements Callable<Integer> {
                     results.add(r);
                     if (!daemon.json) {
                         out.println(describe(name, r));
+                    }
+                    for (JsonNode w : r.path("warnings")) {
+                        err.println("qsup: " + name + ": warning: " + w.asText());
+                        if (!allowUnpersisted && exit == ExitCodes.OK) {
+                            exit = ExitCodes.ERROR;
+                        }
                     }
                 } catch (CliException e) {
                     if (e.exitCode() == ExitCodes.UNREACHABLE) {

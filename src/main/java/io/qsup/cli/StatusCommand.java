@@ -35,6 +35,10 @@ final class StatusCommand implements Callable<Integer> {
             String state = Table.stateColours(Table.colourWanted()).apply(VmText.state(vm));
             String flags = VmText.flags(vm);
             out.println(vm.path("name").asText() + ": " + state + (flags.isEmpty() ? "" : " (" + flags + ")"));
+            if (!vm.path("intent-persisted").asBoolean(true)) {
+                out.println("  state-dir: not writable; this VM's intent is not persisted, so a qsupd restart would"
+                        + " not know it (qsupd keeps retrying; 'qsup status' clears once a write succeeds)");
+            }
             for (Iterator<Map.Entry<String, JsonNode>> it = vm.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> e = it.next();
                 if (e.getKey().equals("name") || e.getKey().equals("state")) {

@@ -23,6 +23,9 @@ final class VmText {
         if (vm.path("restart-pending").asBoolean(false)) {
             flags.add("restart-pending");
         }
+        if (!vm.path("intent-persisted").asBoolean(true)) {
+            flags.add("unpersisted");
+        }
         return String.join(",", flags);
     }
 

@@ -11,6 +11,7 @@ import io.qsup.daemon.Version;
 import io.qsup.qmp.QmpErrorException;
 import io.qsup.qmp.QmpException;
 import io.qsup.qmp.QmpTimeoutException;
+import io.qsup.supervisor.IntentFuture;
 import io.qsup.supervisor.ReloadReport;
 import io.qsup.supervisor.Supervisor;
 import io.qsup.supervisor.SupervisorException;
@@ -152,6 +153,7 @@ public final class VmCommands {
         putText(o, "launch-error", s.launchError());
         putText(o, "intent", s.intent() == null ? null : s.intent().name().toLowerCase(java.util.Locale.ROOT));
         o.put("autostart", s.autostart());
+        o.put("intent-persisted", s.intentPersisted());
         VmPaths p = settings.pathsFor(s.name());
         o.put("qmp-socket", p.qmpSocket().toString());
         o.put("console-socket", p.consoleSocket().toString());
@@ -177,6 +179,9 @@ public final class VmCommands {
         o.put("vms-dir", settings.vmsDir().toString());
         o.put("run-dir", settings.runDir().toString());
         o.put("state-dir", settings.stateDir().toString());
+        String stateProblem = supervisor.stateProblem();
+        o.put("state-dir-writable", stateProblem == null);
+        putText(o, "state-dir-problem", stateProblem);
         o.put("log-dir", settings.logDir().toString());
         o.put("control-socket", settings.controlSocket().toString());
         List<VmSnapshot> all = supervisor.list();
@@ -202,12 +207,16 @@ public final class VmCommands {
         String name = vm(args);
         CompletableFuture<VmState> future = submit(name, intent);
         ObjectNode o = JSON.objectNode().put("name", name);
+        String unpersisted = persistWarning(future);
+        if (unpersisted != null) {
+            o.putArray("warnings").add(unpersisted);
+        }
         if (!bool(args, "wait", true)) {
             o.put("state", snapshot(name).state().label());
             o.put("requested", true);
             return o;
         }
-        VmState state = await(name, future, args);
+        VmState state = await(name, future, args, unpersisted);
         if (expected.length > 0 && !java.util.Arrays.asList(expected).contains(state)) {
             VmSnapshot now = snapshot(name);
             StringBuilder why = new StringBuilder(name).append(" is ").append(state.label());
@@ -219,6 +228,9 @@ public final class VmCommands {
             if (state == VmState.BACKOFF) {
                 why.append("; a restart is scheduled, follow it with 'qsup events --follow ").append(name).append("'");
             }
+            if (unpersisted != null) {
+                why.append("; also: ").append(unpersisted);
+            }
             throw new ControlException(ControlException.INVALID_STATE, why.toString());
         }
         o.put("state", state.label());
@@ -229,23 +241,39 @@ public final class VmCommands {
         String name = vm(args);
         CompletableFuture<StopResult> future = submit(name, intent);
         ObjectNode o = JSON.objectNode().put("name", name);
+        String unpersisted = persistWarning(future);
+        if (unpersisted != null) {
+            o.putArray("warnings").add(unpersisted);
+        }
         if (!bool(args, "wait", true)) {
             o.put("state", snapshot(name).state().label());
             o.put("requested", true);
             return o;
         }
-        StopResult r = await(name, future, args);
-        o.put("state", snapshot(name).state().label());
+        StopResult r = await(name, future, args, unpersisted);
+        // what the stop achieved, not what a later request made of the VM since
+        o.put("state", r.stopped() ? VmState.STOPPED.label() : snapshot(name).state().label());
         putText(o, "rung", r.rung() == null ? null : r.rung().label());
         o.put("seconds", r.took().toMillis() / 1000.0);
         putText(o, "message", r.detail());
         if (!r.stopped()) {
-            throw new ControlException(ControlException.INVALID_STATE, name + " did not stop: " + r.detail());
+            throw new ControlException(ControlException.INVALID_STATE, name + " did not stop: " + r.detail()
+                    + (unpersisted == null ? "" : "; also: " + unpersisted));
         }
         return o;
     }
 
-    private <T> T await(String name, CompletableFuture<T> future, ObjectNode args) throws ControlException {
+    /** The reply's warning when the request's intent could not be written to state-dir, or null. */
+    private static String persistWarning(CompletableFuture<?> future) {
+        if (future instanceof IntentFuture<?> f && f.persistWarning() != null) {
+            return "intent not persisted: " + f.persistWarning() + "; the request was carried out, but a qsupd restart"
+                    + " would not remember it";
+        }
+        return null;
+    }
+
+    private <T> T await(String name, CompletableFuture<T> future, ObjectNode args, String unpersisted)
+            throws ControlException {
         Duration limit = seconds(args, "timeout");
         // A stop's own timeout bounds its ladder; the reply may arrive a little after it.
         Duration wait = limit == null ? DEFAULT_WAIT : limit.plusSeconds(15);
@@ -253,11 +281,13 @@ public final class VmCommands {
             return future.get(wait.toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
             throw new ControlException(ControlException.TIMEOUT, name + ": no result within "
-                    + wait.toSeconds() + "s; 'qsup status " + name + "' shows where it is");
+                    + wait.toSeconds() + "s; 'qsup status " + name + "' shows where it is"
+                    + (unpersisted == null ? "" : "; also: " + unpersisted));
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
             throw new ControlException(ControlException.INVALID_STATE, name + ": "
-                    + (cause.getMessage() != null ? cause.getMessage() : cause.toString()), cause);
+                    + (cause.getMessage() != null ? cause.getMessage() : cause.toString())
+                    + (unpersisted == null ? "" : "; also: " + unpersisted), cause);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw ControlException.generic("interrupted");
