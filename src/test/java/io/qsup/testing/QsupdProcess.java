@@ -1,0 +1,80 @@
+package io.qsup.testing;
+
+import io.qsup.daemon.QsupdMain;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * qsupd as a real child JVM on the test classpath, with its output in a log file (never a pipe: nothing may tie the
+ * daemon or its QEMUs to the test JVM). {@link #close()} kills it by pid if it is still alive.
+ */
+public final class QsupdProcess implements AutoCloseable {
+    private final Process process;
+    private final Path log;
+
+    private QsupdProcess(Process process, Path log) {
+        this.process = process;
+        this.log = log;
+    }
+
+    /** Starts {@code qsupd --config SETTINGS EXTRA...}, logging at INFO to {@code log}. */
+    public static QsupdProcess start(Path settings, Path log, String... extra) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Dqsup.logLevel=INFO", "-cp", System.getProperty("java.class.path"), QsupdMain.class.getName(),
+                "--config", settings.toString()));
+        cmd.addAll(List.of(extra));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        return new QsupdProcess(p, log);
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public Process process() {
+        return process;
+    }
+
+    public String log() throws IOException {
+        return Files.exists(log) ? Files.readString(log) : "";
+    }
+
+    /** Waits until the log holds {@code text}; fails with the log if it does not within {@code timeout}. */
+    public void awaitLog(String text, Duration timeout) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!log().contains(text)) {
+            if (!process.isAlive()) {
+                throw new AssertionError("qsupd exited with " + process.exitValue() + " before logging '" + text
+                        + "':\n" + log());
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("'" + text + "' not in the qsupd log within " + timeout + ":\n" + log());
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    /** SIGKILL, and waits for the exit. */
+    public void kill9() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(10, TimeUnit.SECONDS);
+    }
+
+    /** SIGTERM; returns the exit code, or -1 if qsupd did not exit within {@code timeout}. */
+    public int terminate(Duration timeout) throws InterruptedException {
+        process.destroy();
+        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS) ? process.exitValue() : -1;
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (process.isAlive()) {
+            kill9();
+        }
+    }
+}
