@@ -588,8 +588,8 @@ public final class Supervisor implements AutoCloseable {
             return false; // runtime-only keys apply now; a stopped VM picks the new argv at its next start
         }
         if (d.applyChanges() == ApplyChanges.RESTART) {
-            m.ctl.stop(false, d.stopTimeout(), "reload: definition changed (" + String.join(", ", keys) + ")")
-                    .thenCompose(res -> m.ctl.start("reload: apply changed definition"));
+            // one operation, so an operator stop that comes during it cancels the start
+            m.ctl.restart(false, d.stopTimeout(), "reload: definition changed (" + String.join(", ", keys) + ")");
             return true;
         }
         m.ctl.stateMachine().setRestartPending(keys);
