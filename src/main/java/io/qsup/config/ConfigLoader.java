@@ -27,7 +27,7 @@ public final class ConfigLoader {
     public static VmDefinition loadFile(Path file, DaemonSettings settings, HostFacts host) throws ConfigException {
         VmParser.Parsed parsed = parseFile(file.toAbsolutePath().normalize(), settings, host);
         if (parsed.vm() == null) {
-            throw new ConfigException(DaemonSettings.sorted(parsed.problems().errors()));
+            throw new ConfigException(parsed.problems().errors());
         }
         return parsed.vm();
     }
@@ -131,10 +131,9 @@ public final class ConfigLoader {
         List<ConfigError> errors = new ArrayList<>();
         for (VmParser.Parsed p : parsed) {
             Path f = p.problems().file();
-            List<ConfigError> fileErrors = new ArrayList<>(p.problems().errors());
-            fileErrors.addAll(extra.getOrDefault(f, List.of()));
-            if (!fileErrors.isEmpty()) {
-                List<ConfigError> s = DaemonSettings.sorted(fileErrors);
+            extra.getOrDefault(f, List.of()).forEach(p.problems()::add);
+            if (p.problems().hasErrors()) {
+                List<ConfigError> s = p.problems().errors();
                 errorsByFile.put(f, s);
                 errors.addAll(s);
                 if (p.vm() != null) {

@@ -99,7 +99,40 @@ class HostileFilesTest {
         assertThat(r.exit()).isEqualTo(ExitCodes.ERROR);
     }
 
+    @Test
+    void aThousandUnknownKeysGiveTheFirstFiftyAndOneLineForTheOtherNineHundredFifty() throws Exception {
+        Path f = HostileFiles.unknownKeys(vms.resolve("keys.yaml"), 1000);
+        Files.writeString(vms.resolve("good.yaml"), "memory: 64M\n");
 
+        List<ConfigError> errors = ConfigLoader.loadDirectory(vms, settings, HOST).errorsByFile().get(f);
+        assertThat(errors).hasSize(51);
+        for (int i = 0; i < 50; i++) {
+            assertThat(errors.get(i).format()).startsWith(f + ":" + (i + 1) + ":1: unknown-key-" + i + ": unknown key;");
+        }
+        assertThat(errors.get(50).format()).isEqualTo(f + ":51:1: and 950 more errors in this file, from here on;"
+                + " fix the ones above and check again");
+        assertThat(bytes(errors)).isLessThan(64 * 1024);
+
+        assertThatThrownBy(() -> ConfigLoader.loadFile(f, settings, HOST))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.errors()).isEqualTo(errors));
+
+        CliRun r = CliRun.of("validate", "--config", settingsFile.toString());
+        assertThat(r.out().lines().filter(l -> l.startsWith(f.toString()))).hasSize(51);
+        assertThat(r.out()).contains(errors.get(50).format())
+                .endsWith("1000 errors in 1 file; 1 VM is valid\n");
+        assertThat(r.out().getBytes(StandardCharsets.UTF_8).length).isLessThan(64 * 1024);
+        assertThat(r.exit()).isEqualTo(ExitCodes.ERROR);
+    }
+
+    @Test
+    void theSettingsFileIsCappedTheSameWay() throws Exception {
+        Path f = HostileFiles.unknownKeys(dir.resolve("settings.yaml"), 1000);
+        assertThatThrownBy(() -> DaemonSettings.load(f)).isInstanceOfSatisfying(ConfigException.class, e -> {
+            assertThat(e.errors()).hasSize(51);
+            assertThat(e.errors().get(50).format()).isEqualTo(f + ":51:1: and 950 more errors in this file, from here"
+                    + " on; fix the ones above and check again");
+        });
+    }
 
 
 
