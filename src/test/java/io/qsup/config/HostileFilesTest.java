@@ -134,8 +134,49 @@ class HostileFilesTest {
         });
     }
 
+    @Test
+    @Timeout(value = 10, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void billionLaughsStopsAtTheFirstAliasWithItsPlace() throws Exception {
+        StringBuilder sb = new StringBuilder("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for (char c = 'b'; c <= 'j'; c++) {
+            sb.append(c).append(": &").append(c).append(" [");
+            for (int i = 0; i < 9; i++) {
+                sb.append(i > 0 ? ", " : "").append('*').append((char) (c - 1));
+            }
+            sb.append("]\n");
+        }
+        Path f = Files.writeString(vms.resolve("lol.yaml"), sb);
+        assertThatThrownBy(() -> ConfigLoader.loadFile(f, settings, HOST))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.errors()).extracting(ConfigError::format)
+                        .containsExactly(f + ":2:8: '*a' is an alias; aliases (and '<<' merges) are not supported:"
+                                + " write the value out in full"));
+    }
 
+    @Test
+    void anAliasIsRefusedRatherThanTurnedIntoTheAnchorsName() throws Exception {
+        Path alias = Files.writeString(vms.resolve("alias.yaml"), "memory: &m 256M\ndescription: *m\n");
+        Path merge = Files.writeString(vms.resolve("merge.yaml"), "base: &b {memory: 256M}\n<<: *b\n");
+        LoadResult r = ConfigLoader.loadDirectory(vms, settings, HOST);
+        assertThat(r.vms()).isEmpty();
+        assertThat(r.errors()).extracting(ConfigError::format).containsExactly(
+                alias + ":2:14: '*m' is an alias; aliases (and '<<' merges) are not supported: write the value out in full",
+                merge + ":2:5: '*b' is an alias; aliases (and '<<' merges) are not supported: write the value out in full");
+    }
 
+    @Test
+    @Timeout(value = 10, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void deepNestingIsRefusedWhereItGoesTooDeep() throws Exception {
+        Path flow = Files.writeString(vms.resolve("flow.yaml"), "disks: " + "[".repeat(500_000));
+        StringBuilder block = new StringBuilder();
+        for (int i = 0; i < 1000; i++) {
+            block.append(" ".repeat(i)).append("k:\n");
+        }
+        Path deep = Files.writeString(vms.resolve("block.yaml"), block);
+        String rule = ": nesting deeper than 64 levels; a definition needs a few levels at most: check the brackets and"
+                + " the indentation";
+        LoadResult r = ConfigLoader.loadDirectory(vms, settings, HOST);
+        assertThat(r.errors()).extracting(ConfigError::format).containsExactly(deep + ":66:66" + rule, flow + ":1:72" + rule);
+    }
 
     @Test
     @Timeout(value = 20, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
