@@ -161,7 +161,7 @@ final class ConfigFile {
         };
     }
 
-    static String describe(IOException e) {
+    private static String describe(IOException e) {
         return e instanceof NoSuchFileException ? "it does not exist"
                 : e instanceof AccessDeniedException ? "permission denied; make it readable by the user qsup runs as"
                 : String.valueOf(e.getMessage());
