@@ -23,7 +23,8 @@ import picocli.CommandLine.Parameters;
         mixinStandardHelpOptions = true,
         description = {
             "Check VM definitions without a daemon: a file, a folder, or the vms-dir of the settings.",
-            "Prints every problem as file:line:column: key: message, or 'ok: N VMs'. Exit code 1 on errors."
+            "Prints each problem as file:line:column: key: message (the first 50 of a file, then a count of the",
+            "rest), or 'ok: N VMs'. Exit code 1 on errors."
         })
 public final class ValidateCommand implements Callable<Integer> {
 
@@ -102,7 +103,9 @@ public final class ValidateCommand implements Callable<Integer> {
         }
         if (!errors.isEmpty()) {
             long files = errors.stream().map(ConfigError::file).distinct().count();
-            out.println(errors.size() + (errors.size() == 1 ? " error" : " errors") + " in " + files
+            // Past the per-file limit one entry stands for the rest; count what it stands for.
+            long n = errors.stream().mapToLong(e -> e.moreCount() > 0 ? e.moreCount() : 1).sum();
+            out.println(n + (n == 1 ? " error" : " errors") + " in " + files
                     + (files == 1 ? " file" : " files") + "; " + count + (count == 1 ? " VM is" : " VMs are") + " valid");
             out.flush();
             return ExitCodes.ERROR;

@@ -2,8 +2,6 @@ package io.qsup.config;
 
 import io.qsup.qemu.HostFacts;
 import java.io.IOException;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -23,16 +21,13 @@ import java.util.stream.Stream;
  * (unique names, depends-on targets and cycles). This is the one place definitions are validated.
  */
 public final class ConfigLoader {
-    /** Definition files larger than this are refused rather than parsed. */
-    static final long MAX_FILE_BYTES = 1 << 20;
-
     private ConfigLoader() {}
 
     /** Loads one definition file; its depends-on names are not checked against other files. */
     public static VmDefinition loadFile(Path file, DaemonSettings settings, HostFacts host) throws ConfigException {
         VmParser.Parsed parsed = parseFile(file.toAbsolutePath().normalize(), settings, host);
         if (parsed.vm() == null) {
-            throw new ConfigException(DaemonSettings.sorted(parsed.problems().errors()));
+            throw new ConfigException(parsed.problems().errors());
         }
         return parsed.vm();
     }
@@ -66,7 +61,7 @@ public final class ConfigLoader {
                         + n.substring(0, n.length() - 4) + ".yaml"));
                 continue;
             }
-            if (!n.endsWith(".yaml") || Files.isDirectory(f)) {
+            if (!n.endsWith(".yaml")) {
                 continue;
             }
             parsed.add(parseFile(f, settings, host));
@@ -136,10 +131,9 @@ public final class ConfigLoader {
         List<ConfigError> errors = new ArrayList<>();
         for (VmParser.Parsed p : parsed) {
             Path f = p.problems().file();
-            List<ConfigError> fileErrors = new ArrayList<>(p.problems().errors());
-            fileErrors.addAll(extra.getOrDefault(f, List.of()));
-            if (!fileErrors.isEmpty()) {
-                List<ConfigError> s = DaemonSettings.sorted(fileErrors);
+            extra.getOrDefault(f, List.of()).forEach(p.problems()::add);
+            if (p.problems().hasErrors()) {
+                List<ConfigError> s = p.problems().errors();
                 errorsByFile.put(f, s);
                 errors.addAll(s);
                 if (p.vm() != null) {
@@ -155,14 +149,9 @@ public final class ConfigLoader {
     private static VmParser.Parsed parseFile(Path file, DaemonSettings settings, HostFacts host) {
         String text;
         try {
-            if (Files.size(file) > MAX_FILE_BYTES) {
-                return failed(file, settings, host, "the file is larger than 1 MiB; a definition is a few lines of YAML");
-            }
-            text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(file))).toString();
-        } catch (CharacterCodingException e) {
-            return failed(file, settings, host, "the file is not UTF-8 text; save it as UTF-8");
-        } catch (IOException e) {
-            return failed(file, settings, host, "cannot read the file: " + describe(e));
+            text = ConfigFile.read(file, "a VM definition");
+        } catch (ConfigFile.Refused e) {
+            return failed(file, settings, host, e.getMessage());
         }
         return VmParser.parse(file, text, settings, host);
     }

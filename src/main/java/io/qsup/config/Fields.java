@@ -73,11 +73,12 @@ final class Fields {
             if (known.contains(e.key()) || !reported.add(e.key())) {
                 continue;
             }
-            String hint = Suggestions.closest(e.key(), known);
-            String msg = hint != null
-                    ? "unknown key; did you mean '" + hint + "'?"
-                    : "unknown key; known keys here: " + String.join(", ", known);
-            problems.error(e.keyLocation(), keyPath(e.key()), msg);
+            problems.error(e.keyLocation(), keyPath(e.key()), () -> {
+                String hint = Suggestions.closest(e.key(), known);
+                return hint != null
+                        ? "unknown key; did you mean '" + hint + "'?"
+                        : "unknown key; known keys here: " + String.join(", ", known);
+            });
         }
     }
 }

@@ -4,21 +4,35 @@ import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLParser;
 import java.io.IOException;
-import org.yaml.snakeyaml.error.Mark;
-import org.yaml.snakeyaml.error.MarkedYAMLException;
 import java.util.ArrayList;
 import java.util.List;
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
 
 /**
  * Parses one YAML document into {@link YamlNode}s that carry line and column, by walking Jackson's YAML tokens;
  * a document that is not valid YAML becomes a {@link Failure} with the parser's position.
+ *
+ * <p>Every input costs time and memory in proportion to its length: the text is capped at
+ * {@link ConfigFile#MAX_BYTES} characters, nesting at {@link #MAX_DEPTH}, and aliases ({@code *name}) are refused
+ * rather than expanded, so "billion laughs" documents cannot grow.
  */
 final class YamlReader {
-    private static final YAMLFactory FACTORY = new YAMLFactory();
     /** Guards the recursive walk against absurd nesting; no definition needs more than a few levels. */
-    private static final int MAX_DEPTH = 64;
+    static final int MAX_DEPTH = 64;
+    private static final YAMLFactory FACTORY = YAMLFactory.builder()
+            .loaderOptions(loaderOptions())
+            .streamReadConstraints(StreamReadConstraints.builder()
+                    .maxStringLength((int) ConfigFile.MAX_BYTES)
+                    .maxNameLength((int) ConfigFile.MAX_BYTES)
+                    .maxNestingDepth(2 * MAX_DEPTH) // the walk below stops first, with a better message
+                    .build())
+            .build();
 
     private YamlReader() {}
 
@@ -32,8 +46,18 @@ final class YamlReader {
         }
     }
 
+    private static LoaderOptions loaderOptions() {
+        LoaderOptions o = new LoaderOptions();
+        o.setCodePointLimit((int) ConfigFile.MAX_BYTES);
+        return o;
+    }
+
     /** Parses {@code text}; an empty document gives null. */
     static YamlNode parse(String text) throws Failure {
+        if (text.length() > ConfigFile.MAX_BYTES) {
+            throw new Failure(YamlNode.Location.FILE, "the text is " + text.length() + " characters, over the "
+                    + (ConfigFile.MAX_BYTES >> 20) + " MiB limit; it should be a few lines of YAML");
+        }
         try (JsonParser p = FACTORY.createParser(text)) {
             JsonToken t = p.nextToken();
             if (t == null) {
@@ -54,7 +78,11 @@ final class YamlReader {
                 }
             }
             JsonLocation loc = e.getLocation();
-            throw new Failure(loc == null ? YamlNode.Location.FILE : location(loc), "invalid YAML: " + cleanMessage(e));
+            YamlNode.Location at = loc == null ? YamlNode.Location.FILE : location(loc);
+            if (String.valueOf(e.getOriginalMessage()).contains("AliasEvent")) {
+                throw new Failure(at, "an alias (*name) used as a key; aliases are not supported: write the key out");
+            }
+            throw new Failure(at, "invalid YAML: " + cleanMessage(e));
         } catch (IOException e) {
             throw new Failure(YamlNode.Location.FILE, "invalid YAML: " + e.getMessage());
         } catch (MarkedYAMLException e) {
@@ -68,8 +96,10 @@ final class YamlReader {
     private static YamlNode read(JsonParser p, JsonToken t, int depth) throws IOException, Failure {
         YamlNode.Location here = location(p.currentTokenLocation());
         if (depth > MAX_DEPTH) {
-            throw new Failure(here, "nesting deeper than " + MAX_DEPTH + " levels");
+            throw new Failure(here, "nesting deeper than " + MAX_DEPTH + " levels; a definition needs a few levels"
+                    + " at most: check the brackets and the indentation");
         }
+        refuseAlias(p, here);
         switch (t) {
             case START_OBJECT -> {
                 List<YamlNode.Entry> entries = new ArrayList<>();
@@ -77,6 +107,7 @@ final class YamlReader {
                 while ((k = p.nextToken()) == JsonToken.FIELD_NAME) {
                     String key = p.currentName();
                     YamlNode.Location keyLoc = location(p.currentTokenLocation());
+                    refuseAlias(p, keyLoc);
                     YamlNode value = read(p, p.nextToken(), depth + 1);
                     entries.add(new YamlNode.Entry(key == null ? "" : key, keyLoc, value));
                 }
@@ -113,6 +144,17 @@ final class YamlReader {
                 // Binary and embedded objects only arise from tags such as !!binary.
                 return new YamlNode.Scalar(here, YamlNode.Scalar.Kind.STRING, String.valueOf(p.getText()));
             }
+        }
+    }
+
+    /**
+     * Jackson hands an alias over as a string holding the anchor's name, which would silently become the value;
+     * expanding it instead is how a few hundred bytes grow into gigabytes.
+     */
+    private static void refuseAlias(JsonParser p, YamlNode.Location here) throws IOException, Failure {
+        if (p instanceof YAMLParser y && y.isCurrentAlias()) {
+            throw new Failure(here, "'*" + Values.printable(String.valueOf(p.getText())) + "' is an alias; aliases"
+                    + " (and '<<' merges) are not supported: write the value out in full");
         }
     }
 
