@@ -77,8 +77,8 @@ public record DaemonSettings(
         Problems p = new Problems(abs);
         String text;
         try {
-            text = Files.readString(abs, StandardCharsets.UTF_8);
-        } catch (IOException e) {
+            text = ConfigFile.read(abs, "the daemon settings"); // regular files of at most 1 MiB, never blocking
+        } catch (ConfigFile.Refused e) {
             throw new ConfigException(List.of(new ConfigError(abs, 0, 0, "",
                     "cannot read settings file: " + e.getMessage() + "; pass an existing file with --config")));
         }

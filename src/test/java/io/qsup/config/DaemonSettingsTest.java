@@ -75,4 +75,18 @@ class DaemonSettingsTest {
         assertThatThrownBy(() -> DaemonSettings.load(dir.resolve("nope.yaml")))
                 .hasMessageContaining("cannot read settings file").hasMessageContaining("--config");
     }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(20)
+    void aSettingsFileThatIsAFifoOrDevZeroIsRefusedAtOnceNotReadForever() throws Exception {
+        Path fifo = dir.resolve("fifo.yaml");
+        Process mk = new ProcessBuilder("mkfifo", fifo.toString()).start();
+        assertThat(mk.waitFor()).isZero();
+        assertThatThrownBy(() -> DaemonSettings.load(fifo)).hasMessageContaining("cannot read settings file")
+                .hasMessageContaining("not a regular file");
+        Path zero = dir.resolve("zero.yaml");
+        Files.createSymbolicLink(zero, Path.of("/dev/zero"));
+        assertThatThrownBy(() -> DaemonSettings.load(zero)).hasMessageContaining("/dev/zero")
+                .hasMessageContaining("not a regular file");
+    }
 }
