@@ -55,9 +55,7 @@ final class VmText {
 
     /** The last exit cause's label only (e.g. {@code crashed}); {@code qsup status} shows the whole text. */
     static String cause(JsonNode vm) {
-        String c = orDash(vm, "last-exit-cause");
-        int colon = c.indexOf(':');
-        return colon > 0 ? c.substring(0, colon) : c;
+        return orDash(vm.path("last-exit-cause"), "cause");
     }
 
     static String orDash(JsonNode vm, String field) {

@@ -16,7 +16,8 @@ public final class SupervisorEvents {
                 name = "VM_STATE_CHANGED";
                 d.put("old", s.from().label());
                 d.put("new", s.to().label());
-                d.put("cause", s.cause());
+                d.put("cause", s.cause().label());
+                d.put("detail", s.detail());
             }
             case VmEvent.ResponsivenessChange r -> {
                 name = "VM_UNRESPONSIVE";

@@ -146,7 +146,14 @@ public final class VmCommands {
             o.putNull("uptime-seconds");
         }
         o.put("restart-count", s.restarts());
-        putText(o, "last-exit-cause", s.lastExitCause());
+        if (s.lastExit() == null) {
+            o.putNull("last-exit-cause");
+        } else {
+            ObjectNode last = o.putObject("last-exit-cause");
+            last.put("cause", io.qsup.vm.Cause.of(s.lastExit().kind()).label());
+            last.put("detail", s.lastExit().detail());
+            putText(last, "at", s.lastExitAt() == null ? null : s.lastExitAt().toString());
+        }
         o.put("restart-pending", !s.restartPendingKeys().isEmpty());
         ArrayNode keys = o.putArray("pending-keys");
         s.restartPendingKeys().forEach(keys::add);
@@ -222,8 +229,8 @@ public final class VmCommands {
             StringBuilder why = new StringBuilder(name).append(" is ").append(state.label());
             if (now.launchError() != null) {
                 why.append(": ").append(now.launchError());
-            } else if (now.lastExitCause() != null) {
-                why.append(" (").append(now.lastExitCause()).append(')');
+            } else if (now.lastExit() != null) {
+                why.append(" (").append(now.lastExit().describe()).append(')');
             }
             if (state == VmState.BACKOFF) {
                 why.append("; a restart is scheduled, follow it with 'qsup events --follow ").append(name).append("'");

@@ -63,7 +63,8 @@ public final class HookRunner implements java.util.function.Consumer<VmEvent>, A
         env.put("QSUP_VM", sc.vm());
         env.put("QSUP_OLD_STATE", sc.from().label());
         env.put("QSUP_NEW_STATE", sc.to().label());
-        env.put("QSUP_CAUSE", sc.cause());
+        env.put("QSUP_CAUSE", sc.cause().label());
+        env.put("QSUP_DETAIL", sc.detail());
         env.put("QSUP_TIME", sc.time().toString());
         LogOutputStream out = new LogOutputStream() {
             @Override

@@ -10,6 +10,7 @@ import io.qsup.config.VmDefinition;
 import io.qsup.config.VmPaths;
 import io.qsup.qemu.ArgvBuilder;
 import io.qsup.qemu.HostFacts;
+import io.qsup.vm.Cause;
 import io.qsup.vm.ExitCause;
 import io.qsup.vm.ProcessInspector;
 import io.qsup.vm.QemuLauncher;
@@ -130,7 +131,7 @@ public final class Supervisor implements AutoCloseable {
             VmDefinition d = def;
             synchronized (this) {
                 Instant now = clock.instant();
-                VmRecord r = rec.withExitCause(cause.describe());
+                VmRecord r = rec.withExitCause(cause, now);
                 if (lastGoodStart != null && Duration.between(lastGoodStart, now).compareTo(stableAfter(d)) >= 0) {
                     r = r.withConsecutiveReset(); // it ran long enough: the backoff starts over
                 }
@@ -243,7 +244,8 @@ public final class Supervisor implements AutoCloseable {
                 failed = m.rec.failed();
             }
             if (failed && m.ctl.state() == VmState.STOPPED) {
-                m.ctl.stateMachine().setState(VmState.FAILED, "start limit was hit before qsupd restarted");
+                m.ctl.stateMachine().setState(VmState.FAILED, Cause.START_LIMIT,
+                        "the start limit was hit before qsupd restarted");
             }
             settleRecovered(m);
             resumeInterruptedStop(m);
@@ -274,7 +276,7 @@ public final class Supervisor implements AutoCloseable {
                 for (String dep : deps.get(m.name)) {
                     join(done.get(dep), null, m.name + ": waiting for " + dep);
                 }
-                VmState s = join(m.ctl.start("autostart"), VmState.STOPPED, m.name + ": autostart");
+                VmState s = join(m.ctl.start(Cause.AUTOSTART, ""), VmState.STOPPED, m.name + ": autostart");
                 done.get(m.name).complete(s);
             });
         }
@@ -315,7 +317,7 @@ public final class Supervisor implements AutoCloseable {
             return;
         }
         log.info("VM {}: an operator stop was under way when the previous qsupd exited; resuming it", m.name);
-        stopAndClear(m, false, m.def.stopTimeout(), "operator stop, resumed after qsupd restarted");
+        stopAndClear(m, false, m.def.stopTimeout(), "resumed after qsupd restarted");
     }
 
     private boolean shouldRun(Managed m) {
@@ -395,8 +397,13 @@ public final class Supervisor implements AutoCloseable {
         VmController c = m.ctl;
         Instant started = c.startedAt();
         ExitCause last = c.stateMachine().lastExitCause();
+        Instant lastAt = c.stateMachine().lastExitAt();
+        if (last == null) {
+            last = r.lastExit(); // from before this qsupd started
+            lastAt = r.lastExitAt();
+        }
         return new VmSnapshot(m.name, c.state(), c.stateMachine().unresponsive(), c.pid(),
-                last != null ? last.describe() : r.lastExitCause(), r.restarts(), c.restartPendingKeys(),
+                last, lastAt, r.restarts(), c.restartPendingKeys(),
                 c.launchError(), started == null ? null : Duration.between(started, clock.instant()), r.intent(),
                 m.def.autostart(), !unsaved);
     }
@@ -429,7 +436,7 @@ public final class Supervisor implements AutoCloseable {
         Managed m = require(name);
         synchronized (m) {
             String warning = update(m, r -> r.withTallyReset().withIntent(Intent.STARTED).withStopPending(false));
-            return new IntentFuture<>(m.ctl.start("operator start"), warning);
+            return new IntentFuture<>(m.ctl.start(Cause.OPERATOR_START, ""), warning);
         }
     }
 
@@ -439,7 +446,7 @@ public final class Supervisor implements AutoCloseable {
         synchronized (m) {
             String warning = update(m, r -> r.withIntent(Intent.STOPPED).withStopPending(true));
             return new IntentFuture<>(stopAndClear(m, force, timeout != null ? timeout : m.def.stopTimeout(),
-                    force ? "operator stop --force" : "operator stop"), warning);
+                    force ? "--force" : ""), warning);
         }
     }
 
@@ -448,7 +455,7 @@ public final class Supervisor implements AutoCloseable {
         Managed m = require(name);
         synchronized (m) {
             String warning = update(m, r -> r.withIntent(Intent.STARTED).withStopPending(false));
-            return new IntentFuture<>(m.ctl.restart(force, m.def.stopTimeout(), "operator restart"), warning);
+            return new IntentFuture<>(m.ctl.restart(force, m.def.stopTimeout(), Cause.OPERATOR_RESTART, force ? "--force" : ""), warning);
         }
     }
 
@@ -457,14 +464,14 @@ public final class Supervisor implements AutoCloseable {
         Managed m = require(name);
         synchronized (m) {
             String warning = update(m, r -> r.withIntent(Intent.STOPPED).withStopPending(true));
-            CompletableFuture<StopResult> f = m.ctl.kill("operator kill");
+            CompletableFuture<StopResult> f = m.ctl.kill(Cause.OPERATOR_STOP, "kill");
             return new IntentFuture<>(f.thenApply(res -> clearStopPending(m, res)), warning);
         }
     }
 
     /** Runs the ladder and, once it ended the VM, drops the stop-pending mark. */
-    private CompletableFuture<StopResult> stopAndClear(Managed m, boolean force, Duration timeout, String cause) {
-        return m.ctl.stop(force, timeout, cause).thenApply(res -> clearStopPending(m, res));
+    private CompletableFuture<StopResult> stopAndClear(Managed m, boolean force, Duration timeout, String detail) {
+        return m.ctl.stop(force, timeout, Cause.OPERATOR_STOP, detail).thenApply(res -> clearStopPending(m, res));
     }
 
     private StopResult clearStopPending(Managed m, StopResult res) {
@@ -547,7 +554,7 @@ public final class Supervisor implements AutoCloseable {
                     Managed fresh = register(d, VmState.STOPPED);
                     added.add(d.name());
                     if (shouldRun(fresh)) {
-                        fresh.ctl.start("reload: new VM");
+                        fresh.ctl.start(Cause.RELOAD, "new VM");
                     }
                 } else if (!m.def.equals(d)) {
                     List<String> keys = DefinitionDiff.changedKeys(m.def, d);
@@ -589,7 +596,7 @@ public final class Supervisor implements AutoCloseable {
         }
         if (d.applyChanges() == ApplyChanges.RESTART) {
             // one operation, so an operator stop that comes during it cancels the start
-            m.ctl.restart(false, d.stopTimeout(), "reload: definition changed (" + String.join(", ", keys) + ")");
+            m.ctl.restart(false, d.stopTimeout(), Cause.RELOAD, "definition changed (" + String.join(", ", keys) + ")");
             return true;
         }
         m.ctl.stateMachine().setRestartPending(keys);
@@ -597,7 +604,7 @@ public final class Supervisor implements AutoCloseable {
     }
 
     private void remove(Managed m) {
-        m.ctl.stop(false, m.def.stopTimeout(), "reload: definition removed").whenComplete((res, err) -> {
+        m.ctl.stop(false, m.def.stopTimeout(), Cause.RELOAD, "definition removed").whenComplete((res, err) -> {
             if (err != null) {
                 log.error("VM {}: stop after removal failed: {}", m.name, err.toString());
             }
@@ -621,7 +628,7 @@ public final class Supervisor implements AutoCloseable {
         shuttingDown = true; // a VM that ends during the shutdown is not restarted
         Map<String, CompletableFuture<StopResult>> fs = new TreeMap<>();
         for (Managed m : vms.values()) {
-            fs.put(m.name, m.ctl.stop(false, m.def.stopTimeout(), "host shutdown"));
+            fs.put(m.name, m.ctl.stop(false, m.def.stopTimeout(), Cause.HOST_SHUTDOWN, ""));
         }
         Map<String, StopResult> out = new TreeMap<>();
         fs.forEach((n, f) -> out.put(n, join(f, new StopResult(null, Duration.ZERO, false, "stop failed"), n)));

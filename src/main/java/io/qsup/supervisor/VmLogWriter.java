@@ -38,7 +38,8 @@ final class VmLogWriter implements Consumer<VmEvent>, AutoCloseable {
     @Override
     public void accept(VmEvent e) {
         String line = switch (e) {
-            case VmEvent.StateChange sc -> sc.from() + " -> " + sc.to() + " (" + sc.cause() + ")";
+            case VmEvent.StateChange sc -> sc.from() + " -> " + sc.to() + " (" + sc.cause()
+                    + (sc.detail().isEmpty() ? "" : ": " + sc.detail()) + ")";
             case VmEvent.ResponsivenessChange rc -> rc.unresponsive() ? "unresponsive: " + rc.detail() : "responsive";
             case VmEvent.StopRungReached r -> "stop ladder: " + r.rung();
             case VmEvent.RestartPendingChange rp -> rp.changedKeys().isEmpty() ? "restart no longer pending"

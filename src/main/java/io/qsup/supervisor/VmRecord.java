@@ -1,5 +1,7 @@
 package io.qsup.supervisor;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import io.qsup.vm.ExitCause;
 import java.time.Instant;
 import java.util.List;
 
@@ -13,64 +15,90 @@ import java.util.List;
  * @param consecutive         restarts since the last run that counted as good; drives {@link Backoff}
  * @param recentStartsMillis  automatic starts inside the start-limit window; drives {@link StartLimit}
  * @param hadGoodStart        true once the VM reached running since the operator last started it
- * @param lastExitCause       label of the last exit cause, or null
+ * @param lastExitCause       the word of the last exit cause ({@code crashed}), or null
+ * @param lastExitDetail      its detail, or null
+ * @param lastExitAtMillis    when it happened, or null
  * @param stopPending         true from an operator stop's request until its ladder ended the VM; a qsupd that finds
  *                            the VM still running at start resumes the stop
  */
 public record VmRecord(Intent intent, boolean failed, int restarts, int consecutive, List<Long> recentStartsMillis,
-                       boolean hadGoodStart, String lastExitCause, boolean stopPending) {
+                       boolean hadGoodStart, String lastExitCause, String lastExitDetail, Long lastExitAtMillis,
+                       boolean stopPending) {
 
     public VmRecord {
         intent = intent == null ? Intent.NONE : intent;
         recentStartsMillis = recentStartsMillis == null ? List.of() : List.copyOf(recentStartsMillis);
+        if (lastExitCause != null && lastExitDetail == null && lastExitCause.contains(": ")) {
+            // written by an older qsupd as "word: detail"
+            int colon = lastExitCause.indexOf(": ");
+            lastExitDetail = lastExitCause.substring(colon + 2);
+            lastExitCause = lastExitCause.substring(0, colon);
+        }
     }
 
     /** A VM qsupd has never seen. */
     public static VmRecord fresh() {
-        return new VmRecord(Intent.NONE, false, 0, 0, List.of(), false, null, false);
+        return new VmRecord(Intent.NONE, false, 0, 0, List.of(), false, null, null, null, false);
     }
 
     public List<Instant> recentStarts() {
         return recentStartsMillis.stream().map(Instant::ofEpochMilli).toList();
     }
 
+    /** The last exit cause as recorded, or null. */
+    @JsonIgnore
+    public ExitCause lastExit() {
+        return lastExitCause == null ? null : ExitCause.of(ExitCause.Kind.fromLabel(lastExitCause),
+                lastExitDetail == null ? "" : lastExitDetail);
+    }
+
+    @JsonIgnore
+    public Instant lastExitAt() {
+        return lastExitAtMillis == null ? null : Instant.ofEpochMilli(lastExitAtMillis);
+    }
+
     public VmRecord withIntent(Intent i) {
-        return new VmRecord(i, failed, restarts, consecutive, recentStartsMillis, hadGoodStart, lastExitCause, stopPending);
+        return new VmRecord(i, failed, restarts, consecutive, recentStartsMillis, hadGoodStart, lastExitCause,
+                lastExitDetail, lastExitAtMillis, stopPending);
     }
 
     public VmRecord withFailed(boolean f) {
-        return new VmRecord(intent, f, restarts, consecutive, recentStartsMillis, hadGoodStart, lastExitCause, stopPending);
+        return new VmRecord(intent, f, restarts, consecutive, recentStartsMillis, hadGoodStart, lastExitCause,
+                lastExitDetail, lastExitAtMillis, stopPending);
     }
 
     public VmRecord withGoodStart(boolean good) {
         return new VmRecord(intent, failed, restarts, consecutive, recentStartsMillis, good, lastExitCause,
-                stopPending);
+                lastExitDetail, lastExitAtMillis, stopPending);
     }
 
-    public VmRecord withExitCause(String cause) {
-        return new VmRecord(intent, failed, restarts, consecutive, recentStartsMillis, hadGoodStart, cause,
-                stopPending);
+    public VmRecord withExitCause(ExitCause cause, Instant at) {
+        return new VmRecord(intent, failed, restarts, consecutive, recentStartsMillis, hadGoodStart,
+                cause.kind().label(), cause.detail(), at.toEpochMilli(), stopPending);
     }
 
     /** Counts one automatic restart admitted at the given start times. */
     public VmRecord withRestart(List<Instant> starts) {
         return new VmRecord(intent, failed, restarts + 1, consecutive + 1,
-                starts.stream().map(Instant::toEpochMilli).toList(), hadGoodStart, lastExitCause, stopPending);
+                starts.stream().map(Instant::toEpochMilli).toList(), hadGoodStart, lastExitCause, lastExitDetail,
+                lastExitAtMillis, stopPending);
     }
 
     /** The VM ran long enough: the backoff starts over. */
     public VmRecord withConsecutiveReset() {
-        return new VmRecord(intent, failed, restarts, 0, recentStartsMillis, hadGoodStart, lastExitCause, stopPending);
+        return new VmRecord(intent, failed, restarts, 0, recentStartsMillis, hadGoodStart, lastExitCause,
+                lastExitDetail, lastExitAtMillis, stopPending);
     }
 
     /** Explicit start or reset-failed: the tally starts over. */
     public VmRecord withTallyReset() {
-        return new VmRecord(intent, false, 0, 0, List.of(), false, lastExitCause, stopPending);
+        return new VmRecord(intent, false, 0, 0, List.of(), false, lastExitCause, lastExitDetail, lastExitAtMillis,
+                stopPending);
     }
 
     /** An operator stop was asked (true) or its ladder ended the VM (false). */
     public VmRecord withStopPending(boolean pending) {
         return new VmRecord(intent, failed, restarts, consecutive, recentStartsMillis, hadGoodStart, lastExitCause,
-                pending);
+                lastExitDetail, lastExitAtMillis, pending);
     }
 }

@@ -1,6 +1,8 @@
 package io.qsup.supervisor;
 
+import io.qsup.vm.ExitCause;
 import io.qsup.vm.VmState;
+import java.time.Instant;
 import java.time.Duration;
 import java.util.List;
 
@@ -11,7 +13,8 @@ import java.util.List;
  * @param state              life-cycle state
  * @param unresponsive       the liveness probe missed its deadline
  * @param pid                QEMU pid, or -1
- * @param lastExitCause      label and detail of the last exit cause, or null
+ * @param lastExit           the last exit cause, or null
+ * @param lastExitAt         when it happened, or null
  * @param restarts           automatic restarts since the operator last started or reset it
  * @param restartPendingKeys definition keys changed on disk that wait for a restart
  * @param launchError        QEMU's own words from the last failed launch, or null
@@ -20,6 +23,7 @@ import java.util.List;
  * @param autostart          the definition's autostart
  * @param intentPersisted    false while the VM's latest intent could not be written to state-dir
  */
-public record VmSnapshot(String name, VmState state, boolean unresponsive, long pid, String lastExitCause, int restarts,
+public record VmSnapshot(String name, VmState state, boolean unresponsive, long pid, ExitCause lastExit, Instant lastExitAt,
+                         int restarts,
                          List<String> restartPendingKeys, String launchError, Duration uptime, Intent intent,
                          boolean autostart, boolean intentPersisted) {}

@@ -54,6 +54,16 @@ public record ExitCause(Kind kind, String detail) {
         public String label() {
             return name().toLowerCase(Locale.ROOT).replace('_', '-');
         }
+
+        /** The kind whose {@link #label()} this is; {@link #OTHER} for a word qsupd does not know. */
+        public static Kind fromLabel(String label) {
+            for (Kind k : values()) {
+                if (k.label().equals(label)) {
+                    return k;
+                }
+            }
+            return OTHER;
+        }
     }
 
     public ExitCause {

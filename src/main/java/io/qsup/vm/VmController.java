@@ -164,16 +164,16 @@ public final class VmController implements AutoCloseable {
     // ---- requests (queue and return) ----
 
     /** Starts the VM if it has no process; from failed or backoff too. Completes with the state reached. */
-    public CompletableFuture<VmState> start(String cause) {
+    public CompletableFuture<VmState> start(Cause cause, String detail) {
         noteRequest("start");
-        return submit(() -> doStart(cause));
+        return submit(() -> doStart(cause, detail));
     }
 
     /**
      * Stops the VM with the ladder, then starts it, as one operation. Any request that arrives before the start half
      * (a stop above all) wins: the start is cancelled and the log says so.
      */
-    public CompletableFuture<VmState> restart(boolean force, Duration timeout, String cause) {
+    public CompletableFuture<VmState> restart(boolean force, Duration timeout, Cause cause, String detail) {
         long requested = System.nanoTime();
         long ticket = noteRequest("restart");
         stopRequested = true;
@@ -182,7 +182,7 @@ public final class VmController implements AutoCloseable {
             restarting = ticket;
             StopResult r;
             try {
-                r = doStop(force ? Start.QUIT : Start.POWERDOWN, requested, timeout, cause);
+                r = doStop(force ? Start.QUIT : Start.POWERDOWN, requested, timeout, cause, detail);
             } finally {
                 restarting = -1;
             }
@@ -193,7 +193,7 @@ public final class VmController implements AutoCloseable {
             if (!r.stopped()) {
                 return sm.state();
             }
-            return doStart(cause);
+            return doStart(cause, detail);
         });
     }
 
@@ -211,21 +211,21 @@ public final class VmController implements AutoCloseable {
      * Stops the VM with the ladder. The {@code timeout} bounds the whole ladder from now, even if the request waits
      * behind a launch. {@code force} starts at {@code quit}.
      */
-    public CompletableFuture<StopResult> stop(boolean force, Duration timeout, String cause) {
+    public CompletableFuture<StopResult> stop(boolean force, Duration timeout, Cause cause, String detail) {
         long requested = System.nanoTime();
         noteRequest("stop");
         stopRequested = true;
         generation.incrementAndGet(); // cancels a scheduled restart
-        return submit(() -> doStop(force ? Start.QUIT : Start.POWERDOWN, requested, timeout, cause));
+        return submit(() -> doStop(force ? Start.QUIT : Start.POWERDOWN, requested, timeout, cause, detail));
     }
 
     /** Ends the VM with SIGKILL at once. */
-    public CompletableFuture<StopResult> kill(String cause) {
+    public CompletableFuture<StopResult> kill(Cause cause, String detail) {
         long requested = System.nanoTime();
         noteRequest("kill");
         stopRequested = true;
         generation.incrementAndGet();
-        return submit(() -> doStop(Start.SIGKILL, requested, spec.stopTimeout(), cause));
+        return submit(() -> doStop(Start.SIGKILL, requested, spec.stopTimeout(), cause, detail));
     }
 
     /** Finds a QEMU left by an earlier qsupd and takes it over without touching it. */
@@ -238,7 +238,7 @@ public final class VmController implements AutoCloseable {
     public CompletableFuture<VmState> pause() {
         return submit(() -> {
             requireSession("pause").client.stop();
-            sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, "operator pause");
+            sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, Cause.OPERATOR_PAUSE, "");
             return sm.state();
         });
     }
@@ -247,7 +247,7 @@ public final class VmController implements AutoCloseable {
     public CompletableFuture<VmState> resume() {
         return submit(() -> {
             requireSession("resume").client.cont();
-            sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, "operator resume");
+            sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, Cause.OPERATOR_RESUME, "");
             return sm.state();
         });
     }
@@ -263,7 +263,7 @@ public final class VmController implements AutoCloseable {
     /** Leaves {@code failed} for {@code stopped} without starting. */
     public CompletableFuture<VmState> resetFailed() {
         return submit(() -> {
-            sm.compareAndSet(VmState.FAILED, VmState.STOPPED, "reset-failed");
+            sm.compareAndSet(VmState.FAILED, VmState.STOPPED, Cause.RESET_FAILED, "");
             return sm.state();
         });
     }
@@ -305,7 +305,7 @@ public final class VmController implements AutoCloseable {
 
     // ---- launch ----
 
-    private VmState doStart(String cause) {
+    private VmState doStart(Cause cause, String detail) {
         if (sm.state() == VmState.ADOPTING) {
             doAdopt(); // a start queued before adoption ran: look first, never launch beside a live QEMU
         }
@@ -328,7 +328,7 @@ public final class VmController implements AutoCloseable {
             return sm.state();
         }
         try {
-            sm.setState(VmState.STARTING, cause);
+            sm.setState(VmState.STARTING, cause, detail);
             launchError = null;
             long running = liveInstance(spec);
             if (running > 0) {
@@ -339,10 +339,10 @@ public final class VmController implements AutoCloseable {
             try {
                 VmState reached = launch();
                 if (reached == null) {
-                    sm.setState(VmState.STOPPED, "stop requested during start");
+                    sm.setState(VmState.STOPPED, Cause.OPERATOR_STOP, "stop requested during start");
                     return sm.state();
                 }
-                sm.setState(reached, "launched, pid " + pid);
+                sm.setState(reached, Cause.LAUNCHED, "pid " + pid);
                 supervision.onGoodStart(name());
             } catch (LaunchFailedException e) {
                 launchError = e.userMessage();
@@ -465,6 +465,10 @@ public final class VmController implements AutoCloseable {
         return -1;
     }
 
+    private static String join(String a, String b) {
+        return a == null || a.isEmpty() ? b : a + "; " + b;
+    }
+
     private static void sleepQuietly(long millis) {
         try {
             Thread.sleep(millis);
@@ -537,12 +541,12 @@ public final class VmController implements AutoCloseable {
             }
             case "STOP" -> {
                 if (s == session) {
-                    sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, "QMP STOP event");
+                    sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, Cause.QEMU_STATUS, "QMP STOP event");
                 }
             }
             case "RESUME" -> {
                 if (s == session) {
-                    sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, "QMP RESUME event");
+                    sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, Cause.QEMU_STATUS, "QMP RESUME event");
                 }
             }
             default -> log.debug("VM {}: QMP event {}", name(), ev.name());
@@ -567,7 +571,7 @@ public final class VmController implements AutoCloseable {
         boolean dead = awaitDeath(p, System.nanoTime() + Duration.ofSeconds(5).toNanos());
         if (!dead) {
             session = null;
-            sm.setState(VmState.ORPHANED, "QMP connection lost while QEMU pid " + p + " lives on");
+            sm.setState(VmState.ORPHANED, Cause.MONITOR_LOST, "QMP connection lost while QEMU pid " + p + " lives on");
             return;
         }
         handleExit(causeOf(s));
@@ -610,25 +614,27 @@ public final class VmController implements AutoCloseable {
         deleteRuntimeFiles(spec);
         sm.setLastExitCause(cause);
         Supervision.Decision d = supervision.onExit(name(), cause);
-        String text = cause.describe() + "; " + d.reason();
+        Cause word = Cause.of(cause.kind());
+        String text = (cause.detail().isEmpty() ? "" : cause.detail() + "; ") + d.reason();
         switch (d) {
             // a launch that failed and is not retried leaves the VM failed, so listings and alerts see it
             case Supervision.Decision.Stop stop -> moveTo(cause.kind() == ExitCause.Kind.LAUNCH_FAILED
-                    ? VmState.FAILED : VmState.STOPPED, text);
-            case Supervision.Decision.Fail fail -> moveTo(VmState.FAILED, text);
+                    ? VmState.FAILED : VmState.STOPPED, word, text);
+            case Supervision.Decision.Fail fail -> moveTo(VmState.FAILED, Cause.START_LIMIT,
+                    cause.describe() + "; " + d.reason());
             case Supervision.Decision.Restart r -> {
-                moveTo(VmState.BACKOFF, text + "; restart in " + r.delay().toMillis() + " ms");
+                moveTo(VmState.BACKOFF, word, text + "; restart in " + r.delay().toMillis() + " ms");
                 sm.announce(new VmEvent.RestartScheduled(name(), r.delay(), Instant.now()));
                 scheduleRestart(r.delay());
             }
         }
     }
 
-    private void moveTo(VmState to, String cause) {
+    private void moveTo(VmState to, Cause cause, String detail) {
         if (sm.state() == to) {
-            log.info("VM {}: stays {} ({})", name(), to, cause);
+            log.info("VM {}: stays {} ({}: {})", name(), to, cause, detail);
         } else {
-            sm.setState(to, cause);
+            sm.setState(to, cause, detail);
         }
     }
 
@@ -643,7 +649,7 @@ public final class VmController implements AutoCloseable {
             try {
                 ops.execute(() -> {
                     if (generation.get() == gen && sm.state() == VmState.BACKOFF && !closed) {
-                        doStart("restart after backoff");
+                        doStart(Cause.RESTART, "after backoff");
                     }
                 });
             } catch (RejectedExecutionException closing) {
@@ -654,7 +660,7 @@ public final class VmController implements AutoCloseable {
 
     // ---- stop ladder ----
 
-    private StopResult doStop(Start first, long requestedNanos, Duration timeout, String cause) {
+    private StopResult doStop(Start first, long requestedNanos, Duration timeout, Cause cause, String detail) {
         if (sm.state() == VmState.ADOPTING) {
             doAdopt(); // a stop queued before adoption ran: find the QEMU first, so the stop reaches it
         }
@@ -667,14 +673,14 @@ public final class VmController implements AutoCloseable {
             }
             case BACKOFF, FAILED -> {
                 stopRequested = false;
-                sm.setState(VmState.STOPPED, cause);
+                sm.setState(VmState.STOPPED, cause, join(detail, "was " + s + "; no process to stop"));
                 return new StopResult(null, zero, true, "was " + s + "; no process to stop");
             }
             default -> { }
         }
         Session ses = session;
         long p = pid;
-        sm.setState(VmState.STOPPING, cause);
+        sm.setState(VmState.STOPPING, cause, detail);
         if (ses != null) {
             ses.ending = true;
         }
@@ -732,14 +738,14 @@ public final class VmController implements AutoCloseable {
         session = null;
         stopRequested = false;
         if (!dead) {
-            sm.setState(VmState.FAILED, "pid " + p + " survived SIGKILL");
+            sm.setState(VmState.FAILED, Cause.STOP_FAILED, "pid " + p + " survived SIGKILL");
             return new StopResult(rung, took, false, "pid " + p + " did not end even after SIGKILL");
         }
         pid = -1;
         startedAt = null;
         deleteRuntimeFiles(spec);
         sm.setLastExitCause(ExitCause.of(ExitCause.Kind.OPERATOR_STOP, "ended at rung " + rung));
-        sm.setState(VmState.STOPPED, cause + "; ended at rung " + rung + " after " + took.toMillis() + " ms");
+        sm.setState(VmState.STOPPED, cause, join(detail, "ended at rung " + rung + " after " + took.toMillis() + " ms"));
         return new StopResult(rung, took, true, "ended at rung " + rung);
     }
 
@@ -825,7 +831,7 @@ public final class VmController implements AutoCloseable {
         }
         long running = liveInstance(sp);
         if (running > 0) {
-            return adoptPid(sp, running, "adopted pid " + running) == VmState.ORPHANED ? AdoptOutcome.ORPHANED
+            return adoptPid(sp, running, "pid " + running) == VmState.ORPHANED ? AdoptOutcome.ORPHANED
                     : AdoptOutcome.ADOPTED;
         }
         boolean leftovers = Files.exists(sp.pidFile());
@@ -841,12 +847,12 @@ public final class VmController implements AutoCloseable {
             log.info("VM {}: stale pidfile {} of a VM that is not meant to run; cleaned up, the VM stays stopped",
                     name(), sp.pidFile());
         }
-        sm.compareAndSet(VmState.ADOPTING, VmState.STOPPED, "no QEMU of this VM is running");
+        sm.compareAndSet(VmState.ADOPTING, VmState.STOPPED, Cause.NOT_RUNNING, "no QEMU of this VM is running");
         return AdoptOutcome.NOT_RUNNING;
     }
 
     /** Takes over the live QEMU {@code candidate} of this VM: QMP session and state, or orphaned if QMP is silent. */
-    private VmState adoptPid(VmSpec sp, long candidate, String cause) {
+    private VmState adoptPid(VmSpec sp, long candidate, String detail) {
         pid = candidate;
         startedAt = ProcessHandle.of(candidate).flatMap(h -> h.info().startInstant()).orElse(Instant.now());
         restorePidFile(sp, candidate);
@@ -860,9 +866,10 @@ public final class VmController implements AutoCloseable {
                 throw e;
             }
             session = s;
-            sm.setState(st.running() ? VmState.RUNNING : VmState.PAUSED, cause);
+            sm.setState(st.running() ? VmState.RUNNING : VmState.PAUSED, Cause.ADOPTED, detail);
         } catch (QmpException e) {
-            sm.setState(VmState.ORPHANED, "pid " + candidate + " alive but QMP does not answer: " + e.getMessage());
+            sm.setState(VmState.ORPHANED, Cause.MONITOR_LOST, "pid " + candidate + " alive but QMP does not answer: "
+                    + e.getMessage());
         }
         return sm.state();
     }
@@ -914,7 +921,7 @@ public final class VmController implements AutoCloseable {
                 throw e;
             }
             session = s;
-            sm.setState(st.running() ? VmState.RUNNING : VmState.PAUSED, "QMP regained for pid " + p);
+            sm.setState(st.running() ? VmState.RUNNING : VmState.PAUSED, Cause.MONITOR_REGAINED, "pid " + p);
         } catch (QmpException e) {
             log.debug("VM {}: still orphaned: {}", name(), e.getMessage());
         }
@@ -953,9 +960,9 @@ public final class VmController implements AutoCloseable {
             sm.setUnresponsive(false, "");
             if (s == session) {
                 if (q.running()) {
-                    sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, "query-status: " + q.status());
+                    sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, Cause.QEMU_STATUS, "query-status: " + q.status());
                 } else if (!q.status().equals("shutdown")) {
-                    sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, "query-status: " + q.status());
+                    sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, Cause.QEMU_STATUS, "query-status: " + q.status());
                 }
             }
         } catch (QmpTimeoutException e) {

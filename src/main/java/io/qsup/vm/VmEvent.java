@@ -12,8 +12,9 @@ public sealed interface VmEvent {
     /** When it happened. */
     Instant time();
 
-    /** The VM moved from one state to another; {@code cause} says why in words ({@code "crashed"}, {@code "operator start"}). */
-    record StateChange(String vm, VmState from, VmState to, String cause, Instant time) implements VmEvent {}
+    /** The VM moved from one state to another; {@code cause} is the word for why, {@code detail} the particulars. */
+    record StateChange(String vm, VmState from, VmState to, Cause cause, String detail, Instant time)
+            implements VmEvent {}
 
     /** The liveness probe started or stopped missing its deadline. */
     record ResponsivenessChange(String vm, boolean unresponsive, String detail, Instant time) implements VmEvent {}

@@ -38,7 +38,9 @@ public final class VmStateMachine {
     private boolean unresponsive;
     private List<String> restartPendingKeys = List.of();
     private ExitCause lastExitCause;
-    private String lastCause = "";
+    private Instant lastExitAt;
+    private Cause lastCause;
+    private String lastDetail = "";
 
     public VmStateMachine(String vm) {
         this(vm, Clock.systemUTC());
@@ -69,22 +71,25 @@ public final class VmStateMachine {
     /**
      * Moves to {@code to}, logging and publishing the change.
      *
+     * @param cause  why, as one word of the closed set
+     * @param detail the particulars for people; may be empty
      * @return the previous state
      * @throws IllegalTransitionException if the table forbids the move
      */
-    public VmState setState(VmState to, String cause) {
+    public VmState setState(VmState to, Cause cause, String detail) {
         lock.lock();
         try {
             VmState from = state;
             Transitions.check(vm, from, to);
             state = to;
             since = clock.instant();
-            lastCause = cause;
+            lastCause = Objects.requireNonNull(cause, "cause");
+            lastDetail = detail == null ? "" : detail;
             if (!to.hasProcess() && unresponsive) {
                 unresponsive = false; // no process, nothing to be unresponsive
             }
-            log.info("VM {}: {} -> {} ({})", vm, from, to, cause);
-            publish(new VmEvent.StateChange(vm, from, to, cause, since));
+            log.info("VM {}: {} -> {} ({}{})", vm, from, to, cause, lastDetail.isEmpty() ? "" : ": " + lastDetail);
+            publish(new VmEvent.StateChange(vm, from, to, cause, lastDetail, since));
             changed.signalAll();
             return from;
         } finally {
@@ -93,13 +98,13 @@ public final class VmStateMachine {
     }
 
     /** Moves to {@code to} only if the state is still {@code expected}; returns whether it moved. */
-    public boolean compareAndSet(VmState expected, VmState to, String cause) {
+    public boolean compareAndSet(VmState expected, VmState to, Cause cause, String detail) {
         lock.lock();
         try {
             if (state != expected) {
                 return false;
             }
-            setState(to, cause);
+            setState(to, cause, detail);
             return true;
         } finally {
             lock.unlock();
@@ -111,6 +116,7 @@ public final class VmStateMachine {
         lock.lock();
         try {
             lastExitCause = cause;
+            lastExitAt = clock.instant();
         } finally {
             lock.unlock();
         }
@@ -222,11 +228,31 @@ public final class VmStateMachine {
         }
     }
 
-    /** The cause text of the last transition. */
-    public String lastCause() {
+    /** When the last exit cause was recorded, or null. */
+    public Instant lastExitAt() {
+        lock.lock();
+        try {
+            return lastExitAt;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The cause word of the last transition, or null before the first. */
+    public Cause lastCause() {
         lock.lock();
         try {
             return lastCause;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The detail of the last transition. */
+    public String lastDetail() {
+        lock.lock();
+        try {
+            return lastDetail;
         } finally {
             lock.unlock();
         }

@@ -130,7 +130,7 @@ public final class Benchmarks {
         CompletableFuture<Long> running = new CompletableFuture<>();
         AutoCloseable l = sup.addListener(e -> {
             if (e instanceof VmEvent.StateChange sc && sc.vm().equals("bench")) {
-                if (sc.from() == VmState.RUNNING && sc.cause().startsWith("crashed")) {
+                if (sc.from() == VmState.RUNNING && sc.cause() == io.qsup.vm.Cause.CRASHED) {
                     crashed.complete(System.nanoTime());
                 } else if (sc.to() == VmState.RUNNING && crashed.isDone()) {
                     running.complete(System.nanoTime());

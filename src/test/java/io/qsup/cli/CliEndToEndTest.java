@@ -231,7 +231,7 @@ class CliEndToEndTest {
                 Thread.sleep(100);
             }
             assertThat(out.toString().substring(historyEnd))
-                    .contains("beta VM_STATE_CHANGED stopped -> starting (operator start)")
+                    .contains("beta VM_STATE_CHANGED stopped -> starting (operator-start)")
                     .contains("beta VM_STATE_CHANGED starting -> running");
             control.close(); // the daemon's socket goes away: the follower says so and exits
             assertThat(exit.get(30, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(ExitCodes.UNREACHABLE);

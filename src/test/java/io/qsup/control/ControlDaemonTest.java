@@ -66,7 +66,8 @@ class ControlDaemonTest {
             assertThat(crash.path("event").asText()).isEqualTo("VM_STATE_CHANGED");
             assertThat(crash.path("data").path("old").asText()).isEqualTo("running");
             assertThat(crash.path("data").path("new").asText()).isEqualTo("backoff");
-            assertThat(crash.path("data").path("cause").asText()).startsWith("crashed");
+            assertThat(crash.path("data").path("cause").asText()).isEqualTo("crashed");
+            assertThat(crash.path("data").path("detail").asText()).contains("QMP closed without SHUTDOWN");
             assertThat(seen).anySatisfy(x -> {
                 assertThat(x.path("event").asText()).isEqualTo("VM_RESTART_SCHEDULED");
                 assertThat(x.path("data").path("delay-seconds").asDouble()).isEqualTo(1.0);

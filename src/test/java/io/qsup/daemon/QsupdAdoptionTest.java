@@ -41,7 +41,7 @@ class QsupdAdoptionTest {
         fx = new SupervisorFixture(4);
         hookLog = fx.base.resolve("hook.log");
         hook = fx.base.resolve("hook.sh");
-        Files.writeString(hook, "#!/bin/sh\necho \"$QSUP_VM $QSUP_OLD_STATE $QSUP_NEW_STATE $QSUP_CAUSE\" >> " + hookLog
+        Files.writeString(hook, "#!/bin/sh\necho \"$QSUP_VM $QSUP_OLD_STATE $QSUP_NEW_STATE $QSUP_CAUSE $QSUP_DETAIL\" >> " + hookLog
                 + "\n");
         Files.setPosixFilePermissions(hook, PosixFilePermissions.fromString("rwx------"));
     }
@@ -69,7 +69,7 @@ class QsupdAdoptionTest {
 
         // first qsupd launches a, b and c itself; d stays stopped
         Process q1 = startQsupd("qsupd1.log");
-        awaitHookLines(l -> l.matches("[abc] starting running launched, pid \\d+"), 3);
+        awaitHookLines(l -> l.matches("[abc] starting running launched pid \\d+"), 3);
         Map<String, Long> pids = new TreeMap<>();
         DaemonSettings settings = fx.settings();
         for (String vm : List.of("a", "b", "c")) {
@@ -81,11 +81,11 @@ class QsupdAdoptionTest {
         Thread.sleep(500);
         pids.values().forEach(p -> assertThat(inspector.isAlive(p)).as("QEMU %d after kill -9 of qsupd", p).isTrue());
         assertThat(Files.readAllLines(hookLog)).as("d only had its adoption look for a QEMU")
-                .allMatch(l -> !l.startsWith("d ") || l.equals("d adopting stopped no QEMU of this VM is running"));
+                .allMatch(l -> !l.startsWith("d ") || l.equals("d adopting stopped not-running no QEMU of this VM is running"));
 
         Files.delete(hookLog);
         Process q2 = startQsupd("qsupd2.log");
-        List<String> lines = awaitHookLines(l -> l.contains("adopted pid"), 3);
+        List<String> lines = awaitHookLines(l -> l.contains("running adopted pid"), 3);
         for (Map.Entry<String, Long> e : pids.entrySet()) {
             assertThat(lines).contains(e.getKey() + " adopting running adopted pid " + e.getValue());
         }
@@ -97,7 +97,7 @@ class QsupdAdoptionTest {
         assertThat(all).as("no start, no stop, no restart by the new qsupd").noneMatch(l -> l.contains("starting")
                 || l.contains("stopping") || l.contains("backoff"));
         assertThat(all).as("d was stopped by the operator and stays stopped")
-                .allMatch(l -> !l.startsWith("d ") || l.equals("d adopting stopped no QEMU of this VM is running"));
+                .allMatch(l -> !l.startsWith("d ") || l.equals("d adopting stopped not-running no QEMU of this VM is running"));
 
         for (Map.Entry<String, Long> e : pids.entrySet()) {
             assertThat(inspector.isAlive(e.getValue())).isTrue();

@@ -59,7 +59,7 @@ class HangTest {
         assertThat(sup.pause("fine").get(5, TimeUnit.SECONDS)).isEqualTo(VmState.PAUSED);
         assertThat(sup.resume("fine").get(5, TimeUnit.SECONDS)).isEqualTo(VmState.RUNNING);
         // hang-action: restart killed the hung one and started it again, cause hang
-        assertThat(sup.get("hangs").orElseThrow().lastExitCause()).startsWith("hang");
+        assertThat(sup.get("hangs").orElseThrow().lastExit().describe()).startsWith("hang");
         assertThat(inspector.isAlive(hangs)).isFalse();
 
         inspector.signal(stuck, ProcessInspector.Signal.CONT);

@@ -111,7 +111,7 @@ class OperatorIntentTest {
         Thread.sleep(1000); // many restart-delays
         VmSnapshot s = sup.get("idle").orElseThrow();
         assertThat(s.state()).isEqualTo(VmState.STOPPED);
-        assertThat(s.lastExitCause()).as("no crash while qsupd was down is made up").isNull();
+        assertThat(s.lastExit()).as("no crash while qsupd was down is made up").isNull();
         assertThat(pidFile).doesNotExist();
         assertThat(fx.events).noneMatch(e -> e instanceof VmEvent.StateChange sc
                 && (sc.to() == VmState.STARTING || sc.to() == VmState.BACKOFF));

@@ -21,7 +21,8 @@ class StateStoreTest {
         StateStore first = new StateStore(stateDir);
         VmRecord r = VmRecord.fresh().withIntent(Intent.STOPPED)
                 .withRestart(List.of(Instant.ofEpochMilli(1000), Instant.ofEpochMilli(2000)))
-                .withGoodStart(true).withExitCause("crashed");
+                .withGoodStart(true).withExitCause(io.qsup.vm.ExitCause.of(io.qsup.vm.ExitCause.Kind.CRASHED, "pid 7 died"),
+                        java.time.Instant.ofEpochMilli(1_700_000_000_000L));
         first.save("web1", r);
 
         VmRecord back = new StateStore(stateDir).load("web1");

@@ -97,18 +97,19 @@ class VmControllerTest {
         VmController c = controller(spec);
         assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.ORPHANED);
         assertThat(c.state()).isEqualTo(VmState.ORPHANED);
-        assertThat(c.stateMachine().lastCause()).contains("pid " + pid).contains("QMP");
+        assertThat(c.stateMachine().lastCause()).isEqualTo(Cause.MONITOR_LOST);
+        assertThat(c.stateMachine().lastDetail()).contains("pid " + pid).contains("QMP");
         Thread.sleep(1000);
         assertThat(inspector.isAlive(pid)).as("an orphan is never killed").isTrue();
 
         holder.close();
         assertThat(c.await(s -> s == VmState.RUNNING, Duration.ofSeconds(30))).isEqualTo(VmState.RUNNING);
-        assertThat(c.stateMachine().lastCause()).contains("regained");
+        assertThat(c.stateMachine().lastCause()).isEqualTo(Cause.MONITOR_REGAINED);
         assertThat(c.pid()).isEqualTo(pid);
         assertThat(c.qmp("query-name", null, Duration.ofSeconds(5)).path("name").asText())
                 .as("operator QMP passthrough on the regained session").isEqualTo("orph");
 
-        StopResult stop = c.stop(true, Duration.ofSeconds(5), "test").get(30, TimeUnit.SECONDS);
+        StopResult stop = c.stop(true, Duration.ofSeconds(5), Cause.OPERATOR_STOP, "test").get(30, TimeUnit.SECONDS);
         assertThat(stop.rung()).isEqualTo(StopRung.QUIT);
         assertThat(inspector.isAlive(pid)).isFalse();
         assertThat(spec.pidFile()).doesNotExist();
@@ -126,7 +127,8 @@ class VmControllerTest {
         VmController c = controller(spec);
         assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.ADOPTED);
         assertThat(c.state()).isEqualTo(VmState.PAUSED);
-        assertThat(c.stateMachine().lastCause()).isEqualTo("adopted pid " + pid);
+        assertThat(c.stateMachine().lastCause()).isEqualTo(Cause.ADOPTED);
+        assertThat(c.stateMachine().lastDetail()).isEqualTo("pid " + pid);
         assertThat(c.resume().get(10, TimeUnit.SECONDS)).isEqualTo(VmState.RUNNING);
         assertThat(c.pause().get(10, TimeUnit.SECONDS)).isEqualTo(VmState.PAUSED);
         assertThat(c.pid()).isEqualTo(pid);
@@ -140,7 +142,7 @@ class VmControllerTest {
                 good.qemuLog(), good.stopTimeout(), false, good.probeInterval(), good.probeTimeout(),
                 good.launchTimeout());
         VmController c = controller(spec);
-        assertThat(c.start("test").get(60, TimeUnit.SECONDS)).as("a launch failure is a failure")
+        assertThat(c.start(Cause.OPERATOR_START, "test").get(60, TimeUnit.SECONDS)).as("a launch failure is a failure")
                 .isEqualTo(VmState.FAILED);
         assertThat(c.launchError()).contains("wait-qmp").contains("elsewhere.sock");
         assertThat(c.stateMachine().lastExitCause().kind()).isEqualTo(ExitCause.Kind.LAUNCH_FAILED);

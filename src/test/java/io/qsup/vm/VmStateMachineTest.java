@@ -15,15 +15,16 @@ class VmStateMachineTest {
         List<VmEvent> events = new ArrayList<>();
         sm.addListener(events::add);
 
-        sm.setState(VmState.STARTING, "operator start");
-        sm.setState(VmState.RUNNING, "query-status: running");
-        sm.setState(VmState.STOPPED, "crashed");
+        sm.setState(VmState.STARTING, Cause.OPERATOR_START, "");
+        sm.setState(VmState.RUNNING, Cause.LAUNCHED, "pid 7");
+        sm.setState(VmState.STOPPED, Cause.CRASHED, "pid 7 died");
 
         assertThat(events).hasSize(3).allSatisfy(e -> assertThat(e.vm()).isEqualTo("web1"));
         VmEvent.StateChange last = (VmEvent.StateChange) events.get(2);
         assertThat(last.from()).isEqualTo(VmState.RUNNING);
         assertThat(last.to()).isEqualTo(VmState.STOPPED);
-        assertThat(last.cause()).isEqualTo("crashed");
+        assertThat(last.cause()).isEqualTo(Cause.CRASHED);
+        assertThat(last.detail()).isEqualTo("pid 7 died");
         assertThat(sm.state()).isEqualTo(VmState.STOPPED);
     }
 
@@ -33,7 +34,7 @@ class VmStateMachineTest {
         List<VmEvent> events = new ArrayList<>();
         sm.addListener(events::add);
 
-        assertThatThrownBy(() -> sm.setState(VmState.STOPPING, "stop"))
+        assertThatThrownBy(() -> sm.setState(VmState.STOPPING, Cause.OPERATOR_STOP, ""))
                 .isInstanceOfSatisfying(IllegalTransitionException.class, e -> {
                     assertThat(e.from()).isEqualTo(VmState.STOPPED);
                     assertThat(e.to()).isEqualTo(VmState.STOPPING);
@@ -57,8 +58,8 @@ class VmStateMachineTest {
     void unresponsiveFlagPublishesOnlyFlipsAndClearsWhenProcessEnds() {
         VmStateMachine sm = new VmStateMachine("web1");
         List<VmEvent> events = new ArrayList<>();
-        sm.setState(VmState.STARTING, "start");
-        sm.setState(VmState.RUNNING, "up");
+        sm.setState(VmState.STARTING, Cause.OPERATOR_START, "");
+        sm.setState(VmState.RUNNING, Cause.LAUNCHED, "");
         sm.addListener(events::add);
 
         sm.setUnresponsive(true, "query-status timed out after 2000 ms");
@@ -66,7 +67,7 @@ class VmStateMachineTest {
         assertThat(events).hasSize(1);
         assertThat(sm.unresponsive()).isTrue();
 
-        sm.setState(VmState.STOPPED, "crashed");
+        sm.setState(VmState.STOPPED, Cause.CRASHED, "pid 7 died");
         assertThat(sm.unresponsive()).isFalse();
     }
 
@@ -84,8 +85,8 @@ class VmStateMachineTest {
     @Test
     void compareAndSetMovesOnlyFromTheExpectedState() {
         VmStateMachine sm = new VmStateMachine("web1");
-        assertThat(sm.compareAndSet(VmState.RUNNING, VmState.STOPPING, "stop")).isFalse();
-        assertThat(sm.compareAndSet(VmState.STOPPED, VmState.STARTING, "start")).isTrue();
+        assertThat(sm.compareAndSet(VmState.RUNNING, VmState.STOPPING, Cause.OPERATOR_STOP, "")).isFalse();
+        assertThat(sm.compareAndSet(VmState.STOPPED, VmState.STARTING, Cause.OPERATOR_START, "")).isTrue();
         assertThat(sm.state()).isEqualTo(VmState.STARTING);
     }
 }
