@@ -94,7 +94,8 @@ class ControlProtocolTest {
     void aLineOverOneMebibyteGetsAnErrorAndTheConnectionCloses() throws IOException {
         try (RawControlClient c = new RawControlClient(server.socketPath()).negotiated()) {
             String huge = "{\"execute\":\"query-events\",\"arguments\":{\"pad\":\"" + "x".repeat(1024 * 1024 + 10) + "\"}}\n";
-            Thread writer = Thread.ofVirtual().start(() -> {
+            // a platform thread: junixsocket writes from a virtual thread can stall this socket's reads (#172)
+            Thread writer = Thread.ofPlatform().daemon().start(() -> {
                 try {
                     c.send(huge);
                 } catch (IOException e) {
