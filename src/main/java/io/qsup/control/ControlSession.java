@@ -228,7 +228,7 @@ public final class ControlSession {
         String within = QmpDurations.format(limits.negotiationTimeout());
         if (finish(error(ControlException.GENERIC, "no capabilities negotiation within " + within + " of connecting;"
                 + " send {\"execute\":\"qmp_capabilities\"} first; the connection is closed", null))) {
-            log.info("control: connection {} (pid {}) sent no qmp_capabilities within {}; closing it", number,
+            log.debug("control: connection {} (pid {}) sent no qmp_capabilities within {}; closing it", number,
                     peer.pid(), within);
         }
     }

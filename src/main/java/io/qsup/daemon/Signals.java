@@ -37,19 +37,18 @@ final class Signals {
             log.warn("cannot handle SIG{}: {}", name, e.getMessage());
             return;
         }
-        if (isIgnored(signal.getNumber())) {
-            log.warn("SIG{} is ignored by this process, as inherited from what started it (nohup ignores SIGHUP), and"
-                    + " the JVM installs no handler for an ignored signal: qsupd will not act on SIG{}; {}", name, name,
-                    hint(name));
+        if (!isIgnored(signal.getNumber())) {
+            return;
         }
-    }
-
-    private static String hint(String name) {
-        return switch (name) {
-            case "HUP" -> "reload with 'qsup reload' instead, or start qsupd through bin/qsupd, which resets SIGHUP";
-            case "INT" -> "stop qsupd with SIGTERM instead";
-            default -> "stop qsupd with SIGINT, or start it with SIG" + name + " at its default disposition";
-        };
+        String what = "SIG" + name + " is ignored by this process, as inherited from what started it, and the JVM"
+                + " installs no handler for an ignored signal: qsupd will not act on SIG" + name + "; ";
+        switch (name) {
+            case "HUP" -> log.warn("{}reload with 'qsup reload' instead, or start qsupd through bin/qsupd, which resets"
+                    + " SIGHUP (nohup ignores it)", what);
+            // a shell ignores SIGINT in the jobs it starts with &: expected, and SIGTERM still works
+            case "INT" -> log.info("{}stop qsupd with SIGTERM", what);
+            default -> log.warn("{}start qsupd with SIG{} at its default disposition", what, name);
+        }
     }
 
     /** Whether signal {@code number} is ignored, per the SigIgn mask in /proc/self/status; false when unknown. */
