@@ -53,8 +53,14 @@ final class DaemonClient implements AutoCloseable {
                     .withName("qsupd");
             return new DaemonClient(QmpClient.connect(new QmpEndpoint.Unix(socket), opts), socket);
         } catch (QmpErrorException e) {
-            throw new CliException(ExitCodes.ERROR, e.desc());
+            // qsupd refused the session (access denied, too many connections): its own words say why and what to do
+            throw new CliException(ExitCodes.UNREACHABLE, "qsupd at " + socket + " refused the connection: "
+                    + e.desc());
         } catch (QmpConnectException e) {
+            String denied = SocketAccess.deniedMessage(socket);
+            if (denied != null) {
+                throw new CliException(ExitCodes.UNREACHABLE, denied);
+            }
             throw new CliException(ExitCodes.UNREACHABLE, "cannot reach qsupd at " + socket + ": " + e.getMessage()
                     + "\nIs the daemon running? Start it with 'systemctl start qsupd' or 'qsupd --config FILE',"
                     + " or point qsup at its socket with --socket PATH or QSUP_SOCKET.");

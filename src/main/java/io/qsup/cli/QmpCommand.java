@@ -3,6 +3,7 @@ package io.qsup.cli;
 import io.qsup.qmp.QmpClient;
 import io.qsup.qmp.QmpConnectException;
 import io.qsup.qmp.QmpEndpoint;
+import io.qsup.qmp.QmpErrorException;
 import io.qsup.qmp.QmpException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -163,8 +164,13 @@ public final class QmpCommand implements Callable<Integer> {
         try {
             client = QmpClient.connect(endpoint, opts);
         } catch (QmpConnectException e) {
-            output.error(e.getMessage() + (vmName == null ? ""
+            String denied = vmName != null && endpoint instanceof QmpEndpoint.Unix u
+                    ? SocketAccess.deniedMessage(u.path()) : null;
+            output.error(denied != null ? denied : e.getMessage() + (vmName == null ? ""
                     : "\nIs qsupd running? Start it with 'systemctl start qsupd' or 'qsupd --config FILE'."));
+            return ExitCodes.UNREACHABLE;
+        } catch (QmpErrorException e) {
+            output.error((vmName != null ? "qsupd" : endpoint.toString()) + " refused the connection: " + e.desc());
             return ExitCodes.UNREACHABLE;
         } catch (QmpException e) {
             output.error("cannot talk QMP on " + endpoint + ": " + e.getMessage());
@@ -196,7 +202,7 @@ public final class QmpCommand implements Callable<Integer> {
                 daemon.execute("event-subscribe", filter);
             }
             return ExitCodes.OK;
-        } catch (io.qsup.qmp.QmpErrorException e) {
+        } catch (QmpErrorException e) {
             output.error(e.desc());
             return "VmNotFound".equals(e.errorClass()) ? ExitCodes.NOT_FOUND : ExitCodes.ERROR;
         } catch (QmpException e) {

@@ -10,14 +10,15 @@ import java.util.Map;
 import java.util.regex.Pattern;
 
 /**
- * The daemon's settings from {@code qsupd.yaml}: where definitions, sockets, state and logs live, which QEMU to
- * run, the default accelerator, how many VMs may start at once and the log level. {@code sourceFile} is null for
- * {@link #defaults()}.
+ * The daemon's settings from {@code qsupd.yaml}: where definitions, sockets, state and logs live, how many clients
+ * the control socket serves at once, which QEMU to run, the default accelerator, how many VMs may start at once and
+ * the log level. {@code sourceFile} is null for {@link #defaults()}.
  */
 public record DaemonSettings(
         Path vmsDir,
         Path controlSocket,
         String controlGroup,
+        int controlMaxConnections,
         Path runDir,
         Path stateDir,
         Path logDir,
@@ -31,13 +32,24 @@ public record DaemonSettings(
     public static final Path DEFAULT_FILE = Path.of("/etc/qsup/qsupd.yaml");
 
     static final List<String> KEYS = List.of(
-            "vms-dir", "control-socket", "control-group", "run-dir", "state-dir", "log-dir",
+            "vms-dir", "control-socket", "control-group", "control-max-connections", "run-dir", "state-dir", "log-dir",
             "qemu-binary", "accel", "max-parallel-starts", "log-level");
+    /** Control connections served at once unless {@code control-max-connections} says otherwise. */
+    public static final int DEFAULT_CONTROL_MAX_CONNECTIONS = 128;
+    /** The most {@code control-max-connections} may be: each connection costs two threads and a descriptor. */
+    public static final int MAX_CONTROL_MAX_CONNECTIONS = 4096;
     private static final Map<String, String> LOG_LEVELS = Map.of(
             "trace", "trace", "debug", "debug", "info", "info", "warn", "warn", "error", "error");
     private static final Pattern GROUP = Pattern.compile("[a-z_][a-z0-9_-]{0,31}");
     /** Longest unix socket path: sun_path is 108 bytes including the terminating NUL. */
     public static final int MAX_SOCKET_PATH_BYTES = 107;
+
+    /** The settings with the default {@code control-max-connections}. */
+    public DaemonSettings(Path vmsDir, Path controlSocket, String controlGroup, Path runDir, Path stateDir, Path logDir,
+            String qemuBinary, Accel accel, int maxParallelStarts, String logLevel, Path sourceFile) {
+        this(vmsDir, controlSocket, controlGroup, DEFAULT_CONTROL_MAX_CONNECTIONS, runDir, stateDir, logDir, qemuBinary,
+                accel, maxParallelStarts, logLevel, sourceFile);
+    }
 
     /** The settings of a host with no settings file. */
     public static DaemonSettings defaults() {
@@ -45,6 +57,7 @@ public record DaemonSettings(
                 Path.of("/etc/qsup/vms"),
                 Path.of("/run/qsup/qsupd.sock"),
                 "qsup",
+                DEFAULT_CONTROL_MAX_CONNECTIONS,
                 Path.of("/run/qsup"),
                 Path.of("/var/lib/qsup"),
                 Path.of("/var/log/qsup"),
@@ -106,6 +119,11 @@ public record DaemonSettings(
             String g = Values.matching(e, "control-group", p, GROUP, "a group name: lower-case letters, digits, _ and -");
             group = g != null ? g : group;
         }
+        int maxConnections = d.controlMaxConnections;
+        if ((e = f.get("control-max-connections")) != null) {
+            Integer n = Values.integer(e, "control-max-connections", p, 1, MAX_CONTROL_MAX_CONNECTIONS);
+            maxConnections = n != null ? n : maxConnections;
+        }
         Path runDir = pathOr(f, "run-dir", p, base, d.runDir);
         Path stateDir = pathOr(f, "state-dir", p, base, d.stateDir);
         Path logDir = pathOr(f, "log-dir", p, base, d.logDir);
@@ -145,12 +163,13 @@ public record DaemonSettings(
         if (p.hasErrors()) {
             throw new ConfigException(sorted(p.errors()));
         }
-        return new DaemonSettings(vmsDir, controlSocket, group, runDir, stateDir, logDir, qemu, accel, parallel, level, abs);
+        return new DaemonSettings(vmsDir, controlSocket, group, maxConnections, runDir, stateDir, logDir, qemu, accel,
+                parallel, level, abs);
     }
 
     private DaemonSettings withSource(Path file) {
-        return new DaemonSettings(vmsDir, controlSocket, controlGroup, runDir, stateDir, logDir, qemuBinary, accel,
-                maxParallelStarts, logLevel, file);
+        return new DaemonSettings(vmsDir, controlSocket, controlGroup, controlMaxConnections, runDir, stateDir, logDir,
+                qemuBinary, accel, maxParallelStarts, logLevel, file);
     }
 
     private static Path pathOr(Fields f, String key, Problems p, Path base, Path dflt) {

@@ -2,6 +2,7 @@ package io.qsup.control;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.OptionalLong;
@@ -40,12 +41,18 @@ public final class AccessPolicy {
         String how = groupGid.isPresent()
                 ? "add the user to group '" + groupName + "' (usermod -aG " + groupName + " USER) and log in again"
                 : "group '" + groupName + "' does not exist on this host; create it and add the user, or run as root";
+        String unsure = peer.groupsProblem() == null ? ""
+                : " (qsupd could not read the client's supplementary groups: " + peer.groupsProblem()
+                        + "; if the user is in the group, try again)";
         return new Decision(false, "access denied for uid " + peer.uid() + ": only root and members of group '"
-                + groupName + "' may use qsupd; " + how);
+                + groupName + "' may use qsupd; " + how + unsure);
     }
 
-    /** Peer identity as seen through SO_PEERCRED plus the peer's supplementary groups. */
-    public record PeerCredentials(long pid, long uid, Set<Long> groups) {
+    /**
+     * Peer identity as seen through SO_PEERCRED plus the peer's supplementary groups; {@code groupsProblem} says why
+     * those could not be read (for example no descriptor left to open /proc), null when they were.
+     */
+    public record PeerCredentials(long pid, long uid, Set<Long> groups, String groupsProblem) {
         public static PeerCredentials of(long pid, long uid, long gid, long[] gids) {
             Set<Long> all = new HashSet<>();
             all.add(gid);
@@ -54,26 +61,29 @@ public final class AccessPolicy {
                     all.add(g);
                 }
             }
+            String problem = null;
             if (pid > 0) {
-                all.addAll(supplementaryGroups(pid));
+                try {
+                    all.addAll(supplementaryGroups(pid));
+                } catch (NoSuchFileException e) {
+                    // the peer exited already; it has no groups worth granting
+                } catch (IOException | NumberFormatException e) {
+                    problem = e.toString();
+                }
             }
-            return new PeerCredentials(pid, uid, Set.copyOf(all));
+            return new PeerCredentials(pid, uid, Set.copyOf(all), problem);
         }
 
-        private static Set<Long> supplementaryGroups(long pid) {
+        private static Set<Long> supplementaryGroups(long pid) throws IOException {
             Set<Long> out = new HashSet<>();
-            try {
-                for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-                    if (line.startsWith("Groups:")) {
-                        for (String g : line.substring("Groups:".length()).trim().split("\\s+")) {
-                            if (!g.isEmpty()) {
-                                out.add(Long.parseLong(g));
-                            }
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+                if (line.startsWith("Groups:")) {
+                    for (String g : line.substring("Groups:".length()).trim().split("\\s+")) {
+                        if (!g.isEmpty()) {
+                            out.add(Long.parseLong(g));
                         }
                     }
                 }
-            } catch (IOException | NumberFormatException e) {
-                // The peer may have exited already; it then has no groups worth granting.
             }
             return out;
         }

@@ -2,18 +2,25 @@ package io.qsup.control;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.qsup.config.DaemonSettings;
 import io.qsup.daemon.Version;
+import io.qsup.qmp.QmpFraming;
 import java.io.IOException;
-import java.net.SocketException;
+import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.GroupPrincipal;
 import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipalNotFoundException;
+import java.time.Duration;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.newsclub.net.unix.AFUNIXServerSocket;
 import org.newsclub.net.unix.AFUNIXSocket;
@@ -24,34 +31,91 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The daemon's control socket: accepts connections, checks each peer's credentials, and runs one
- * {@link ControlSession} per connection.
+ * {@link ControlSession} per connection, at most {@link Limits#maxConnections} at once.
  *
- * <p>Threading: one accept thread ({@code control-accept}); the command table is fixed at construction;
- * the session set is a concurrent map. No lock is held across I/O.
+ * <p>Threading: one accept thread ({@code control-accept}) admits or refuses connections; refusals are written on
+ * that thread (a few hundred bytes into a fresh socket never block) and cost no thread of their own. Each admitted
+ * session runs two platform threads and counts against the limit until both have ended, so the control socket never
+ * runs more than twice the limit in session threads. One timer thread ({@code control-timer}) ends sessions that
+ * never negotiate and closes refused sockets. The command table is fixed at construction; the session set is a
+ * concurrent map. No lock is held across I/O.
  */
 public final class ControlServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ControlServer.class);
-    /** Events queued for one client before it counts as not reading. */
-    public static final int DEFAULT_OUTBOX_LIMIT = 4096;
+    /** How long a refused connection stays half-open so that the client reads why. */
+    static final Duration REFUSAL_LINGER = Duration.ofMillis(500);
+
+    /**
+     * What one control socket allows.
+     *
+     * @param maxConnections sessions served at once ({@code control-max-connections}); more are refused with an error
+     * @param negotiationTimeout how long a new connection may take to send {@code qmp_capabilities}
+     * @param outboxMessages messages queued for one client before it counts as not reading
+     * @param outboxBytes bytes queued for one client before it counts as not reading; above one maximal message
+     */
+    public record Limits(int maxConnections, Duration negotiationTimeout, int outboxMessages, long outboxBytes) {
+        public static final Duration DEFAULT_NEGOTIATION_TIMEOUT = Duration.ofSeconds(5);
+        public static final int DEFAULT_OUTBOX_MESSAGES = 4096;
+        public static final long DEFAULT_OUTBOX_BYTES = 32L * 1024 * 1024;
+
+        public Limits {
+            if (maxConnections < 1) {
+                throw new IllegalArgumentException("maxConnections must be at least 1, got " + maxConnections);
+            }
+            if (negotiationTimeout.isNegative() || negotiationTimeout.isZero()) {
+                throw new IllegalArgumentException("negotiationTimeout must be positive, got " + negotiationTimeout);
+            }
+            if (outboxMessages < 1) {
+                throw new IllegalArgumentException("outboxMessages must be at least 1, got " + outboxMessages);
+            }
+            if (outboxBytes <= QmpFraming.MAX_MESSAGE_BYTES) {
+                throw new IllegalArgumentException("outboxBytes must exceed the largest message ("
+                        + QmpFraming.MAX_MESSAGE_BYTES + "), got " + outboxBytes);
+            }
+        }
+
+        public static Limits defaults() {
+            return new Limits(DaemonSettings.DEFAULT_CONTROL_MAX_CONNECTIONS, DEFAULT_NEGOTIATION_TIMEOUT,
+                    DEFAULT_OUTBOX_MESSAGES, DEFAULT_OUTBOX_BYTES);
+        }
+
+        public Limits withMaxConnections(int n) {
+            return new Limits(n, negotiationTimeout, outboxMessages, outboxBytes);
+        }
+
+        public Limits withNegotiationTimeout(Duration d) {
+            return new Limits(maxConnections, d, outboxMessages, outboxBytes);
+        }
+
+        public Limits withOutboxMessages(int n) {
+            return new Limits(maxConnections, negotiationTimeout, n, outboxBytes);
+        }
+    }
 
     private final Path socketPath;
     private final String groupName;
     private final Map<String, ControlCommand> commands;
     private final EventHub events;
-    private final int outboxLimit;
+    private final Limits limits;
     private final Map<Long, ControlSession> sessions = new ConcurrentHashMap<>();
     private final AtomicLong counter = new AtomicLong();
+    private final AcceptBackoff backoff;
+    private final ScheduledThreadPoolExecutor timer;
     private AFUNIXServerSocket serverSocket;
     private AccessPolicy policy;
     private volatile boolean closed;
+    private long refusedInARow; // accept thread only
 
     public ControlServer(Path socketPath, String groupName, Map<String, ControlCommand> commands, EventHub events,
-            int outboxLimit) {
+            Limits limits) {
         this.socketPath = socketPath;
         this.groupName = groupName;
         this.commands = Map.copyOf(commands);
         this.events = events;
-        this.outboxLimit = outboxLimit;
+        this.limits = limits;
+        this.backoff = new AcceptBackoff(socketPath.toString());
+        this.timer = new ScheduledThreadPoolExecutor(1, Thread.ofPlatform().daemon().name("control-timer").factory());
+        timer.setRemoveOnCancelPolicy(true);
     }
 
     /**
@@ -109,33 +173,100 @@ public final class ControlServer implements AutoCloseable {
         }
     }
 
+    /** Accepts until {@link #close}; a failing accept() backs off and retries, it never ends the loop. */
     private void acceptLoop() {
         while (!closed) {
             AFUNIXSocket socket;
             try {
                 socket = serverSocket.accept();
-            } catch (SocketException e) {
-                if (!closed) {
-                    log.error("control: accept failed; the control socket stops serving", e);
+            } catch (IOException e) {
+                if (closed) {
+                    return;
                 }
-                return;
-            } catch (IOException e) {
-                log.warn("control: accept failed: {}", e.toString());
+                backoff.failed(e);
                 continue;
             }
-            long n = counter.incrementAndGet();
-            AccessPolicy.PeerCredentials peer;
+            backoff.succeeded();
             try {
-                AFUNIXSocketCredentials c = socket.getPeerCredentials();
-                peer = AccessPolicy.PeerCredentials.of(c.getPid(), c.getUid(), c.getGid(), c.getGids());
-            } catch (IOException e) {
-                log.warn("control: cannot read peer credentials of connection {}: {}", n, e.toString());
+                admit(socket);
+            } catch (RuntimeException | OutOfMemoryError e) {
+                // OutOfMemoryError here is "unable to create native thread": the host is out of threads, not heap
                 closeQuietly(socket);
-                continue;
+                backoff.failed(new IOException("cannot serve a new connection: " + e, e));
             }
-            ControlSession session = new ControlSession(n, socket, peer, this, outboxLimit);
-            sessions.put(n, session);
-            session.start(policy.check(peer));
+        }
+    }
+
+    private void admit(AFUNIXSocket socket) {
+        long n = counter.incrementAndGet();
+        if (sessions.size() >= limits.maxConnections()) {
+            refuseOverLimit(socket, n);
+            return;
+        }
+        refusedInARow = 0;
+        AccessPolicy.PeerCredentials peer;
+        try {
+            AFUNIXSocketCredentials c = socket.getPeerCredentials();
+            peer = AccessPolicy.PeerCredentials.of(c.getPid(), c.getUid(), c.getGid(), c.getGids());
+        } catch (IOException e) {
+            log.warn("control: cannot read peer credentials of connection {}: {}", n, e.toString());
+            closeQuietly(socket);
+            return;
+        }
+        AccessPolicy.Decision decision = policy.check(peer);
+        if (!decision.allowed()) {
+            log.warn("control: connection {} from pid {} uid {} refused: {}", n, peer.pid(), peer.uid(),
+                    decision.reason());
+            refuse(socket, ControlException.ACCESS_DENIED, decision.reason());
+            return;
+        }
+        ControlSession session = new ControlSession(n, socket, peer, this, limits);
+        sessions.put(n, session);
+        try {
+            session.start();
+        } catch (RuntimeException | OutOfMemoryError e) {
+            sessions.remove(n);
+            session.close();
+            throw e;
+        }
+    }
+
+    private void refuseOverLimit(AFUNIXSocket socket, long n) {
+        String desc = "too many control connections: qsupd serves at most " + limits.maxConnections()
+                + " at once (control-max-connections); close idle clients, or raise control-max-connections in the"
+                + " daemon settings";
+        if (refusedInARow++ == 0) {
+            log.warn("control: refusing connection {} and any more while {} connections are open"
+                    + " (control-max-connections)", n, limits.maxConnections());
+        } else {
+            log.debug("control: refused connection {}: at the limit of {} connections", n, limits.maxConnections());
+        }
+        refuse(socket, ControlException.GENERIC, desc);
+    }
+
+    /**
+     * Sends one error in place of the greeting and ends the connection; a fresh socket takes these few bytes without
+     * blocking. The socket stays open for {@link #REFUSAL_LINGER} with only its sending side shut, so that a client
+     * that wrote right after connecting (socat with piped input) can still read the error instead of failing with
+     * EPIPE on its write.
+     */
+    private void refuse(AFUNIXSocket socket, String errorClass, String desc) {
+        try {
+            OutputStream out = socket.getOutputStream();
+            out.write(QmpFraming.encode(ControlSession.error(errorClass, desc, null)));
+            out.flush();
+        } catch (IOException e) {
+            log.debug("control: could not tell a refused client why: {}", e.toString());
+            closeQuietly(socket);
+            return;
+        }
+        try {
+            socket.shutdownOutput();
+        } catch (IOException e) {
+            // a peer that already shut its own side makes junixsocket call the socket unconnected; close() ends it
+        }
+        if (schedule(() -> closeQuietly(socket), REFUSAL_LINGER) == null) {
+            closeQuietly(socket);
         }
     }
 
@@ -144,6 +275,15 @@ public final class ControlServer implements AutoCloseable {
             socket.close();
         } catch (IOException e) {
             // nothing left to do with a socket we are dropping
+        }
+    }
+
+    /** Runs {@code task} on the timer thread after {@code delay}; null once the server is closed. */
+    ScheduledFuture<?> schedule(Runnable task, Duration delay) {
+        try {
+            return timer.schedule(task, delay.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (RejectedExecutionException e) {
+            return null;
         }
     }
 
@@ -182,10 +322,12 @@ public final class ControlServer implements AutoCloseable {
         return events;
     }
 
-    void sessionClosed(ControlSession s) {
+    /** Called once both threads of a session have ended; only then does its slot free up. */
+    void sessionEnded(ControlSession s) {
         sessions.remove(s.number());
     }
 
+    /** Sessions open now, counting those whose threads are still winding down. */
     public int sessionCount() {
         return sessions.size();
     }
@@ -197,6 +339,7 @@ public final class ControlServer implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        backoff.wakeUp();
         try {
             if (serverSocket != null) {
                 serverSocket.close();
@@ -206,6 +349,9 @@ public final class ControlServer implements AutoCloseable {
         }
         for (ControlSession s : sessions.values()) {
             s.close();
+        }
+        for (Runnable pending : timer.shutdownNow()) {
+            pending.run(); // closes refused sockets still lingering
         }
         try {
             Files.deleteIfExists(socketPath);

@@ -3,6 +3,7 @@ package io.qsup.control;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.qsup.qmp.QmpDurations;
 import io.qsup.qmp.QmpFraming;
 import io.qsup.qmp.QmpProtocolException;
 import java.io.EOFException;
@@ -10,11 +11,17 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.Locale;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,38 +29,57 @@ import org.slf4j.LoggerFactory;
  * One client connection to the control socket, speaking QMP: greeting, negotiation, commands, events.
  *
  * <p>Threading: a reader thread ({@code control-reader N}) parses requests and runs commands one at a time,
- * in order, as QEMU does. Everything sent to the client (replies and events) goes through one bounded
- * outbox drained by a writer thread ({@code control-writer N}), so nothing that publishes an event ever
- * blocks on a slow client. When the outbox overflows, the client gets a {@value #DROPPED_EVENT} notice and
- * is disconnected. No lock is held across I/O. Both threads are platform threads: junixsocket's blocking
- * native reads and writes would pin a virtual thread's carrier, and a few idle clients would starve the rest.
+ * in order, as QEMU does. Everything sent to the client (replies and events) is encoded when queued and goes through
+ * one bounded outbox drained by a writer thread ({@code control-writer N}), so nothing that publishes an event ever
+ * blocks on a slow client. When the outbox overflows, the client gets one notice naming what it did not read and is
+ * disconnected. A client that sends no {@code qmp_capabilities} in time is disconnected by the server's timer thread.
+ * No lock is held across I/O. Both threads are platform threads: junixsocket's blocking native reads and writes would
+ * pin a virtual thread's carrier, and a few idle clients would starve the rest. The session tells the server it has
+ * ended only once both threads are done, so its slot under the connection limit covers its threads.
  */
 public final class ControlSession {
     /** The largest request a client may send. */
     public static final int MAX_REQUEST_BYTES = 1024 * 1024;
-    /** Sent once to a client whose outbox overflowed, just before it is disconnected. */
+    /** Sent once to a subscriber whose outbox overflowed, just before it is disconnected. */
     public static final String DROPPED_EVENT = "QSUP_SUBSCRIBER_DROPPED";
+    /** How long a client that is being dropped has to read its last notice before the socket is closed anyway. */
+    static final Duration DROP_GRACE = Duration.ofSeconds(2);
 
     private static final Logger log = LoggerFactory.getLogger(ControlSession.class);
     private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
-    private static final ObjectNode CLOSE_MARKER = JSON.objectNode();
+    private static final int LOG_LIMIT = 4096;
+
+    private enum Kind { GREETING, REPLY, EVENT, NOTICE, CLOSE }
+
+    /** One encoded message (JSON plus CRLF) waiting for the writer. */
+    private record Outgoing(byte[] bytes, Kind kind) {}
+
+    private static final Outgoing CLOSE = new Outgoing(new byte[0], Kind.CLOSE);
 
     private final long number;
     private final Socket socket;
     private final AccessPolicy.PeerCredentials peer;
     private final ControlServer server;
-    private final BlockingQueue<ObjectNode> outbox;
+    private final ControlServer.Limits limits;
+    private final BlockingQueue<Outgoing> outbox;
+    private final AtomicLong queuedBytes = new AtomicLong();
     private final AtomicBoolean closed = new AtomicBoolean();
-    private final AtomicBoolean overflowed = new AtomicBoolean();
+    /** Set once the client has been given its last notice; nothing else is queued or run for it. */
+    private final AtomicBoolean finishing = new AtomicBoolean();
+    private final AtomicInteger threadsRunning = new AtomicInteger(2);
     private volatile boolean negotiated;
     private volatile EventHub.Subscription subscription;
+    private volatile ScheduledFuture<?> negotiationDeadline;
 
-    ControlSession(long number, Socket socket, AccessPolicy.PeerCredentials peer, ControlServer server, int outboxLimit) {
+    ControlSession(long number, Socket socket, AccessPolicy.PeerCredentials peer, ControlServer server,
+            ControlServer.Limits limits) {
         this.number = number;
         this.socket = socket;
         this.peer = peer;
         this.server = server;
-        this.outbox = new ArrayBlockingQueue<>(outboxLimit + 2);
+        this.limits = limits;
+        // two slots beyond the limit for the last notice and the close marker
+        this.outbox = new ArrayBlockingQueue<>(limits.outboxMessages() + 2);
     }
 
     public AccessPolicy.PeerCredentials peer() {
@@ -64,18 +90,26 @@ public final class ControlSession {
         return number;
     }
 
-    /** Starts the reader and writer threads; sends the greeting, or the denial and closes. */
-    void start(AccessPolicy.Decision decision) {
-        Thread.ofPlatform().daemon().name("control-writer " + number).start(this::writeLoop);
-        if (!decision.allowed()) {
-            log.warn("control: connection {} from pid {} uid {} refused: {}", number, peer.pid(), peer.uid(),
-                    decision.reason());
-            enqueue(error(ControlException.ACCESS_DENIED, decision.reason(), null));
-            enqueue(CLOSE_MARKER);
-            return;
+    /** Queues the greeting, arms the negotiation deadline and starts the reader and writer threads. */
+    void start() {
+        enqueue(QmpFraming.encode(server.greeting()), Kind.GREETING);
+        negotiationDeadline = server.schedule(this::negotiationExpired, limits.negotiationTimeout());
+        Thread writer = Thread.ofPlatform().daemon().name("control-writer " + number).unstarted(this::writeLoop);
+        Thread reader = Thread.ofPlatform().daemon().name("control-reader " + number).unstarted(this::readLoop);
+        try {
+            writer.start();
+        } catch (RuntimeException | OutOfMemoryError e) {
+            threadEnded();
+            threadEnded();
+            throw e;
         }
-        enqueue(server.greeting());
-        Thread.ofPlatform().daemon().name("control-reader " + number).start(this::readLoop);
+        try {
+            reader.start();
+        } catch (RuntimeException | OutOfMemoryError e) {
+            threadEnded();
+            close();
+            throw e;
+        }
     }
 
     /** Subscribes this session to events matching the filter, replacing an earlier subscription. */
@@ -84,6 +118,9 @@ public final class ControlSession {
         subscription = server.events().subscribe(filter, this::deliver);
         if (old != null) {
             old.close();
+        }
+        if (closed.get() || finishing.get()) {
+            unsubscribe(); // lost a race with close(): leave nothing subscribed for a dead session
         }
     }
 
@@ -96,7 +133,16 @@ public final class ControlSession {
     }
 
     private void deliver(ControlEvent e) {
-        enqueue(eventMessage(e));
+        if (closed.get() || finishing.get()) {
+            return;
+        }
+        byte[] bytes = QmpFraming.encode(eventMessage(e));
+        if (bytes.length - 2 > QmpFraming.MAX_MESSAGE_BYTES) {
+            log.warn("control: event {} of VM {} is {} bytes, more than a QMP client accepts ({}); not sent to"
+                    + " connection {}", e.name(), e.vm(), bytes.length - 2, QmpFraming.MAX_MESSAGE_BYTES, number);
+            return;
+        }
+        enqueue(bytes, Kind.EVENT);
     }
 
     /** The QMP wire form of an event: name, data (with the VM's name), timestamp. */
@@ -119,59 +165,109 @@ public final class ControlSession {
         return ts;
     }
 
-    private void enqueue(ObjectNode msg) {
-        if (closed.get() || overflowed.get()) {
+    private void enqueue(byte[] bytes, Kind kind) {
+        if (closed.get() || finishing.get()) {
             return;
         }
-        // Leave two slots for the drop notice and the close marker.
-        if (msg != CLOSE_MARKER && outbox.remainingCapacity() <= 2) {
+        if (outbox.remainingCapacity() <= 2 || queuedBytes.get() + bytes.length > limits.outboxBytes()) {
             overflow();
             return;
         }
-        outbox.offer(msg);
+        queuedBytes.addAndGet(bytes.length);
+        outbox.offer(new Outgoing(bytes, kind));
     }
 
+    /** The client stopped reading: tell it what piled up, in words that fit what it did, and let it go. */
     private void overflow() {
-        if (!overflowed.compareAndSet(false, true)) {
+        int replies = 0;
+        int events = 0;
+        for (Outgoing o : outbox) {
+            if (o.kind() == Kind.EVENT) {
+                events++;
+            } else if (o.kind() == Kind.REPLY) {
+                replies++;
+            }
+        }
+        String limit = limits.outboxMessages() + " messages or " + formatSize(limits.outboxBytes());
+        String waiting = formatSize(queuedBytes.get());
+        boolean subscriber = subscription != null;
+        ObjectNode notice;
+        if (subscriber) {
+            notice = JSON.objectNode();
+            notice.put("event", DROPPED_EVENT);
+            ObjectNode data = notice.putObject("data");
+            data.put("reason", "the client did not read fast enough: " + events + " events and " + replies
+                    + " replies (" + waiting + ") were waiting to be sent, the most qsupd queues for one connection ("
+                    + limit + "); the connection is closed");
+            data.put("queue-limit", limits.outboxMessages());
+            data.put("queued-events", events);
+            data.put("queued-replies", replies);
+            notice.set("timestamp", timestamp(Instant.now()));
+        } else {
+            notice = error(ControlException.GENERIC, "qsupd closes this connection: the client did not read its"
+                    + " replies; " + replies + " replies (" + waiting + ") were waiting to be sent, the most qsupd"
+                    + " queues for one connection (" + limit + "); read each reply before sending more commands",
+                    null);
+        }
+        if (!finish(notice)) {
             return;
         }
-        log.warn("control: connection {} (pid {}) stopped reading; dropping it after {} queued messages", number,
-                peer.pid(), outbox.size());
+        if (subscriber) {
+            log.warn("control: connection {} (pid {}) stopped reading its events; dropping it with {} events and {}"
+                    + " replies ({}) queued", number, peer.pid(), events, replies, waiting);
+        } else {
+            log.warn("control: connection {} (pid {}) sends commands without reading the replies; dropping it with {}"
+                    + " replies ({}) queued", number, peer.pid(), replies, waiting);
+        }
+    }
+
+    private void negotiationExpired() {
+        if (negotiated || closed.get()) {
+            return;
+        }
+        String within = QmpDurations.format(limits.negotiationTimeout());
+        if (finish(error(ControlException.GENERIC, "no capabilities negotiation within " + within + " of connecting;"
+                + " send {\"execute\":\"qmp_capabilities\"} first; the connection is closed", null))) {
+            log.debug("control: connection {} (pid {}) sent no qmp_capabilities within {}; closing it", number,
+                    peer.pid(), within);
+        }
+    }
+
+    /**
+     * Replaces whatever is queued with one last message and the close marker; false when that was done already. A client
+     * that reads gets the message and then the end of the connection; one that does not is closed after
+     * {@link #DROP_GRACE}, which also frees a writer blocked in write().
+     */
+    private boolean finish(ObjectNode lastMessage) {
+        if (!finishing.compareAndSet(false, true)) {
+            return false;
+        }
         unsubscribe();
         outbox.clear();
-        ObjectNode notice = JSON.objectNode();
-        notice.put("event", DROPPED_EVENT);
-        ObjectNode data = notice.putObject("data");
-        data.put("reason", "the client did not read its events fast enough; the connection is closed");
-        data.put("queue-limit", outbox.remainingCapacity() - 2);
-        notice.set("timestamp", timestamp(Instant.now()));
-        outbox.offer(notice);
-        outbox.offer(CLOSE_MARKER);
-        // A client that reads nothing at all leaves the writer blocked in write(); closing the socket frees it.
-        Thread.ofVirtual().name("control-drop " + number).start(() -> {
-            try {
-                Thread.sleep(2000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+        outbox.offer(new Outgoing(QmpFraming.encode(lastMessage), Kind.NOTICE));
+        outbox.offer(CLOSE);
+        if (server.schedule(this::close, DROP_GRACE) == null) {
             close();
-        });
+        }
+        return true;
     }
 
     private void writeLoop() {
         try (OutputStream out = socket.getOutputStream()) {
             while (!closed.get()) {
-                ObjectNode msg = outbox.poll(1, TimeUnit.SECONDS);
-                if (msg == null) {
+                Outgoing o = outbox.poll(1, TimeUnit.SECONDS);
+                if (o == null) {
                     continue;
                 }
-                if (msg == CLOSE_MARKER) {
+                queuedBytes.addAndGet(-o.bytes().length);
+                if (o.kind() == Kind.CLOSE) {
                     break;
                 }
                 if (log.isDebugEnabled()) {
-                    log.debug("control {} <-- {}", number, QmpFraming.toJson(msg));
+                    log.debug("control {} <-- {}", number, abbreviate(o.bytes()));
                 }
-                QmpFraming.write(out, msg);
+                out.write(o.bytes());
+                out.flush();
             }
         } catch (IOException e) {
             log.debug("control: connection {} write failed: {}", number, e.toString());
@@ -179,6 +275,7 @@ public final class ControlSession {
             Thread.currentThread().interrupt();
         } finally {
             close();
+            threadEnded();
         }
     }
 
@@ -191,22 +288,24 @@ public final class ControlSession {
                     request = framing.read();
                 } catch (QmpProtocolException e) {
                     if (framing.messageTooLarge()) {
-                        enqueue(error(ControlException.GENERIC, "request too large: " + e.getMessage()
-                                + "; the connection is closed", null));
-                        enqueue(CLOSE_MARKER);
+                        reply(error(ControlException.GENERIC, "request too large: " + e.getMessage()
+                                + "; the connection is closed", null), null);
                         return;
                     }
-                    enqueue(error(ControlException.GENERIC, "JSON parse error: " + e.getMessage(), null));
+                    reply(error(ControlException.GENERIC, "JSON parse error: " + e.getMessage(), null), null);
                     framing.discardLine();
                     continue;
                 }
                 if (request == null) {
                     return;
                 }
+                if (finishing.get()) {
+                    continue; // the client is being dropped: read on so that it can finish writing, run nothing
+                }
                 if (log.isDebugEnabled()) {
                     log.debug("control {} --> {}", number, QmpFraming.toJson(request));
                 }
-                enqueue(handle(request));
+                reply(handle(request), request.path("execute").asText(null));
             }
         } catch (EOFException e) {
             log.debug("control: connection {} ended mid-message", number);
@@ -214,9 +313,27 @@ public final class ControlSession {
             log.debug("control: connection {} read failed: {}", number, e.toString());
         } finally {
             // Let queued replies go out before the socket closes.
-            enqueue(CLOSE_MARKER);
+            if (!finishing.get()) {
+                outbox.offer(CLOSE);
+            }
             unsubscribe();
+            threadEnded();
         }
+    }
+
+    /** Queues a reply, or an error in its place when the reply is larger than a QMP client accepts. */
+    private void reply(ObjectNode reply, String command) {
+        byte[] bytes = QmpFraming.encode(reply);
+        int size = bytes.length - 2;
+        if (size > QmpFraming.MAX_MESSAGE_BYTES) {
+            log.warn("control: reply to {} on connection {} is {} bytes, over the {} a QMP client accepts; sending an"
+                    + " error instead", command, number, size, QmpFraming.MAX_MESSAGE_BYTES);
+            bytes = QmpFraming.encode(error(ControlException.GENERIC, "the reply to '" + command + "' is too large: "
+                    + formatSize(size) + ", more than the " + formatSize(QmpFraming.MAX_MESSAGE_BYTES) + " a QMP client"
+                    + " accepts, so qsupd did not send it; ask for less, for example filter query-events by 'vms' or"
+                    + " 'events'", reply.get("id")));
+        }
+        enqueue(bytes, Kind.REPLY);
     }
 
     private ObjectNode handle(ObjectNode request) {
@@ -242,6 +359,10 @@ public final class ControlSession {
             JsonNode result;
             if (command.equals("qmp_capabilities")) {
                 negotiated = true;
+                ScheduledFuture<?> deadline = negotiationDeadline;
+                if (deadline != null) {
+                    deadline.cancel(false);
+                }
                 result = JSON.objectNode();
             } else {
                 ControlCommand handler = server.command(command);
@@ -276,21 +397,61 @@ public final class ControlSession {
         return reply;
     }
 
-    /** Closes the connection; safe to call from any thread, more than once. */
+    /** Closes the connection; safe to call from any thread, more than once. Never blocks on the peer. */
     public void close() {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
         unsubscribe();
+        ScheduledFuture<?> deadline = negotiationDeadline;
+        if (deadline != null) {
+            deadline.cancel(false);
+        }
+        outbox.offer(CLOSE); // wakes the writer if it waits for work
+        // shutdown first: it wakes a reader blocked in recv() and a writer blocked in send(), which close() may not
+        try {
+            socket.shutdownInput();
+        } catch (IOException e) {
+            // already gone
+        }
+        try {
+            socket.shutdownOutput();
+        } catch (IOException e) {
+            // already gone
+        }
         try {
             socket.close();
         } catch (IOException e) {
             log.debug("control: closing connection {}: {}", number, e.toString());
         }
-        server.sessionClosed(this);
+    }
+
+    private void threadEnded() {
+        if (threadsRunning.decrementAndGet() == 0) {
+            server.sessionEnded(this);
+        }
     }
 
     public boolean isClosed() {
         return closed.get();
+    }
+
+    private static String abbreviate(byte[] bytes) {
+        int n = Math.max(0, bytes.length - 2);
+        String text = new String(bytes, 0, Math.min(n, LOG_LIMIT), StandardCharsets.UTF_8);
+        return n > LOG_LIMIT ? text + "... (" + n + " bytes)" : text;
+    }
+
+    /** 10 MiB, 1.5 MiB, 12 KiB, 300 bytes. */
+    static String formatSize(long bytes) {
+        if (bytes >= 1024 * 1024) {
+            double mib = bytes / (1024.0 * 1024);
+            String n = mib == Math.rint(mib) ? Long.toString((long) mib) : String.format(Locale.ROOT, "%.1f", mib);
+            return n + " MiB";
+        }
+        if (bytes >= 1024) {
+            return bytes / 1024 + " KiB";
+        }
+        return bytes + " bytes";
     }
 }

@@ -40,7 +40,7 @@ public final class DaemonControl implements AutoCloseable {
         names.forEach(n -> commandList.addObject().put("name", n));
         table.put("query-commands", (args, session) -> commandList.deepCopy());
         ControlServer server = new ControlServer(settings.controlSocket(), settings.controlGroup(), table, hub,
-                ControlServer.DEFAULT_OUTBOX_LIMIT);
+                ControlServer.Limits.defaults().withMaxConnections(settings.controlMaxConnections()));
         try {
             server.start();
         } catch (IOException e) {

@@ -113,7 +113,13 @@ final class QmpConnection {
         return parseGreeting(msg);
     }
 
-    private QmpGreeting parseGreeting(ObjectNode msg) throws QmpProtocolException {
+    private QmpGreeting parseGreeting(ObjectNode msg) throws QmpException {
+        JsonNode refusal = msg.get("error");
+        if (refusal != null && refusal.isObject() && !msg.has("QMP")) {
+            // a server that refuses the session (qsupd: access denied, too many connections) says why in its place
+            throw new QmpErrorException(null, refusal.path("class").asText("GenericError"),
+                    refusal.path("desc").asText(""));
+        }
         JsonNode qmp = msg.get("QMP");
         if (qmp == null || !qmp.isObject()) {
             throw new QmpProtocolException("bad QMP greeting from " + endpoint

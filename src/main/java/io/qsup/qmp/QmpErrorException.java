@@ -1,6 +1,9 @@
 package io.qsup.qmp;
 
-/** The server answered a command with {@code {"error": {"class": ..., "desc": ...}}}. */
+/**
+ * The server answered a command with {@code {"error": {"class": ..., "desc": ...}}}, or sent such an error in place of
+ * its greeting to refuse the session.
+ */
 public final class QmpErrorException extends QmpException {
     private final String command;
     private final String errorClass;
@@ -13,7 +16,7 @@ public final class QmpErrorException extends QmpException {
         this.desc = desc;
     }
 
-    /** The command that was refused, as sent in {@code execute}. */
+    /** The command that was refused, as sent in {@code execute}; null when the whole session was refused. */
     public String command() {
         return command;
     }

@@ -71,6 +71,21 @@ class DaemonSettingsTest {
     }
 
     @Test
+    void controlMaxConnectionsDefaultsTo128AndIsValidatedLikeTheOtherSettings() throws Exception {
+        assertThat(DaemonSettings.defaults().controlMaxConnections()).isEqualTo(128);
+        Path f = dir.resolve("qsupd.yaml");
+        Files.writeString(f, "control-max-connections: 5\n");
+        assertThat(DaemonSettings.load(f).controlMaxConnections()).isEqualTo(5);
+        Files.writeString(f, "control-max-connections: 0\nlog-level: info\ncontrol-max-conections: 3\n");
+        assertThatThrownBy(() -> DaemonSettings.load(f))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.errors()).extracting(ConfigError::format)
+                        .containsExactly(
+                                f + ":1:26: control-max-connections: must be a whole number from 1 to 4096, got 0",
+                                f + ":3:1: control-max-conections: unknown key;"
+                                        + " did you mean 'control-max-connections'?"));
+    }
+
+    @Test
     void aMissingFileSaysWhatToDo() {
         assertThatThrownBy(() -> DaemonSettings.load(dir.resolve("nope.yaml")))
                 .hasMessageContaining("cannot read settings file").hasMessageContaining("--config");

@@ -1,14 +1,19 @@
 package io.qsup.control;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import io.qsup.qmp.QmpClient;
+import io.qsup.qmp.QmpEndpoint;
+import io.qsup.qmp.QmpErrorException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -35,7 +40,8 @@ class ControlProtocolTest {
         hub = new EventHub();
         Map<String, ControlCommand> table = new HashMap<>();
         EventCommands.register(table, hub);
-        server = new ControlServer(dir.resolve("qsupd.sock"), "users", table, hub, 64);
+        server = new ControlServer(dir.resolve("qsupd.sock"), "users", table, hub,
+                ControlServer.Limits.defaults().withOutboxMessages(64));
         server.start();
     }
 
@@ -94,7 +100,8 @@ class ControlProtocolTest {
     void aLineOverOneMebibyteGetsAnErrorAndTheConnectionCloses() throws IOException {
         try (RawControlClient c = new RawControlClient(server.socketPath()).negotiated()) {
             String huge = "{\"execute\":\"query-events\",\"arguments\":{\"pad\":\"" + "x".repeat(1024 * 1024 + 10) + "\"}}\n";
-            Thread writer = Thread.ofVirtual().start(() -> {
+            // a platform thread: junixsocket writes from a virtual thread can stall this socket's reads (#172)
+            Thread writer = Thread.ofPlatform().daemon().start(() -> {
                 try {
                     c.send(huge);
                 } catch (IOException e) {
@@ -174,25 +181,185 @@ class ControlProtocolTest {
     }
 
     @Test
-    void twoHundredConcurrentClientsAreServed() throws Exception {
-        int clients = 200;
-        ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
-        List<Future<Boolean>> results = new ArrayList<>();
-        for (int i = 0; i < clients; i++) {
-            Callable<Boolean> task = () -> {
-                try (RawControlClient c = new RawControlClient(server.socketPath()).negotiated()) {
-                    return c.command("{\"execute\":\"query-events\"}").has("return");
-                }
-            };
-            results.add(pool.submit(task));
+    void aClientThatPipelinesWithoutReadingIsToldItDidNotReadItsReplies() throws Exception {
+        for (int i = 0; i < 50; i++) {
+            hub.publish(event("web1", "n" + i)); // makes each query-events reply a few KiB
         }
-        int ok = 0;
-        for (Future<Boolean> f : results) {
-            if (f.get(60, TimeUnit.SECONDS)) {
-                ok++;
+        try (RawControlClient c = new RawControlClient(server.socketPath()).negotiated()) {
+            c.socket.setReceiveBufferSize(4096);
+            // a platform thread: junixsocket writes from a virtual thread can stall this socket's reads (#172)
+            Thread writer = Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    for (int i = 0; i < 5000; i++) {
+                        c.send("{\"execute\":\"query-events\",\"id\":" + i + "}\n");
+                    }
+                } catch (IOException e) {
+                    // qsupd closes the connection once it has given up on this client
+                }
+            });
+            writer.join(TimeUnit.SECONDS.toMillis(30));
+            JsonNode last = lastMessage(c);
+            assertThat(last).isNotNull();
+            assertThat(last.path("event").asText()).as("%s", last).isNotEqualTo(ControlSession.DROPPED_EVENT);
+            assertThat(last.path("error").path("class").asText()).isEqualTo("GenericError");
+            assertThat(last.path("error").path("desc").asText()).contains("did not read its replies")
+                    .contains("64 messages").doesNotContain("events");
+        }
+    }
+
+    @Test
+    void aReplyLargerThanAClientAcceptsBecomesAnErrorAndTheSessionGoesOn() throws Exception {
+        String pad = "x".repeat(11 * 1024);
+        for (int i = 0; i < EventHub.HISTORY_LIMIT; i++) {
+            var data = JsonNodeFactory.instance.objectNode().put("event", "BIG").put("pad", pad);
+            hub.publish(new ControlEvent("VM_QMP_EVENT", i % 2 == 0 ? "web1" : "db1", data, Instant.now()));
+        }
+        try (QmpClient c = QmpClient.connect(new QmpEndpoint.Unix(server.socketPath()))) {
+            assertThatThrownBy(() -> c.execute("query-events"))
+                    .isInstanceOfSatisfying(QmpErrorException.class, e -> {
+                        assertThat(e.errorClass()).isEqualTo("GenericError");
+                        assertThat(e.desc()).contains("query-events").contains("too large").contains("10 MiB")
+                                .contains("'vms'");
+                    });
+            var onlyOne = JsonNodeFactory.instance.objectNode();
+            onlyOne.putArray("vms").add("web1");
+            onlyOne.putArray("events").add("VM_STATE_CHANGED");
+            assertThat(c.execute("query-events", onlyOne).isArray()).isTrue();
+        }
+    }
+
+    @Test
+    void pastTheConnectionLimitAClientIsToldWhyAndOnceOneClosesANewOneIsServed() throws Exception {
+        List<RawControlClient> served = new ArrayList<>();
+        try (ControlServer capped = extraServer("capped.sock", ControlServer.Limits.defaults().withMaxConnections(5))) {
+            for (int i = 0; i < 5; i++) {
+                served.add(new RawControlClient(capped.socketPath()).negotiated());
+            }
+            try (RawControlClient sixth = new RawControlClient(capped.socketPath())) {
+                JsonNode refusal = sixth.read();
+                assertThat(refusal.path("error").path("class").asText()).as("%s", refusal).isEqualTo("GenericError");
+                assertThat(refusal.path("error").path("desc").asText())
+                        .contains("too many control connections").contains("at most 5")
+                        .contains("control-max-connections");
+                assertThat(sixth.read()).as("connection closed after the refusal").isNull();
+            }
+            for (int i = 0; i < 40; i++) {
+                try (RawControlClient refused = new RawControlClient(capped.socketPath())) {
+                    assertThat(refused.read().has("error")).isTrue();
+                }
+            }
+            assertThat(controlSessionThreads()).as("threads of the control socket with 5 served and 41 refused")
+                    .isLessThanOrEqualTo(2 * 5);
+
+            served.remove(0).close();
+            RawControlClient next = awaitServed(capped.socketPath(), Duration.ofSeconds(5));
+            served.add(next);
+            assertThat(next.command("{\"execute\":\"query-events\"}").has("return")).isTrue();
+            for (RawControlClient c : served) {
+                assertThat(c.command("{\"execute\":\"query-events\"}").has("return")).isTrue();
+            }
+        } finally {
+            for (RawControlClient c : served) {
+                c.close();
             }
         }
-        pool.shutdown();
+    }
+
+    @Test
+    void aClientThatNeverNegotiatesIsClosedAfterTheTimeout() throws Exception {
+        try (ControlServer strict = extraServer("strict.sock",
+                ControlServer.Limits.defaults().withNegotiationTimeout(Duration.ofSeconds(1)));
+                RawControlClient negotiated = new RawControlClient(strict.socketPath()).negotiated();
+                RawControlClient silent = new RawControlClient(strict.socketPath())) {
+            assertThat(silent.read().has("QMP")).isTrue();
+            long start = System.nanoTime();
+            JsonNode bye = silent.read();
+            assertThat(bye).as("a message before the connection closes").isNotNull();
+            assertThat(bye.path("error").path("desc").asText()).contains("qmp_capabilities").contains("within 1s");
+            assertThat(silent.read()).as("closed by qsupd").isNull();
+            Duration took = Duration.ofNanos(System.nanoTime() - start);
+            assertThat(took).isLessThan(Duration.ofSeconds(4));
+
+            // a client that negotiated is not bound by the timeout
+            assertThat(negotiated.command("{\"execute\":\"query-events\"}").has("return")).isTrue();
+        }
+    }
+
+    @Test
+    void theDefaultsAreAFewSecondsToNegotiateAnd128Connections() {
+        ControlServer.Limits d = ControlServer.Limits.defaults();
+        assertThat(d.negotiationTimeout()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(d.maxConnections()).isEqualTo(128);
+    }
+
+    private ControlServer extraServer(String name, ControlServer.Limits limits) throws IOException {
+        Map<String, ControlCommand> table = new HashMap<>();
+        EventCommands.register(table, hub);
+        ControlServer s = new ControlServer(dir.resolve(name), "users", table, hub, limits);
+        s.start();
+        return s;
+    }
+
+    /** Connects until qsupd greets instead of refusing (it frees a slot once it has seen the other client go). */
+    private static RawControlClient awaitServed(Path socket, Duration within) throws Exception {
+        long deadline = System.nanoTime() + within.toNanos();
+        while (true) {
+            RawControlClient c = new RawControlClient(socket);
+            JsonNode first = c.read();
+            if (first != null && first.has("QMP")) {
+                JsonNode r = c.command("{\"execute\":\"qmp_capabilities\"}");
+                assertThat(r.has("return")).as("%s", r).isTrue();
+                return c;
+            }
+            c.close();
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("still refused after " + within + ": " + first);
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    private static long controlSessionThreads() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("control-reader ") || t.getName().startsWith("control-writer "))
+                .count();
+    }
+
+    /** Reads to the end of the connection; a reset after the last message counts as the end. */
+    private static JsonNode lastMessage(RawControlClient c) {
+        JsonNode last = null;
+        try {
+            JsonNode m;
+            while ((m = c.read()) != null) {
+                last = m;
+            }
+        } catch (IOException e) {
+            // qsupd closed with our unread requests still queued: the kernel reports a reset after the data
+        }
+        return last;
+    }
+
+    @Test
+    void twoHundredConcurrentClientsAreServedWithTheLimitRaisedTo256() throws Exception {
+        int clients = 200;
+        int ok = 0;
+        try (ControlServer roomy = extraServer("roomy.sock", ControlServer.Limits.defaults().withMaxConnections(256));
+                ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<Boolean>> results = new ArrayList<>();
+            for (int i = 0; i < clients; i++) {
+                Callable<Boolean> task = () -> {
+                    try (RawControlClient c = new RawControlClient(roomy.socketPath()).negotiated()) {
+                        return c.command("{\"execute\":\"query-events\"}").has("return");
+                    }
+                };
+                results.add(pool.submit(task));
+            }
+            for (Future<Boolean> f : results) {
+                if (f.get(60, TimeUnit.SECONDS)) {
+                    ok++;
+                }
+            }
+        }
         assertThat(ok).isEqualTo(clients);
     }
 
