@@ -31,7 +31,7 @@ import org.newsclub.net.unix.AFUNIXSocketAddress;
  * qsupd as a real child process in hostile surroundings: a descriptor limit that runs out under idle connections, and
  * a start under {@code nohup}, which leaves SIGHUP ignored.
  */
-class QsupdFaultsTest {
+class QsupdDescriptorsAndSignalsTest {
     private static final Path PROJECT = Path.of(System.getProperty("qsup.projectDir", "."));
     private static final Duration WAIT = Duration.ofSeconds(60);
     private final List<Process> daemons = new ArrayList<>();
