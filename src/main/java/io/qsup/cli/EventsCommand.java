@@ -25,6 +25,7 @@ import picocli.CommandLine.Model.CommandSpec;
             "  qsup events --follow --json | jq ."})
 final class EventsCommand implements Callable<Integer> {
     @Mixin DaemonOptions daemon;
+    @Mixin JsonOption output;
     @Spec CommandSpec spec;
 
     @Parameters(paramLabel = "NAME", arity = "0..*", description = "Only events of these VMs.")
@@ -67,7 +68,7 @@ final class EventsCommand implements Callable<Integer> {
     }
 
     private synchronized void print(PrintWriter out, JsonNode e) {
-        if (daemon.json) {
+        if (output.json) {
             out.println(QmpFraming.toJson(e));
         } else {
             out.println(line(e));

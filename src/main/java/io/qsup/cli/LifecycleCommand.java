@@ -22,6 +22,7 @@ import picocli.CommandLine.Model.CommandSpec;
  */
 abstract class LifecycleCommand implements Callable<Integer> {
     @Mixin DaemonOptions daemon;
+    @Mixin JsonOption output;
     @Spec CommandSpec spec;
 
     @Parameters(paramLabel = "NAME", arity = "0..*", description = "The VMs to act on.")
@@ -72,7 +73,7 @@ abstract class LifecycleCommand implements Callable<Integer> {
                 try {
                     JsonNode r = client.call(controlCommand(), args, callTimeout());
                     results.add(r);
-                    if (!daemon.json) {
+                    if (!output.json) {
                         out.println(describe(name, r));
                     }
                     for (JsonNode w : r.path("warnings")) {
@@ -88,13 +89,13 @@ abstract class LifecycleCommand implements Callable<Integer> {
                     exit = exit == ExitCodes.OK ? e.exitCode() : exit;
                     ObjectNode failed = Json.object().put("name", name).put("error", e.getMessage());
                     results.add(failed);
-                    if (!daemon.json) {
+                    if (!output.json) {
                         err.println("qsup: " + name + ": " + e.getMessage());
                     }
                 }
             }
         }
-        if (daemon.json) {
+        if (output.json) {
             out.println(Json.pretty(results));
         }
         return exit;

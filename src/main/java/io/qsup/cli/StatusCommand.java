@@ -17,6 +17,7 @@ import picocli.CommandLine.Model.CommandSpec;
         footer = {"", "Examples:", "  qsup status web1", "  qsup status web1 --json"})
 final class StatusCommand implements Callable<Integer> {
     @Mixin DaemonOptions daemon;
+    @Mixin JsonOption output;
     @Spec CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "NAME", description = "The VM.")
@@ -27,7 +28,7 @@ final class StatusCommand implements Callable<Integer> {
         try (DaemonClient client = daemon.connect()) {
             JsonNode vm = client.call("query-vm", Json.object().put("name", name));
             PrintWriter out = spec.commandLine().getOut();
-            if (daemon.json) {
+            if (output.json) {
                 out.println(Json.pretty(vm));
                 return ExitCodes.OK;
             }

@@ -85,6 +85,31 @@ class CliEndToEndTest {
     }
 
     @Test
+    @Order(0)
+    void globalOptionsWorkBeforeAndAfterTheVerb() throws Exception {
+        CliRun before = CliRun.qsupRaw("--socket", socket.toString(), "list");
+        CliRun after = CliRun.qsupRaw("list", "--socket", socket.toString());
+        assertThat(before.code()).as(before.toString()).isZero();
+        assertThat(before.out()).startsWith("NAME").contains("alpha").isEqualTo(after.out());
+
+        JsonNode vm = json(CliRun.qsupRaw("--json", "--socket", socket.toString(), "status", "alpha"));
+        assertThat(vm.path("name").asText()).isEqualTo("alpha");
+        assertThat(json(CliRun.qsupRaw("--socket", socket.toString(), "list", "--json"))).hasSize(2);
+
+        // the verb's own --socket wins over the global one
+        CliRun both = CliRun.qsupRaw("--socket", "/tmp/qsup-nothing-here.sock", "list", "--socket", socket.toString());
+        assertThat(both.code()).as(both.toString()).isZero();
+
+        // before 'qmp', --socket is the daemon's; after it, a QEMU monitor's
+        JsonNode status = json(CliRun.qsupRaw("--socket", socket.toString(), "qmp", "alpha", "query-status"));
+        assertThat(status.path("status").asText()).isEqualTo("running");
+        CliRun direct = CliRun.qsupRaw("--socket", socket.toString(), "qmp", "--socket", "/tmp/qsup-no-qemu-here.sock",
+                "query-status");
+        assertThat(direct.code()).as(direct.toString()).isEqualTo(ExitCodes.UNREACHABLE);
+        assertThat(direct.err()).contains("/tmp/qsup-no-qemu-here.sock");
+    }
+
+    @Test
     @Order(2)
     void statusNamesOneVm() throws Exception {
         CliRun human = qsup(socket, "status", "alpha");
