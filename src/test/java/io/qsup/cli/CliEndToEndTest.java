@@ -152,7 +152,7 @@ class CliEndToEndTest {
         fixture.readyConsole("beta", Duration.ofSeconds(90)).close();
         CliRun stop = qsup(socket, "stop", "beta");
         assertThat(stop.code()).as(stop.toString()).isZero();
-        assertThat(stop.out()).startsWith("beta: stopped (by powerdown");
+        assertThat(stop.out()).startsWith("beta: stopped by powerdown after ");
     }
 
     @Test
