@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.qsup.qmp.QmpFraming;
 import java.io.PrintWriter;
 import java.time.Instant;
+import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -76,8 +77,12 @@ final class EventsCommand implements Callable<Integer> {
         out.flush();
     }
 
-    /** One human line: time, VM, event, and what changed. */
+    /** One human line: local time, VM, event, and what changed. */
     static String line(JsonNode e) {
+        return line(e, ZoneId.systemDefault());
+    }
+
+    static String line(JsonNode e, ZoneId zone) {
         JsonNode ts = e.path("timestamp");
         Instant t = Instant.ofEpochSecond(ts.path("seconds").asLong(), ts.path("microseconds").asLong() * 1000);
         JsonNode d = e.path("data");
@@ -91,7 +96,7 @@ final class EventsCommand implements Callable<Integer> {
             case "VM_QMP_EVENT" -> d.path("event").asText() + " " + QmpFraming.toJson(d.path("data"));
             default -> QmpFraming.toJson(d);
         };
-        return t + " " + vm + " " + name + " " + what;
+        return TimeText.event(t, zone) + " " + vm + " " + name + " " + what;
     }
 
 }

@@ -194,6 +194,26 @@ class CliEndToEndTest {
                 .contains("VM_STATE_CHANGED running -> stopping");
         assertThat(events.out()).doesNotContain(" beta ");
 
+        // Human times are the host's local time; JSON keeps the daemon's seconds and microseconds.
+        java.util.TimeZone utc = java.util.TimeZone.getDefault();
+        try {
+            java.util.TimeZone.setDefault(java.util.TimeZone.getTimeZone("Pacific/Chatham")); // +12:45, or +13:45
+            String first = qsup(socket, "events", "alpha").out().lines().findFirst().orElseThrow();
+            JsonNode wire = JSON.readTree(qsup(socket, "events", "alpha", "--json").out().lines().findFirst()
+                    .orElseThrow());
+            java.time.ZonedDateTime local = java.time.Instant.ofEpochSecond(
+                    wire.path("timestamp").path("seconds").asLong(),
+                    wire.path("timestamp").path("microseconds").asLong() * 1000)
+                    .atZone(java.time.ZoneId.of("Pacific/Chatham"));
+            assertThat(first).startsWith(java.time.format.DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS")
+                    .format(local) + " alpha VM_STATE_CHANGED");
+            assertThat(qsup(socket, "status", "alpha").out().lines().findFirst().orElseThrow())
+                    .matches("alpha: running since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d "
+                            + "\\((just now|\\d+[smhd]\\S* ago)\\)");
+        } finally {
+            java.util.TimeZone.setDefault(utc);
+        }
+
         CliRun jsonEvents = qsup(socket, "events", "beta", "--json", "--type", "VM_STATE_CHANGED");
         for (String line : jsonEvents.out().split("\n")) {
             JsonNode e = JSON.readTree(line);
