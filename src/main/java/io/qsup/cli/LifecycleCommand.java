@@ -222,7 +222,8 @@ abstract class LifecycleCommand implements Callable<Integer> {
 
     @CommandLine.Command(name = "stop", mixinStandardHelpOptions = true,
             description = {"Stop VMs along the shutdown ladder: ACPI powerdown, then QMP quit, then SIGTERM, then SIGKILL.",
-                "A VM stopped by the operator is never restarted by its restart policy."},
+                "A VM stopped by the operator is never restarted by its restart policy.",
+                "On a terminal, a live line per VM names the rung reached while qsup waits."},
             footer = {"", "Examples:", "  qsup stop web1", "  qsup stop --force --all", "  qsup stop web1 --timeout 30s"})
     static final class Stop extends LifecycleCommand {
         @Option(names = "--force", description = "Skip the ACPI powerdown and start at QMP quit.")
