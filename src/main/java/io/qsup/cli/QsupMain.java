@@ -110,8 +110,8 @@ public final class QsupMain implements Runnable {
         while (verb.hasSubcommand()) {
             verb = verb.subcommand();
         }
-        if (verb == parsed) {
-            return;
+        if (verb == parsed || verb.isUsageHelpRequested() || verb.isVersionHelpRequested()) {
+            return; // --help shows the help, whatever else the line says
         }
         CommandSpec spec = verb.commandSpec();
         if (top.socket != null) {

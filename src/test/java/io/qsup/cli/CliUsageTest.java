@@ -59,6 +59,10 @@ class CliUsageTest {
         CliRun r = qsupRaw("--json", "console", "web1");
         assertShortUsageError(r);
         assertThat(r.err()).startsWith("qsup console: --json does not apply");
+
+        CliRun help = qsupRaw("--json", "console", "--help");
+        assertThat(help.code()).as(help.toString()).isZero();
+        assertThat(help.out()).startsWith("Usage: qsup console");
     }
 
     @Test
