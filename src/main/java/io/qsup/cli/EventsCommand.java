@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.qsup.qmp.QmpFraming;
 import java.io.PrintWriter;
 import java.time.Instant;
+import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -25,6 +26,7 @@ import picocli.CommandLine.Model.CommandSpec;
             "  qsup events --follow --json | jq ."})
 final class EventsCommand implements Callable<Integer> {
     @Mixin DaemonOptions daemon;
+    @Mixin JsonOption output;
     @Spec CommandSpec spec;
 
     @Parameters(paramLabel = "NAME", arity = "0..*", description = "Only events of these VMs.")
@@ -67,7 +69,7 @@ final class EventsCommand implements Callable<Integer> {
     }
 
     private synchronized void print(PrintWriter out, JsonNode e) {
-        if (daemon.json) {
+        if (output.json) {
             out.println(QmpFraming.toJson(e));
         } else {
             out.println(line(e));
@@ -75,8 +77,12 @@ final class EventsCommand implements Callable<Integer> {
         out.flush();
     }
 
-    /** One human line: time, VM, event, and what changed. */
+    /** One human line: local time, VM, event, and what changed. */
     static String line(JsonNode e) {
+        return line(e, ZoneId.systemDefault());
+    }
+
+    static String line(JsonNode e, ZoneId zone) {
         JsonNode ts = e.path("timestamp");
         Instant t = Instant.ofEpochSecond(ts.path("seconds").asLong(), ts.path("microseconds").asLong() * 1000);
         JsonNode d = e.path("data");
@@ -90,7 +96,7 @@ final class EventsCommand implements Callable<Integer> {
             case "VM_QMP_EVENT" -> d.path("event").asText() + " " + QmpFraming.toJson(d.path("data"));
             default -> QmpFraming.toJson(d);
         };
-        return t + " " + vm + " " + name + " " + what;
+        return TimeText.event(t, zone) + " " + vm + " " + name + " " + what;
     }
 
 }

@@ -7,8 +7,14 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import picocli.CommandLine;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -18,10 +24,23 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * The verbs that act on named VMs ({@code start}, {@code stop}, {@code restart}, ...): each sends one control
- * command per VM, waits for the result by default, and says what happened to each.
+ * command per VM, all VMs at once, waits for the results by default, and says what happened to each.
+ *
+ * <p>Each VM gets its own connection and platform thread (the control socket runs one connection's commands one at
+ * a time, so requests on one connection would queue; junixsocket wants platform threads), at most
+ * {@value #MAX_PARALLEL} at once; qsupd itself bounds concurrent launches by {@code max-parallel-starts}. On a
+ * terminal, one live line per VM follows its progress from the control socket's events until the results are in;
+ * the results then print in the order the VMs were named, as they do off a terminal and in JSON.
+ *
+ * <p>Threading: each VM's thread owns its connection and completes its own future; the daemon connection's event
+ * thread updates that VM's {@link VmProgress}; only the command's own thread draws and prints.
  */
 abstract class LifecycleCommand implements Callable<Integer> {
+    static final int MAX_PARALLEL = 64;
+    private static final List<String> PROGRESS_EVENTS = List.of("VM_STATE_CHANGED", "VM_STOP_RUNG");
+
     @Mixin DaemonOptions daemon;
+    @Mixin JsonOption output;
     @Spec CommandSpec spec;
 
     @Parameters(paramLabel = "NAME", arity = "0..*", description = "The VMs to act on.")
@@ -48,76 +67,145 @@ abstract class LifecycleCommand implements Callable<Integer> {
         return Duration.ofMinutes(10);
     }
 
+    /** The bound of a stop ladder when the command line gave one, for the time left on the live line; else null. */
+    Duration stopBound() {
+        return null;
+    }
+
+    /** One VM's answer: the command's return, or the error that stood for it. */
+    private record Outcome(String name, JsonNode result, CliException error) {}
+
     @Override
-    public Integer call() {
+    public Integer call() throws InterruptedException {
         if (all == !names.isEmpty()) {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     all ? "give VM names or --all, not both" : "name at least one VM, or use --all");
         }
+        ObjectNode verbArgs = Json.object().put("wait", !noWait);
+        addArguments(verbArgs); // checks the verb's options before anything is sent
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        ArrayNode results = JsonNodeFactory.instance.arrayNode();
-        int exit = ExitCodes.OK;
+        List<String> targets = new ArrayList<>(new LinkedHashSet<>(names));
+        // One connection first, so an unreachable daemon is said once, not once per VM.
         try (DaemonClient client = daemon.connect(callTimeout())) {
-            List<String> targets = names;
             if (all) {
-                targets = new ArrayList<>();
                 for (JsonNode vm : client.call("query-vms")) {
                     targets.add(vm.path("name").asText());
                 }
             }
-            for (String name : targets) {
-                ObjectNode args = Json.object().put("name", name).put("wait", !noWait);
-                addArguments(args);
+        }
+        LiveLines live = output.json || noWait ? null : LiveLines.onTerminal(out, targets.size());
+        Semaphore slots = new Semaphore(MAX_PARALLEL);
+        List<VmProgress> progress = new ArrayList<>();
+        List<CompletableFuture<Outcome>> outcomes = new ArrayList<>();
+        for (String name : targets) {
+            VmProgress p = new VmProgress(name, spec.name(), stopBound(), System.nanoTime());
+            progress.add(p);
+            CompletableFuture<Outcome> f = new CompletableFuture<>();
+            outcomes.add(f);
+            Thread.ofPlatform().daemon().name(spec.name() + " " + name).start(() -> {
+                Outcome o = act(name, verbArgs.deepCopy().put("name", name), live == null ? null : p, slots);
+                p.finish(o.result() != null ? describe(spec.name(), name, o.result())
+                        : name + ": " + o.error().getMessage().lines().findFirst().orElse("failed"));
+                f.complete(o);
+            });
+        }
+        if (live != null) {
+            CompletableFuture<Void> done = CompletableFuture.allOf(outcomes.toArray(CompletableFuture[]::new));
+            while (!done.isDone()) {
+                long now = System.nanoTime();
+                live.draw(progress.stream().map(p -> p.line(now)).toList());
                 try {
-                    JsonNode r = client.call(controlCommand(), args, callTimeout());
-                    results.add(r);
-                    if (!daemon.json) {
-                        out.println(describe(name, r));
-                    }
-                    for (JsonNode w : r.path("warnings")) {
-                        err.println("qsup: " + name + ": warning: " + w.asText());
-                        if (!allowUnpersisted && exit == ExitCodes.OK) {
-                            exit = ExitCodes.ERROR;
-                        }
-                    }
-                } catch (CliException e) {
-                    if (e.exitCode() == ExitCodes.UNREACHABLE) {
-                        throw e;
-                    }
-                    exit = exit == ExitCodes.OK ? e.exitCode() : exit;
-                    ObjectNode failed = Json.object().put("name", name).put("error", e.getMessage());
-                    results.add(failed);
-                    if (!daemon.json) {
-                        err.println("qsup: " + name + ": " + e.getMessage());
-                    }
+                    done.get(200, TimeUnit.MILLISECONDS);
+                } catch (TimeoutException | ExecutionException e) {
+                    // redraw, for the clock, until every VM has its answer
+                }
+            }
+            live.clear();
+        }
+        ArrayNode results = JsonNodeFactory.instance.arrayNode();
+        int exit = ExitCodes.OK;
+        boolean unreachable = false;
+        for (CompletableFuture<Outcome> f : outcomes) {
+            Outcome o = f.join();
+            if (o.error() != null) {
+                CliException e = o.error();
+                unreachable |= e.exitCode() == ExitCodes.UNREACHABLE;
+                exit = exit == ExitCodes.OK ? e.exitCode() : exit;
+                results.add(Json.object().put("name", o.name()).put("error", e.getMessage()));
+                if (!output.json) {
+                    err.println("qsup: " + o.name() + ": " + e.getMessage());
+                    err.flush();
+                }
+                continue;
+            }
+            results.add(o.result());
+            if (!output.json) {
+                out.println(describe(spec.name(), o.name(), o.result()));
+                out.flush();
+            }
+            for (JsonNode w : o.result().path("warnings")) {
+                err.println("qsup: " + o.name() + ": warning: " + w.asText());
+                err.flush();
+                if (!allowUnpersisted && exit == ExitCodes.OK) {
+                    exit = ExitCodes.ERROR;
                 }
             }
         }
-        if (daemon.json) {
+        if (output.json) {
             out.println(Json.pretty(results));
         }
-        return exit;
+        return unreachable ? ExitCodes.UNREACHABLE : exit;
     }
 
-    /** One human line for one VM's result, e.g. {@code web1: stopped (powerdown, 3.2s)}. */
-    static String describe(String name, JsonNode r) {
-        StringBuilder s = new StringBuilder(name).append(": ").append(r.path("state").asText("requested"));
-        List<String> details = new ArrayList<>();
+    /**
+     * Sends this verb's command for one VM on a connection of its own; with {@code progress}, subscribes that
+     * connection to the VM's progress events first, so none falls between the request and its answer.
+     */
+    private Outcome act(String name, ObjectNode args, VmProgress progress, Semaphore slots) {
+        try {
+            slots.acquire();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new Outcome(name, null, new CliException(ExitCodes.ERROR, "interrupted before it was sent"));
+        }
+        try (DaemonClient client = daemon.connect(callTimeout())) {
+            if (progress != null) {
+                client.onEvent(progress::onEvent);
+                ObjectNode filter = Json.object();
+                filter.putArray("vms").add(name);
+                PROGRESS_EVENTS.forEach(filter.putArray("events")::add);
+                client.call("event-subscribe", filter);
+            }
+            return new Outcome(name, client.call(controlCommand(), args, callTimeout()), null);
+        } catch (CliException e) {
+            return new Outcome(name, null, e);
+        } catch (RuntimeException e) {
+            return new Outcome(name, null, new CliException(ExitCodes.ERROR, e.toString(), e));
+        } finally {
+            slots.release();
+        }
+    }
+
+    /**
+     * One human line for one VM's result, e.g. {@code web1: stopped by powerdown after 3.2 s}, or with
+     * {@code --no-wait} {@code web1: stop requested (now running)}.
+     */
+    static String describe(String verb, String name, JsonNode r) {
+        String state = r.path("state").asText("?");
+        if (r.path("requested").asBoolean(false)) {
+            return name + ": " + verb + " requested (now " + state + ")";
+        }
+        StringBuilder s = new StringBuilder(name).append(": ").append(state);
         String rung = Json.text(r, "rung");
-        if (rung != null) {
-            details.add("by " + rung);
-        }
         JsonNode secs = r.get("seconds");
-        if (secs != null && !secs.isNull()) {
-            details.add(String.format("%.1fs", secs.asDouble()));
-        }
-        String message = Json.text(r, "message");
-        if (message != null && rung == null) {
-            details.add(message);
-        }
-        if (!details.isEmpty()) {
-            s.append(" (").append(String.join(", ", details)).append(')');
+        if (rung != null) {
+            s.append(" by ").append(rung);
+            if (secs != null && !secs.isNull()) {
+                s.append(String.format(" after %.1f s", secs.asDouble()));
+            }
+        } else if (Json.text(r, "message") != null) {
+            s.append(" (").append(Json.text(r, "message")).append(')');
         }
         return s.toString();
     }
@@ -134,7 +222,8 @@ abstract class LifecycleCommand implements Callable<Integer> {
 
     @CommandLine.Command(name = "stop", mixinStandardHelpOptions = true,
             description = {"Stop VMs along the shutdown ladder: ACPI powerdown, then QMP quit, then SIGTERM, then SIGKILL.",
-                "A VM stopped by the operator is never restarted by its restart policy."},
+                "A VM stopped by the operator is never restarted by its restart policy.",
+                "On a terminal, a live line per VM names the rung reached while qsup waits."},
             footer = {"", "Examples:", "  qsup stop web1", "  qsup stop --force --all", "  qsup stop web1 --timeout 30s"})
     static final class Stop extends LifecycleCommand {
         @Option(names = "--force", description = "Skip the ACPI powerdown and start at QMP quit.")
@@ -147,6 +236,12 @@ abstract class LifecycleCommand implements Callable<Integer> {
         @Override
         String controlCommand() {
             return "vm-stop";
+        }
+
+        @Override
+        Duration stopBound() {
+            return timeout == null ? null : Duration.ofMillis(Math.round(
+                    DurationArg.seconds(spec, "--timeout", timeout) * 1000));
         }
 
         @Override

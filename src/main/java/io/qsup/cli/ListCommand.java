@@ -14,6 +14,7 @@ import picocli.CommandLine.Model.CommandSpec;
         footer = {"", "Examples:", "  qsup list", "  qsup list --json | jq -r '.[] | select(.state==\"failed\") | .name'"})
 final class ListCommand implements Callable<Integer> {
     @Mixin DaemonOptions daemon;
+    @Mixin JsonOption output;
     @Spec CommandSpec spec;
 
     @picocli.CommandLine.Option(names = "--names", description = "Print only the names, one per line (for scripts and completion).")
@@ -29,7 +30,7 @@ final class ListCommand implements Callable<Integer> {
                 }
                 return ExitCodes.OK;
             }
-            if (daemon.json) {
+            if (output.json) {
                 spec.commandLine().getOut().println(Json.pretty(vms));
                 return ExitCodes.OK;
             }

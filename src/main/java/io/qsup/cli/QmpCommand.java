@@ -92,7 +92,8 @@ public final class QmpCommand implements Callable<Integer> {
     List<String> words = new ArrayList<>();
 
     @Option(names = "--daemon-socket", paramLabel = "PATH",
-            description = "qsupd's control socket, for the NAME form (default: $QSUP_SOCKET, else /run/qsup/qsupd.sock).")
+            description = "qsupd's control socket, for the NAME form (default: the global --socket given before 'qmp',"
+                    + " else $QSUP_SOCKET, else /run/qsup/qsupd.sock).")
     Path daemonSocket;
 
     @Override
@@ -213,7 +214,7 @@ public final class QmpCommand implements Callable<Integer> {
 
     /** Usage errors found after parsing: reported like picocli's own, exit code 2. */
     private static int usage(PrintWriter err, String message) {
-        err.println(message);
+        err.println("qsup qmp: " + message);
         err.println("Try 'qsup qmp --help' for the syntax.");
         err.flush();
         return ExitCodes.USAGE;

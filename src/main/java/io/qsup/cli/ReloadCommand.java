@@ -16,6 +16,7 @@ import picocli.CommandLine.Model.CommandSpec;
         footer = {"", "Examples:", "  qsup reload", "  qsup reload --json"})
 final class ReloadCommand implements Callable<Integer> {
     @Mixin DaemonOptions daemon;
+    @Mixin JsonOption output;
     @Spec CommandSpec spec;
 
     @Override
@@ -24,7 +25,7 @@ final class ReloadCommand implements Callable<Integer> {
             JsonNode r = client.call("daemon-reload");
             PrintWriter out = spec.commandLine().getOut();
             boolean errors = r.path("errors").size() > 0;
-            if (daemon.json) {
+            if (output.json) {
                 out.println(Json.pretty(r));
                 return errors ? ExitCodes.ERROR : ExitCodes.OK;
             }

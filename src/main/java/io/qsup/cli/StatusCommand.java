@@ -2,6 +2,8 @@ package io.qsup.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.PrintWriter;
+import java.time.Instant;
+import java.time.ZoneId;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -17,6 +19,7 @@ import picocli.CommandLine.Model.CommandSpec;
         footer = {"", "Examples:", "  qsup status web1", "  qsup status web1 --json"})
 final class StatusCommand implements Callable<Integer> {
     @Mixin DaemonOptions daemon;
+    @Mixin JsonOption output;
     @Spec CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "NAME", description = "The VM.")
@@ -27,14 +30,19 @@ final class StatusCommand implements Callable<Integer> {
         try (DaemonClient client = daemon.connect()) {
             JsonNode vm = client.call("query-vm", Json.object().put("name", name));
             PrintWriter out = spec.commandLine().getOut();
-            if (daemon.json) {
+            if (output.json) {
                 out.println(Json.pretty(vm));
                 return ExitCodes.OK;
             }
             Table t = new Table("", "");
             String state = Table.stateColours(Table.colourWanted()).apply(VmText.state(vm));
             String flags = VmText.flags(vm);
-            out.println(vm.path("name").asText() + ": " + state + (flags.isEmpty() ? "" : " (" + flags + ")"));
+            // as systemctl status has it: running since <local time> (3m ago)
+            JsonNode up = vm.get("uptime-seconds");
+            Instant now = Instant.now();
+            String since = up == null || !up.isNumber() ? ""
+                    : " since " + TimeText.since(now.minusSeconds(up.asLong()), now, ZoneId.systemDefault());
+            out.println(vm.path("name").asText() + ": " + state + (flags.isEmpty() ? "" : " (" + flags + ")") + since);
             if (!vm.path("intent-persisted").asBoolean(true)) {
                 out.println("  state-dir: not writable; this VM's intent is not persisted, so a qsupd restart would"
                         + " not know it (qsupd keeps retrying; 'qsup status' clears once a write succeeds)");
@@ -45,6 +53,9 @@ final class StatusCommand implements Callable<Integer> {
                     continue;
                 }
                 JsonNode v = e.getValue();
+                if (e.getKey().equals("uptime-seconds") && v.isNumber()) {
+                    continue; // on the first line
+                }
                 String text = v.isNull() ? "-" : v.isValueNode() ? v.asText() : v.toString();
                 t.add(e.getKey() + ":", text);
             }

@@ -85,6 +85,31 @@ class CliEndToEndTest {
     }
 
     @Test
+    @Order(0)
+    void globalOptionsWorkBeforeAndAfterTheVerb() throws Exception {
+        CliRun before = CliRun.qsupRaw("--socket", socket.toString(), "list");
+        CliRun after = CliRun.qsupRaw("list", "--socket", socket.toString());
+        assertThat(before.code()).as(before.toString()).isZero();
+        assertThat(before.out()).startsWith("NAME").contains("alpha").isEqualTo(after.out());
+
+        JsonNode vm = json(CliRun.qsupRaw("--json", "--socket", socket.toString(), "status", "alpha"));
+        assertThat(vm.path("name").asText()).isEqualTo("alpha");
+        assertThat(json(CliRun.qsupRaw("--socket", socket.toString(), "list", "--json"))).hasSize(2);
+
+        // the verb's own --socket wins over the global one
+        CliRun both = CliRun.qsupRaw("--socket", "/tmp/qsup-nothing-here.sock", "list", "--socket", socket.toString());
+        assertThat(both.code()).as(both.toString()).isZero();
+
+        // before 'qmp', --socket is the daemon's; after it, a QEMU monitor's
+        JsonNode status = json(CliRun.qsupRaw("--socket", socket.toString(), "qmp", "alpha", "query-status"));
+        assertThat(status.path("status").asText()).isEqualTo("running");
+        CliRun direct = CliRun.qsupRaw("--socket", socket.toString(), "qmp", "--socket", "/tmp/qsup-no-qemu-here.sock",
+                "query-status");
+        assertThat(direct.code()).as(direct.toString()).isEqualTo(ExitCodes.UNREACHABLE);
+        assertThat(direct.err()).contains("/tmp/qsup-no-qemu-here.sock");
+    }
+
+    @Test
     @Order(2)
     void statusNamesOneVm() throws Exception {
         CliRun human = qsup(socket, "status", "alpha");
@@ -127,7 +152,7 @@ class CliEndToEndTest {
         fixture.readyConsole("beta", Duration.ofSeconds(90)).close();
         CliRun stop = qsup(socket, "stop", "beta");
         assertThat(stop.code()).as(stop.toString()).isZero();
-        assertThat(stop.out()).startsWith("beta: stopped (by powerdown");
+        assertThat(stop.out()).startsWith("beta: stopped by powerdown after ");
     }
 
     @Test
@@ -168,6 +193,26 @@ class CliEndToEndTest {
         assertThat(events.out()).contains("alpha VM_STATE_CHANGED starting -> running")
                 .contains("VM_STATE_CHANGED running -> stopping");
         assertThat(events.out()).doesNotContain(" beta ");
+
+        // Human times are the host's local time; JSON keeps the daemon's seconds and microseconds.
+        java.util.TimeZone utc = java.util.TimeZone.getDefault();
+        try {
+            java.util.TimeZone.setDefault(java.util.TimeZone.getTimeZone("Pacific/Chatham")); // +12:45, or +13:45
+            String first = qsup(socket, "events", "alpha").out().lines().findFirst().orElseThrow();
+            JsonNode wire = JSON.readTree(qsup(socket, "events", "alpha", "--json").out().lines().findFirst()
+                    .orElseThrow());
+            java.time.ZonedDateTime local = java.time.Instant.ofEpochSecond(
+                    wire.path("timestamp").path("seconds").asLong(),
+                    wire.path("timestamp").path("microseconds").asLong() * 1000)
+                    .atZone(java.time.ZoneId.of("Pacific/Chatham"));
+            assertThat(first).startsWith(java.time.format.DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss.SSS")
+                    .format(local) + " alpha VM_STATE_CHANGED");
+            assertThat(qsup(socket, "status", "alpha").out().lines().findFirst().orElseThrow())
+                    .matches("alpha: running since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d "
+                            + "\\((just now|\\d+[smhd]\\S* ago)\\)");
+        } finally {
+            java.util.TimeZone.setDefault(utc);
+        }
 
         CliRun jsonEvents = qsup(socket, "events", "beta", "--json", "--type", "VM_STATE_CHANGED");
         for (String line : jsonEvents.out().split("\n")) {
