@@ -589,11 +589,13 @@ class InvariantTest {
                 Matcher m = STOPPING_LINE.matcher(line);
                 if (m.find()) {
                     String vm = m.group(1);
-                    LocalTime after = previousLadder.getOrDefault(vm, logStart.minusSeconds(2));
+                    // only requests this daemon can have received, and of the kind the ladder's cause names
+                    LocalTime after = previousLadder.getOrDefault(vm, logStart);
                     previousLadder.put(vm, t);
+                    String why = m.group(3);
                     Call cause = models.containsKey(vm) ? models.get(vm).calls().stream()
                             .filter(c -> !c.initial && c.acceptance != Acceptance.NO)
-                            .filter(c -> c.verb == Verb.STOP || c.verb == Verb.RESTART || c.verb == Verb.KILL)
+                            .filter(c -> why.equals(ladderCause(c)))
                             .filter(c -> c.sentWall.isAfter(after) && !c.sentWall.isAfter(t.plusNanos(1_000_000)))
                             .findFirst().orElse(null) : null;
                     ladder.put(vm, new Ladder(t, m.group(2), m.group(3), cause));
@@ -603,8 +605,7 @@ class InvariantTest {
                 if (m.find() && ladder.containsKey(m.group(1))) {
                     Ladder l = ladder.get(m.group(1));
                     Call c = l.call();
-                    if (c == null || c.verb == Verb.KILL || l.cause().startsWith("operator kill")
-                            || !(l.from().equals("running") || l.from().equals("paused"))) {
+                    if (c == null || !(l.from().equals("running") || l.from().equals("paused"))) {
                         continue;
                     }
                     long ms = Duration.between(c.sentWall, t).toMillis();
@@ -626,6 +627,15 @@ class InvariantTest {
                 }
             }
         }
+    }
+
+    /** The cause qsupd gives the ladder of a graceful stop or restart request, or null for other verbs. */
+    private static String ladderCause(Call c) {
+        return switch (c.verb) {
+            case STOP -> c.line.contains("--force") ? "operator stop --force" : "operator stop";
+            case RESTART -> "operator restart";
+            default -> null;
+        };
     }
 
     /** One stop ladder in a daemon log: the state it began from, its cause, and the test's request behind it. */
