@@ -4,6 +4,7 @@ import io.qsup.config.ConfigException;
 import io.qsup.config.DaemonSettings;
 import io.qsup.qemu.HostFacts;
 import io.qsup.testing.GuestConsole;
+import io.qsup.testing.QemuProcesses;
 import io.qsup.testing.TestGuest;
 import io.qsup.vm.ProcessInspector;
 import io.qsup.vm.VmEvent;
@@ -21,8 +22,8 @@ import java.util.stream.Stream;
 /**
  * A qsupd configuration in a short temp folder under /tmp (unix socket paths must stay under 108 bytes), VM
  * definitions that boot the project's test guest under TCG ({@link #writeVm}; tests that need no guest write their own
- * YAML), and cleanup that kills every QEMU found through the
- * pidfiles, by pid, even when the test failed.
+ * YAML), and cleanup that kills every QEMU of this fixture by pid, even when the test failed: those named by the
+ * pidfiles, and also those found in {@code /proc} whose argv mentions the fixture's folder (a pidfile can be lost).
  */
 public final class SupervisorFixture implements AutoCloseable {
     public final Path base;
@@ -121,7 +122,10 @@ public final class SupervisorFixture implements AutoCloseable {
         extraPids.add(pid);
     }
 
-    /** Lets go of supervisors, then kills every QEMU whose pidfile is under this fixture, by pid. */
+    /**
+     * Lets go of supervisors, then kills every QEMU whose pidfile is under this fixture, and every QEMU whose argv
+     * mentions this fixture's folder (found in /proc, so also those whose pidfile was lost), by pid.
+     */
     @Override
     public void close() throws IOException {
         for (Supervisor s : supervisors) {
@@ -152,6 +156,11 @@ public final class SupervisorFixture implements AutoCloseable {
             } catch (IOException | InterruptedException e) {
                 // best effort; the next pid still gets its signal
             }
+        }
+        try {
+            QemuProcesses.killAll(base, Duration.ofSeconds(10));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
         try (Stream<Path> all = Files.walk(base)) {
             all.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
