@@ -88,6 +88,8 @@ public final class Supervisor implements AutoCloseable {
         volatile AdoptOutcome adopted;
         VmRecord rec; // guarded by this
         Instant lastGoodStart; // guarded by this
+        /** Counts operator restarts, so only the newest clears the restart-in-progress mark. Guarded by this. */
+        long restartSeq;
         /** The latest record is not on disk yet (state-dir failing); retried. Written under this, read anywhere. */
         volatile boolean unsaved;
         /** The state file was unreadable at load and moved aside: the intent is a stand-in until adoption settles it. */
@@ -140,19 +142,24 @@ public final class Supervisor implements AutoCloseable {
                         ? new RestartDecider.Decision(false, "all VMs are being shut down")
                         : RestartDecider.decide(d.restart(), cause, r.intent() == Intent.STOPPED, r.hadGoodStart());
                 Decision answer;
+                boolean policyDecides = !shuttingDown && r.intent() != Intent.STOPPED
+                        && cause.kind() != ExitCause.Kind.OPERATOR_STOP;
                 if (!decision.restart()) {
                     answer = new Decision.Stop(decision.reason());
+                    if (policyDecides) {
+                        r = r.withDownByPolicy(BootId.current()); // a qsupd restart in this boot keeps it down
+                    }
                 } else {
                     List<Instant> admitted = new StartLimit(d.startLimitBurst(), d.startLimitInterval())
                             .admit(r.recentStarts(), now);
                     if (admitted == null) {
-                        r = r.withFailed(true);
+                        r = r.withFailed(true).withDownByPolicy(BootId.current());
                         answer = new Decision.Fail("start limit hit: " + d.startLimitBurst() + " restarts within "
                                 + d.startLimitInterval().toSeconds() + " s; use 'qsup start' or 'qsup reset-failed'");
                     } else {
                         Duration delay = new Backoff(d.restartDelay(), d.restartMaxDelay(), d.restartSteps())
                                 .delayFor(r.consecutive());
-                        r = r.withRestart(admitted);
+                        r = r.withRestart(admitted).withDownByPolicy(null);
                         answer = new Decision.Restart(delay, decision.reason());
                     }
                 }
@@ -249,6 +256,7 @@ public final class Supervisor implements AutoCloseable {
             }
             settleRecovered(m);
             resumeInterruptedStop(m);
+            resumeInterruptedRestart(m);
         }
         log.info("adoption: {}", out);
         return out;
@@ -320,13 +328,30 @@ public final class Supervisor implements AutoCloseable {
         stopAndClear(m, false, m.def.stopTimeout(), "resumed after qsupd restarted");
     }
 
+    /** The previous qsupd exited in the middle of an operator restart: finish it, stop half included. */
+    private void resumeInterruptedRestart(Managed m) {
+        boolean pending;
+        synchronized (m) {
+            pending = m.rec.restartInProgress() && m.rec.intent() == Intent.STARTED;
+        }
+        if (!pending) {
+            return;
+        }
+        if (!m.ctl.state().hasProcess()) {
+            update(m, r -> r.withRestartInProgress(false)); // intent started: autostart brings it up
+            return;
+        }
+        log.info("VM {}: an operator restart was under way when the previous qsupd exited; resuming it", m.name);
+        restartAndClear(m, false, "resumed after qsupd restarted");
+    }
+
     private boolean shouldRun(Managed m) {
         VmRecord r;
         synchronized (m) {
             r = m.rec;
         }
-        if (r.failed()) {
-            return false;
+        if (r.failed() || BootId.current().equals(r.downByPolicyBoot())) {
+            return false; // the policy left it down in this boot; a qsupd restart changes nothing about that
         }
         return r.intent() == Intent.STARTED || (r.intent() == Intent.NONE && m.def.autostart());
     }
@@ -435,7 +460,8 @@ public final class Supervisor implements AutoCloseable {
     public IntentFuture<VmState> start(String name) throws SupervisorException {
         Managed m = require(name);
         synchronized (m) {
-            String warning = update(m, r -> r.withTallyReset().withIntent(Intent.STARTED).withStopPending(false));
+            String warning = update(m, r -> r.withTallyReset().withIntent(Intent.STARTED).withStopPending(false)
+                    .withRestartInProgress(false));
             return new IntentFuture<>(m.ctl.start(Cause.OPERATOR_START, ""), warning);
         }
     }
@@ -444,7 +470,8 @@ public final class Supervisor implements AutoCloseable {
     public IntentFuture<StopResult> stop(String name, boolean force, Duration timeout) throws SupervisorException {
         Managed m = require(name);
         synchronized (m) {
-            String warning = update(m, r -> r.withIntent(Intent.STOPPED).withStopPending(true));
+            String warning = update(m, r -> r.withIntent(Intent.STOPPED).withStopPending(true)
+                    .withRestartInProgress(false));
             return new IntentFuture<>(stopAndClear(m, force, timeout != null ? timeout : m.def.stopTimeout(),
                     force ? "--force" : ""), warning);
         }
@@ -454,8 +481,9 @@ public final class Supervisor implements AutoCloseable {
     public IntentFuture<VmState> restart(String name, boolean force) throws SupervisorException {
         Managed m = require(name);
         synchronized (m) {
-            String warning = update(m, r -> r.withIntent(Intent.STARTED).withStopPending(false));
-            return new IntentFuture<>(m.ctl.restart(force, m.def.stopTimeout(), Cause.OPERATOR_RESTART, force ? "--force" : ""), warning);
+            String warning = update(m, r -> r.withIntent(Intent.STARTED).withStopPending(false)
+                    .withRestartInProgress(true).withDownByPolicy(null));
+            return new IntentFuture<>(restartAndClear(m, force, force ? "--force" : ""), warning);
         }
     }
 
@@ -463,10 +491,29 @@ public final class Supervisor implements AutoCloseable {
     public IntentFuture<StopResult> kill(String name) throws SupervisorException {
         Managed m = require(name);
         synchronized (m) {
-            String warning = update(m, r -> r.withIntent(Intent.STOPPED).withStopPending(true));
+            String warning = update(m, r -> r.withIntent(Intent.STOPPED).withStopPending(true)
+                    .withRestartInProgress(false));
             CompletableFuture<StopResult> f = m.ctl.kill(Cause.OPERATOR_STOP, "kill");
             return new IntentFuture<>(f.thenApply(res -> clearStopPending(m, res)), warning);
         }
+    }
+
+    /**
+     * Restarts and, once its start ran, drops the restart-in-progress mark, unless a newer restart has set it again
+     * (then that one owns it).
+     */
+    private CompletableFuture<VmState> restartAndClear(Managed m, boolean force, String detail) {
+        long seq;
+        synchronized (m) {
+            seq = ++m.restartSeq;
+        }
+        return m.ctl.restart(force, m.def.stopTimeout(), Cause.OPERATOR_RESTART, detail).whenComplete((s, e) -> {
+            synchronized (m) {
+                if (m.restartSeq == seq && m.rec.restartInProgress()) {
+                    update(m, r -> r.withRestartInProgress(false));
+                }
+            }
+        });
     }
 
     /** Runs the ladder and, once it ended the VM, drops the stop-pending mark. */

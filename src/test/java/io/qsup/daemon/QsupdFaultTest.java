@@ -118,6 +118,38 @@ class QsupdFaultTest {
         assertThat(census.duplicates()).isEmpty();
     }
 
+    @Test
+    void aRestartCutShortByQsupdsExitIsFinishedByTheNextQsupd() throws Exception {
+        fx.writeVm("r", "restart: no\nstop-timeout: 8s");
+        QsupdProcess q1 = qsupd("q1.log");
+        q1.awaitLog("VM r: starting -> running", WAIT);
+        DaemonSettings s = fx.settings();
+        long before = ProcessInspector.readPidFile(s.pathsFor("r").pidFile()).orElseThrow();
+        try (GuestConsole deaf = fx.readyConsole("r", WAIT)) {
+            deaf.command("ignore-acpi", Duration.ofSeconds(30));
+        }
+        try (QmpClient c = control(s)) {
+            c.execute("vm-restart", QmpFraming.mapper().createObjectNode().put("name", "r").put("wait", false));
+        }
+        q1.awaitLog("VM r: stop ladder at rung powerdown", WAIT);
+        assertThat(q1.terminate(Duration.ofSeconds(30))).isZero();
+        assertThat(inspector.isAlive(before)).as("qsupd's exit left the VM alone").isTrue();
+
+        QsupdProcess q2 = qsupd("q2.log");
+        q2.awaitLog("resuming it", WAIT);
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        JsonNode vm = query(s, "query-vm", "r");
+        while (!(vm.path("state").asText().equals("running") && vm.path("pid").asLong() != before)
+                && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+            vm = query(s, "query-vm", "r");
+        }
+        assertThat(vm.path("state").asText()).as("the operator asked for a restart: it runs again").isEqualTo("running");
+        assertThat(vm.path("pid").asLong()).as("a new QEMU").isNotEqualTo(before);
+        assertThat(inspector.isAlive(before)).isFalse();
+        assertThat(census.duplicates()).isEmpty();
+    }
+
     @ParameterizedTest(name = "state file {0}")
     @ValueSource(strings = {"null", "{}{", "[1, 2]", "{\"intent\": 7}"})
     void aCorruptStateFileIsMovedAsideAndTheVmIsNotStartedOnAGuess(String content) throws Exception {

@@ -96,6 +96,31 @@ class OperatorIntentTest {
     }
 
     @Test
+    void aVmThePolicyLeftDownStaysDownAcrossADaemonRestartInTheSameBoot() throws Exception {
+        Files.writeString(fx.base.resolve("vms/once.yaml"), "memory: 32M\nrestart: no\n"); // autostart: true
+        Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
+        sup.loadInitial();
+        sup.startup();
+        long pid = sup.get("once").orElseThrow().pid();
+        new io.qsup.vm.ProcessInspector().signal(pid, io.qsup.vm.ProcessInspector.Signal.KILL);
+        sup.controller("once").orElseThrow().await(s -> s == VmState.STOPPED, java.time.Duration.ofSeconds(30));
+        assertThat(sup.get("once").orElseThrow().lastExit().kind()).isEqualTo(io.qsup.vm.ExitCause.Kind.CRASHED);
+
+        sup.close();
+        Supervisor next = fx.supervisor(SupervisorFixture.fastProbe());
+        next.loadInitial();
+        next.startup();
+        Thread.sleep(500);
+        assertThat(next.get("once").orElseThrow().state()).as("restart: no, and this is no reboot")
+                .isEqualTo(VmState.STOPPED);
+        try (QemuCensus census = new QemuCensus(fx.base)) {
+            assertThat(census.now()).doesNotContainKey("once");
+        }
+        // the operator's start brings it back, and clears what the policy decided
+        assertThat(next.start("once").get(30, TimeUnit.SECONDS)).isEqualTo(VmState.RUNNING);
+    }
+
+    @Test
     void aStalePidfileOfAVmNeverStartedWithAutostartOffIsCleanedUpNotRestarted() throws Exception {
         Files.writeString(fx.base.resolve("vms/idle.yaml"),
                 "memory: 32M\nautostart: false\nrestart: always\nrestart-delay: 100ms\n");
