@@ -8,7 +8,9 @@ import java.io.PrintWriter;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -72,6 +74,21 @@ abstract class LifecycleCommand implements Callable<Integer> {
         return null;
     }
 
+    /** The ladder's bound for {@code vm}'s progress line: {@link #stopBound()}, else its own stop-timeout for verbs
+     *  that climb the ladder; null when there is none. */
+    Duration progressBound(JsonNode vm) {
+        Duration b = stopBound();
+        if (b != null || !climbsLadder() || vm == null || !vm.path("stop-timeout-seconds").isNumber()) {
+            return b;
+        }
+        return Duration.ofMillis(Math.round(vm.path("stop-timeout-seconds").asDouble() * 1000));
+    }
+
+    /** True for verbs whose wait is a stop ladder. */
+    boolean climbsLadder() {
+        return false;
+    }
+
     /** One VM's answer: the command's return, or the error that stood for it. */
     private record Outcome(String name, JsonNode result, CliException error) {}
 
@@ -86,10 +103,13 @@ abstract class LifecycleCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         List<String> targets = new ArrayList<>(new LinkedHashSet<>(names));
-        // One connection first, so an unreachable daemon is said once, not once per VM.
+        // One connection first, so an unreachable daemon is said once, not once per VM; it also tells each VM's
+        // stop-timeout, which the progress line counts down from.
+        Map<String, JsonNode> known = new HashMap<>();
         try (DaemonClient client = daemon.connect(callTimeout())) {
-            if (all) {
-                for (JsonNode vm : client.call("query-vms")) {
+            for (JsonNode vm : client.call("query-vms")) {
+                known.put(vm.path("name").asText(), vm);
+                if (all) {
                     targets.add(vm.path("name").asText());
                 }
             }
@@ -99,7 +119,7 @@ abstract class LifecycleCommand implements Callable<Integer> {
         List<VmProgress> progress = new ArrayList<>();
         List<CompletableFuture<Outcome>> outcomes = new ArrayList<>();
         for (String name : targets) {
-            VmProgress p = new VmProgress(name, spec.name(), stopBound(), System.nanoTime());
+            VmProgress p = new VmProgress(name, spec.name(), progressBound(known.get(name)), System.nanoTime());
             progress.add(p);
             CompletableFuture<Outcome> f = new CompletableFuture<>();
             outcomes.add(f);
@@ -245,6 +265,11 @@ abstract class LifecycleCommand implements Callable<Integer> {
         }
 
         @Override
+        boolean climbsLadder() {
+            return true;
+        }
+
+        @Override
         void addArguments(ObjectNode args) {
             args.put("force", force);
             if (timeout != null) {
@@ -260,6 +285,11 @@ abstract class LifecycleCommand implements Callable<Integer> {
         @Override
         String controlCommand() {
             return "vm-restart";
+        }
+
+        @Override
+        boolean climbsLadder() {
+            return true;
         }
     }
 

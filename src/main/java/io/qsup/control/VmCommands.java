@@ -161,6 +161,7 @@ public final class VmCommands {
         putText(o, "intent", s.intent() == null ? null : s.intent().name().toLowerCase(java.util.Locale.ROOT));
         o.put("autostart", s.autostart());
         o.put("intent-persisted", s.intentPersisted());
+        supervisor.definition(s.name()).ifPresent(d -> o.put("stop-timeout-seconds", d.stopTimeout().toMillis() / 1000.0));
         VmPaths p = settings.pathsFor(s.name());
         o.put("qmp-socket", p.qmpSocket().toString());
         o.put("console-socket", p.consoleSocket().toString());
