@@ -15,9 +15,9 @@ import java.nio.file.Path;
  * @param pid        the process
  * @param cpuSeconds user plus system CPU time of all its threads, in seconds
  * @param rssBytes   resident set size in bytes
- * @param atNanos    {@link System#nanoTime()} when it was read, for rates
+ * @param at         when it was read, for rates
  */
-public record ProcUsage(long pid, double cpuSeconds, long rssBytes, long atNanos) {
+public record ProcUsage(long pid, double cpuSeconds, long rssBytes, java.time.Instant at) {
     /** AT_CLKTCK of the auxiliary vector: the unit of utime and stime. */
     private static final int AT_CLKTCK = 17;
     /** Clock ticks per second; USER_HZ is 100 on every mainstream Linux, the auxiliary vector says for sure. */
@@ -31,8 +31,7 @@ public record ProcUsage(long pid, double cpuSeconds, long rssBytes, long atNanos
     static ProcUsage read(Path proc, long pid) throws IOException {
         String stat = Files.readString(proc.resolve(pid + "/stat"), StandardCharsets.US_ASCII);
         String status = Files.readString(proc.resolve(pid + "/status"), StandardCharsets.UTF_8);
-        long at = System.nanoTime();
-        return new ProcUsage(pid, cpuSeconds(stat), rssBytes(status), at);
+        return new ProcUsage(pid, cpuSeconds(stat), rssBytes(status), java.time.Instant.now());
     }
 
     /** utime + stime of a {@code /proc/PID/stat} line, in seconds; fields after the command name are counted from ')'. */
