@@ -28,6 +28,7 @@ import picocli.CommandLine.Command;
         subcommands = {
             CommandLine.HelpCommand.class,
             ListCommand.class,
+            TopCommand.class,
             StatusCommand.class,
             LifecycleCommand.Start.class,
             LifecycleCommand.Stop.class,
