@@ -1,8 +1,13 @@
 package io.qsup.metrics;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.qsup.qmp.QmpClient;
+import io.qsup.qmp.QmpEndpoint;
+import io.qsup.qmp.QmpErrorException;
+import io.qsup.qmp.QmpFraming;
 import io.qsup.supervisor.SupervisorFixture;
 import io.qsup.testing.PrometheusServer;
 import io.qsup.testing.QsupdProcess;
@@ -108,6 +113,37 @@ class PrometheusEndpointTest {
         assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
         assertThat(out).as("promtool check metrics").isEmpty();
         assertThat(p.exitValue()).isZero();
+    }
+
+    @Test
+    void queryVmStatsGivesTheSnapshotsTheEndpointServes() throws Exception {
+        Path socket = fx.settings().controlSocket();
+        try (QmpClient c = QmpClient.connect(new QmpEndpoint.Unix(socket))) {
+            JsonNode all = c.execute("query-vm-stats");
+            assertThat(all).hasSize(3);
+            JsonNode idle = null;
+            for (JsonNode vm : all) {
+                if (vm.path("name").asText().equals("idle")) {
+                    idle = vm;
+                }
+            }
+            assertThat(idle).isNotNull();
+            assertThat(idle.path("state").asText()).isEqualTo("stopped");
+            assertThat(idle.path("pid").isNull()).isTrue();
+            assertThat(idle.path("cpu-seconds").isNull()).isTrue();
+            assertThat(idle.path("ip").isNull()).isTrue();
+            JsonNode db = c.execute("query-vm-stats", QmpFraming.mapper().createObjectNode().put("name", "db"));
+            assertThat(db).hasSize(1);
+            assertThat(db.get(0).path("state").asText()).isEqualTo("running");
+            assertThat(db.get(0).path("cpu-seconds").asDouble()).isPositive();
+            assertThat(db.get(0).path("rss-bytes").asLong()).isGreaterThan(1L << 20);
+            assertThat(db.get(0).path("machine").asText()).isEqualTo("q35");
+            assertThat(db.get(0).path("accel").asText()).isEqualTo("tcg");
+            assertThatThrownBy(() -> c.execute("query-vm-stats",
+                    QmpFraming.mapper().createObjectNode().put("name", "nope")))
+                    .isInstanceOfSatisfying(QmpErrorException.class, e -> assertThat(e.errorClass())
+                            .isEqualTo("VmNotFound"));
+        }
     }
 
     private static Set<String> vms(JsonNode result) {
