@@ -49,6 +49,8 @@ public final class MetricsServer implements AutoCloseable {
                     .hostname(listen.host())
                     .port(listen.port())
                     .registry(registry)
+                    .metricsHandlerPath("/metrics")
+                    .registerHealthHandler(true)
                     .executorService(pool)
                     .buildAndStart();
             return new MetricsServer(server, pool);

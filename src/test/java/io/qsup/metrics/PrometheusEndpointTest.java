@@ -105,6 +105,10 @@ class PrometheusEndpointTest {
         assertThat(r.statusCode()).isEqualTo(200);
         assertThat(r.body()).contains("qsup_vm_state{state=\"stopped\",vm=\"idle\"} 1")
                 .contains("qsup_vm_info{").contains("qsup_build_info{").contains("jvm_memory_used_bytes");
+        HttpResponse<String> health = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + metricsPort + "/-/healthy")).timeout(Duration.ofSeconds(10)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(health.statusCode()).isEqualTo(200);
         Path exposition = fx.base.resolve("metrics.txt");
         Files.writeString(exposition, r.body());
         Process p = new ProcessBuilder("promtool", "check", "metrics").redirectInput(exposition.toFile())
