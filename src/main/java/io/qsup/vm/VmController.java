@@ -980,13 +980,13 @@ public final class VmController implements AutoCloseable {
             QmpStatus q = s.client.queryStatus(deadline);
             Duration rtt = Duration.ofNanos(System.nanoTime() - sent);
             sm.setUnresponsive(false, "");
-            stats.probed(s.pid, rtt, s.client.greeting().version(), blockstats(s, deadline));
             if (s == session) {
                 if (q.running()) {
                     sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, Cause.QEMU_STATUS, "query-status: " + q.status());
                 } else if (!q.status().equals("shutdown")) {
                     sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, Cause.QEMU_STATUS, "query-status: " + q.status());
                 }
+                stats.probed(s.pid, rtt, s.client.greeting().version(), blockstats(s, deadline));
             }
         } catch (QmpTimeoutException e) {
             if (s != session) {
