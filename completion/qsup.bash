@@ -8,7 +8,7 @@ _qsup() {
     COMPREPLY=()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local verbs="list status start stop restart kill pause resume reset reset-failed reload events qmp console logs argv validate help"
+    local verbs="list top status start stop restart kill pause resume reset reset-failed reload events qmp console logs argv validate help"
 
     verb=""
     sock=""
@@ -43,6 +43,7 @@ _qsup() {
         local opts="--help --socket --json"
         case $verb in
             list) opts="$opts --names" ;;
+            top) opts="$opts --interval --sort --iterations" ;;
             start|restart|kill|pause|resume|reset|reset-failed) opts="$opts --all --no-wait --allow-unpersisted" ;;
             stop) opts="$opts --all --no-wait --allow-unpersisted --force --timeout" ;;
             events) opts="$opts --follow --type" ;;

@@ -34,6 +34,7 @@ import picocli.CommandLine.ParseResult;
         subcommands = {
             CommandLine.HelpCommand.class,
             ListCommand.class,
+            TopCommand.class,
             StatusCommand.class,
             LifecycleCommand.Start.class,
             LifecycleCommand.Stop.class,

@@ -11,8 +11,9 @@ import java.util.regex.Pattern;
 
 /**
  * The daemon's settings from {@code qsupd.yaml}: where definitions, sockets, state and logs live, how many clients
- * the control socket serves at once, which QEMU to run, the default accelerator, how many VMs may start at once and
- * the log level. {@code sourceFile} is null for {@link #defaults()}.
+ * the control socket serves at once, which QEMU to run, the default accelerator, how many VMs may start at once, the
+ * log level and where the Prometheus metrics endpoint listens ({@code metricsListen}, null when {@code off}).
+ * {@code sourceFile} is null for {@link #defaults()}.
  */
 public record DaemonSettings(
         Path vmsDir,
@@ -26,6 +27,7 @@ public record DaemonSettings(
         Accel accel,
         int maxParallelStarts,
         String logLevel,
+        MetricsListen metricsListen,
         Path sourceFile) {
 
     /** The default location of the settings file. */
@@ -33,7 +35,7 @@ public record DaemonSettings(
 
     static final List<String> KEYS = List.of(
             "vms-dir", "control-socket", "control-group", "control-max-connections", "run-dir", "state-dir", "log-dir",
-            "qemu-binary", "accel", "max-parallel-starts", "log-level");
+            "qemu-binary", "accel", "max-parallel-starts", "log-level", "metrics-listen");
     /** Control connections served at once unless {@code control-max-connections} says otherwise. */
     public static final int DEFAULT_CONTROL_MAX_CONNECTIONS = 128;
     /** The most {@code control-max-connections} may be: each connection costs two threads and a descriptor. */
@@ -44,11 +46,40 @@ public record DaemonSettings(
     /** Longest unix socket path: sun_path is 108 bytes including the terminating NUL. */
     public static final int MAX_SOCKET_PATH_BYTES = 107;
 
-    /** The settings with the default {@code control-max-connections}. */
+    /**
+     * Where the metrics endpoint listens: {@code metrics-listen: HOST:PORT}.
+     *
+     * @param host a host name or address; an IPv6 address is written in brackets in the file and kept without them
+     * @param port 1 to 65535
+     */
+    public record MetricsListen(String host, int port) {
+        /** {@code HOST:PORT}, with an IPv6 address in brackets. */
+        @Override
+        public String toString() {
+            return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+        }
+    }
+
+    /**
+     * The default endpoint: loopback only, on 9612, a port marked free in Prometheus' list of default port allocations
+     * (the prometheus/prometheus wiki page "Default port allocations").
+     */
+    public static final MetricsListen DEFAULT_METRICS_LISTEN = new MetricsListen("127.0.0.1", 9612);
+    private static final Pattern LISTEN = Pattern.compile("(?:\\[([0-9A-Fa-f:.]+)]|([A-Za-z0-9.-]+)):(\\d{1,5})");
+
+    /** The settings with the default {@code metrics-listen}. */
+    public DaemonSettings(Path vmsDir, Path controlSocket, String controlGroup, int controlMaxConnections, Path runDir,
+            Path stateDir, Path logDir, String qemuBinary, Accel accel, int maxParallelStarts, String logLevel,
+            Path sourceFile) {
+        this(vmsDir, controlSocket, controlGroup, controlMaxConnections, runDir, stateDir, logDir, qemuBinary, accel,
+                maxParallelStarts, logLevel, DEFAULT_METRICS_LISTEN, sourceFile);
+    }
+
+    /** The settings with the default {@code control-max-connections} and {@code metrics-listen}. */
     public DaemonSettings(Path vmsDir, Path controlSocket, String controlGroup, Path runDir, Path stateDir, Path logDir,
             String qemuBinary, Accel accel, int maxParallelStarts, String logLevel, Path sourceFile) {
         this(vmsDir, controlSocket, controlGroup, DEFAULT_CONTROL_MAX_CONNECTIONS, runDir, stateDir, logDir, qemuBinary,
-                accel, maxParallelStarts, logLevel, sourceFile);
+                accel, maxParallelStarts, logLevel, DEFAULT_METRICS_LISTEN, sourceFile);
     }
 
     /** The settings of a host with no settings file. */
@@ -65,6 +96,7 @@ public record DaemonSettings(
                 Accel.KVM,
                 2 * Runtime.getRuntime().availableProcessors(),
                 "info",
+                DEFAULT_METRICS_LISTEN,
                 null);
     }
 
@@ -152,6 +184,10 @@ public record DaemonSettings(
             String l = Values.choice(e, "log-level", p, new java.util.TreeMap<>(LOG_LEVELS));
             level = l != null ? l : level;
         }
+        MetricsListen metrics = d.metricsListen;
+        if ((e = f.get("metrics-listen")) != null) {
+            metrics = metricsListen(e, p, metrics);
+        }
         f.finish();
         int len = controlSocket.toString().getBytes(StandardCharsets.UTF_8).length;
         if (len > MAX_SOCKET_PATH_BYTES) {
@@ -164,12 +200,36 @@ public record DaemonSettings(
             throw new ConfigException(sorted(p.errors()));
         }
         return new DaemonSettings(vmsDir, controlSocket, group, maxConnections, runDir, stateDir, logDir, qemu, accel,
-                parallel, level, abs);
+                parallel, level, metrics, abs);
     }
 
     private DaemonSettings withSource(Path file) {
         return new DaemonSettings(vmsDir, controlSocket, controlGroup, controlMaxConnections, runDir, stateDir, logDir,
-                qemuBinary, accel, maxParallelStarts, logLevel, file);
+                qemuBinary, accel, maxParallelStarts, logLevel, metricsListen, file);
+    }
+
+    /** {@code metrics-listen}: {@code HOST:PORT}, or {@code off} (YAML may read an unquoted off as false). */
+    private static MetricsListen metricsListen(YamlNode.Entry e, Problems p, MetricsListen dflt) {
+        if (e.value() instanceof YamlNode.Scalar sc && sc.kind() == YamlNode.Scalar.Kind.BOOLEAN
+                && !Boolean.parseBoolean(sc.text())) {
+            return null;
+        }
+        String v = Values.string(e, "metrics-listen", p);
+        if (v == null) {
+            return dflt;
+        }
+        if (v.equals("off")) {
+            return null;
+        }
+        java.util.regex.Matcher m = LISTEN.matcher(v);
+        int port = m.matches() ? Integer.parseInt(m.group(3)) : 0;
+        if (port < 1 || port > 65535) {
+            p.error(e.value().location(), "metrics-listen", "'" + Values.printable(v) + "' is not HOST:PORT with a port"
+                    + " from 1 to 65535 (for example 127.0.0.1:" + DEFAULT_METRICS_LISTEN.port() + " or [::1]:"
+                    + DEFAULT_METRICS_LISTEN.port() + "), nor off");
+            return dflt;
+        }
+        return new MetricsListen(m.group(1) != null ? m.group(1) : m.group(2), port);
     }
 
     private static Path pathOr(Fields f, String key, Problems p, Path base, Path dflt) {

@@ -99,6 +99,8 @@ public final class ControlServer implements AutoCloseable {
     private final Limits limits;
     private final Map<Long, ControlSession> sessions = new ConcurrentHashMap<>();
     private final AtomicLong counter = new AtomicLong();
+    /** Events never delivered because their subscriber stopped reading (its connection was dropped). */
+    private final AtomicLong eventsDropped = new AtomicLong();
     private final AcceptBackoff backoff;
     private final ScheduledThreadPoolExecutor timer;
     private AFUNIXServerSocket serverSocket;
@@ -330,6 +332,17 @@ public final class ControlServer implements AutoCloseable {
     /** Sessions open now, counting those whose threads are still winding down. */
     public int sessionCount() {
         return sessions.size();
+    }
+
+    /** Events dropped since start because a subscriber stopped reading; for the metrics endpoint. */
+    public long eventsDropped() {
+        return eventsDropped.get();
+    }
+
+    void countDroppedEvents(long n) {
+        if (n > 0) {
+            eventsDropped.addAndGet(n);
+        }
     }
 
     public Path socketPath() {

@@ -170,6 +170,7 @@ public final class ControlSession {
             return;
         }
         if (outbox.remainingCapacity() <= 2 || queuedBytes.get() + bytes.length > limits.outboxBytes()) {
+            server.countDroppedEvents(kind == Kind.EVENT ? 1 : 0);
             overflow();
             return;
         }
@@ -188,6 +189,7 @@ public final class ControlSession {
                 replies++;
             }
         }
+        server.countDroppedEvents(events);
         String limit = limits.outboxMessages() + " messages or " + formatSize(limits.outboxBytes());
         String waiting = formatSize(queuedBytes.get());
         boolean subscriber = subscription != null;

@@ -5,6 +5,8 @@ import io.qsup.config.ConfigError;
 import io.qsup.config.ConfigException;
 import io.qsup.config.DaemonSettings;
 import io.qsup.control.DaemonControl;
+import io.qsup.metrics.DaemonFigures;
+import io.qsup.metrics.MetricsServer;
 import io.qsup.qemu.HostFacts;
 import io.qsup.supervisor.Supervisor;
 import io.qsup.vm.StopResult;
@@ -123,6 +125,7 @@ public final class QsupdMain implements Callable<Integer> {
             sup.close();
             return EXIT_CONFIG;
         }
+        MetricsServer metrics = startMetrics(settings, sup, control);
         sup.startup();
         SdNotify.notify("READY=1\nSTATUS=supervising " + sup.list().size() + " VMs\nMAINPID="
                 + ProcessHandle.current().pid());
@@ -134,9 +137,33 @@ public final class QsupdMain implements Callable<Integer> {
         }
         SdNotify.notify("STOPPING=1");
         log.info("qsupd exiting; VMs keep running and are adopted by the next qsupd");
+        if (metrics != null) {
+            metrics.close();
+        }
         control.close();
         sup.close();
         return 0;
+    }
+
+    /** The Prometheus endpoint, or null when it is off or cannot be bound: metrics never keep VMs unsupervised. */
+    private static MetricsServer startMetrics(DaemonSettings settings, Supervisor sup, DaemonControl control) {
+        DaemonSettings.MetricsListen listen = settings.metricsListen();
+        if (listen == null) {
+            log.info("metrics endpoint off (metrics-listen: off)");
+            return null;
+        }
+        DaemonFigures figures = new DaemonFigures(Version.get(), control.server()::sessionCount,
+                control.server()::eventsDropped, sup::hookRuns, sup::hookFailures);
+        try {
+            MetricsServer m = MetricsServer.start(listen, sup::vmStats, figures);
+            log.info("metrics endpoint on http://{}/metrics", listen);
+            return m;
+        } catch (IOException | RuntimeException e) {
+            log.error("cannot serve metrics on {}: {}; qsupd runs on without them. Set metrics-listen in {} to a free"
+                    + " HOST:PORT, or to off", listen, e.getMessage() == null ? e.toString() : e.getMessage(),
+                    settings.sourceFile() == null ? "qsupd.yaml" : settings.sourceFile());
+            return null;
+        }
     }
 
     private static int shutdownAll(DaemonSettings settings, HostFacts host, Supervisor.Options options) {

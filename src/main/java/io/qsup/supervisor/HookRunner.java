@@ -33,6 +33,8 @@ public final class HookRunner implements java.util.function.Consumer<VmEvent>, A
     private final Path executable;
     private final Duration timeout;
     private final Map<String, ExecutorService> perVm = new ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.AtomicLong runs = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong failures = new java.util.concurrent.atomic.AtomicLong();
 
     /**
      * @param executable the hook program; run directly, no shell
@@ -80,9 +82,13 @@ public final class HookRunner implements java.util.function.Consumer<VmEvent>, A
                 .get();
         exec.setWatchdog(watchdog);
         exec.setExitValues(null);
+        runs.incrementAndGet();
         try {
             int rc = exec.execute(new CommandLine(executable.toString()), env);
             out.close();
+            if (watchdog.killedProcess() || rc != 0) {
+                failures.incrementAndGet();
+            }
             if (watchdog.killedProcess()) {
                 log.warn("VM {}: hook {} killed after {} ms ({} -> {})", sc.vm(), executable, timeout.toMillis(),
                         sc.from(), sc.to());
@@ -90,9 +96,20 @@ public final class HookRunner implements java.util.function.Consumer<VmEvent>, A
                 log.warn("VM {}: hook {} exited {} ({} -> {})", sc.vm(), executable, rc, sc.from(), sc.to());
             }
         } catch (IOException e) {
+            failures.incrementAndGet();
             log.warn("VM {}: cannot run hook {}: {}; check that it exists and is executable", sc.vm(), executable,
                     e.getMessage());
         }
+    }
+
+    /** Hook runs started so far. */
+    public long runs() {
+        return runs.get();
+    }
+
+    /** Hook runs that exited non-zero, were killed at the timeout or could not be started. */
+    public long failures() {
+        return failures.get();
     }
 
     /** Stops accepting hooks and waits a little for running ones. */

@@ -433,6 +433,29 @@ public final class Supervisor implements AutoCloseable {
                 m.def.autostart(), !unsaved);
     }
 
+    /**
+     * Every VM's figures for the metrics endpoint and {@code query-vm-stats}, sorted by name. Lock-free: it takes no
+     * VM's monitor or state lock and makes no QMP call, so a frozen, launching or stopping VM never delays it.
+     */
+    public List<io.qsup.vm.VmStats> vmStats() {
+        List<io.qsup.vm.VmStats> out = new ArrayList<>(vms.size());
+        for (Managed m : vms.values()) {
+            out.add(m.ctl.stats());
+        }
+        out.sort(java.util.Comparator.comparing(io.qsup.vm.VmStats::vm));
+        return out;
+    }
+
+    /** Hook runs started since qsupd started (0 without {@code --hook}). */
+    public long hookRuns() {
+        return hooks == null ? 0 : hooks.runs();
+    }
+
+    /** Hook runs that failed (non-zero exit, killed at the timeout, or could not start) since qsupd started. */
+    public long hookFailures() {
+        return hooks == null ? 0 : hooks.failures();
+    }
+
     /** Adds a listener for every VM's events; it runs on the VM's threads and must not block. */
     public AutoCloseable addListener(Consumer<VmEvent> listener) {
         listeners.add(listener);

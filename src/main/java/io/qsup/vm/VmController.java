@@ -34,7 +34,8 @@ import org.slf4j.LoggerFactory;
  * <p>Threading: every operation that changes the VM (start, stop, exit handling, adoption, pause, ...) runs on one
  * thread {@code vm-ops NAME}, one at a time, so they never race; the public methods only queue and return a
  * future. QMP events arrive on the QMP client's dispatcher thread and only set volatile fields or queue work. The
- * liveness probe runs on {@code vm-monitor NAME} and a scheduled restart waits on {@code vm-backoff NAME}. No lock is
+ * liveness probe runs on {@code vm-monitor NAME}, which also refreshes the VM's {@link #stats()} (lock-free, see
+ * {@link VmStatsRecorder}), and a scheduled restart waits on {@code vm-backoff NAME}. No lock is
  * held while waiting for QEMU: the ladder's waits happen on the ops thread with no lock, and a stuck VM delays only its
  * own queue. {@link #stop} sets a flag at once so a launch in progress gives up before it spawns.
  */
@@ -45,6 +46,8 @@ public final class VmController implements AutoCloseable {
     private static final long POLL_MILLIS = 25;
     /** How long a QEMU found in the middle of {@code -daemonize} gets to finish it before it is taken as it is. */
     private static final Duration DAEMONIZE_SETTLE = Duration.ofSeconds(10);
+    /** How often the monitor loop refreshes the {@code /proc} figures of {@link #stats()}, between probes too. */
+    private static final Duration STATS_INTERVAL = Duration.ofSeconds(1);
 
     /** What {@link #adopt()} found. */
     public enum AdoptOutcome {
@@ -78,6 +81,7 @@ public final class VmController implements AutoCloseable {
     }
 
     private final VmStateMachine sm;
+    private final VmStatsRecorder stats;
     private final Supervision supervision;
     private final QemuLauncher launcher;
     private final ProcessInspector inspector;
@@ -112,6 +116,8 @@ public final class VmController implements AutoCloseable {
         this.launcher = launcher;
         this.inspector = inspector;
         this.sm = new VmStateMachine(spec.name(), java.time.Clock.systemUTC(), initial);
+        this.stats = new VmStatsRecorder(spec.name(), initial);
+        sm.addListener(stats);
         // Platform threads, not virtual: QMP connects read the greeting with junixsocket on the calling thread, and
         // junixsocket parks a virtual thread on a poll job in the small common ForkJoinPool, where one slow poll can
         // starve the others past every deadline (seen with three VMs on a 2-core host).
@@ -159,6 +165,11 @@ public final class VmController implements AutoCloseable {
     /** When the current QEMU started, or null. */
     public Instant startedAt() {
         return startedAt;
+    }
+
+    /** The VM's figures for metrics and {@code query-vm-stats}; reads volatile fields only, never waits on the VM. */
+    public VmStats stats() {
+        return stats.snapshot(pid, startedAt, spec.argv());
     }
 
     // ---- requests (queue and return) ----
@@ -613,6 +624,7 @@ public final class VmController implements AutoCloseable {
         startedAt = null;
         deleteRuntimeFiles(spec);
         sm.setLastExitCause(cause);
+        stats.exited(cause.kind());
         Supervision.Decision d = supervision.onExit(name(), cause);
         Cause word = Cause.of(cause.kind());
         String text = (cause.detail().isEmpty() ? "" : cause.detail() + "; ") + d.reason();
@@ -745,6 +757,7 @@ public final class VmController implements AutoCloseable {
         startedAt = null;
         deleteRuntimeFiles(spec);
         sm.setLastExitCause(ExitCause.of(ExitCause.Kind.OPERATOR_STOP, "ended at rung " + rung));
+        stats.exited(ExitCause.Kind.OPERATOR_STOP);
         sm.setState(VmState.STOPPED, cause, join(detail, "ended at rung " + rung + " after " + took.toMillis() + " ms"));
         return new StopResult(rung, took, true, "ended at rung " + rung);
     }
@@ -930,12 +943,19 @@ public final class VmController implements AutoCloseable {
     // ---- liveness ----
 
     private void monitorLoop() {
+        long nextProbe = System.nanoTime() + spec.probeInterval().toNanos();
         while (!closed) {
             try {
-                Thread.sleep(spec.probeInterval());
+                Thread.sleep(Duration.ofNanos(Math.max(0,
+                        Math.min(nextProbe - System.nanoTime(), STATS_INTERVAL.toNanos()))));
             } catch (InterruptedException e) {
                 return;
             }
+            stats.sampleProcess(pid); // /proc only: cheap, and answers for a frozen QEMU too
+            if (System.nanoTime() < nextProbe) {
+                continue;
+            }
+            nextProbe = System.nanoTime() + spec.probeInterval().toNanos();
             VmState st = sm.state();
             Session s = session;
             if (st == VmState.ORPHANED) {
@@ -956,7 +976,9 @@ public final class VmController implements AutoCloseable {
     private void probe(Session s) {
         Duration deadline = spec.probeTimeout();
         try {
+            long sent = System.nanoTime();
             QmpStatus q = s.client.queryStatus(deadline);
+            Duration rtt = Duration.ofNanos(System.nanoTime() - sent);
             sm.setUnresponsive(false, "");
             if (s == session) {
                 if (q.running()) {
@@ -964,6 +986,7 @@ public final class VmController implements AutoCloseable {
                 } else if (!q.status().equals("shutdown")) {
                     sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, Cause.QEMU_STATUS, "query-status: " + q.status());
                 }
+                stats.probed(s.pid, rtt, s.client.greeting().version(), blockstats(s, deadline));
             }
         } catch (QmpTimeoutException e) {
             if (s != session) {
@@ -982,6 +1005,16 @@ public final class VmController implements AutoCloseable {
             // the disconnect handler deals with it
         } catch (QmpException e) {
             log.debug("VM {}: probe: {}", name(), e.getMessage());
+        }
+    }
+
+    /** {@code query-blockstats} for the VM's stats, or null when QEMU does not answer it in time. */
+    private JsonNode blockstats(Session s, Duration deadline) {
+        try {
+            return s.client.execute("query-blockstats", null, deadline);
+        } catch (QmpException e) {
+            log.debug("VM {}: query-blockstats: {}", name(), e.getMessage());
+            return null;
         }
     }
 

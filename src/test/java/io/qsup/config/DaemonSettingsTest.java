@@ -86,6 +86,36 @@ class DaemonSettingsTest {
     }
 
     @Test
+    void metricsListenDefaultsToLoopbackOn9612AndTakesHostPortOrOff() throws Exception {
+        assertThat(DaemonSettings.defaults().metricsListen()).isEqualTo(new DaemonSettings.MetricsListen("127.0.0.1", 9612));
+        Path f = dir.resolve("qsupd.yaml");
+        Files.writeString(f, "log-level: info\n");
+        assertThat(DaemonSettings.load(f).metricsListen().toString()).isEqualTo("127.0.0.1:9612");
+        Files.writeString(f, "metrics-listen: 0.0.0.0:9100\n");
+        assertThat(DaemonSettings.load(f).metricsListen()).isEqualTo(new DaemonSettings.MetricsListen("0.0.0.0", 9100));
+        Files.writeString(f, "metrics-listen: \"[::1]:9612\"\n");
+        assertThat(DaemonSettings.load(f).metricsListen()).isEqualTo(new DaemonSettings.MetricsListen("::1", 9612));
+        assertThat(DaemonSettings.load(f).metricsListen().toString()).isEqualTo("[::1]:9612");
+        Files.writeString(f, "metrics-listen: off\n");
+        assertThat(DaemonSettings.load(f).metricsListen()).isNull();
+        Files.writeString(f, "metrics-listen: \"off\"\n");
+        assertThat(DaemonSettings.load(f).metricsListen()).isNull();
+    }
+
+    @Test
+    void aBadMetricsListenNamesTheLineAndSaysWhatIsAllowed() throws Exception {
+        Path f = dir.resolve("qsupd.yaml");
+        Files.writeString(f, "log-level: info\nmetrics-listen: localhost\n");
+        assertThatThrownBy(() -> DaemonSettings.load(f))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.errors()).extracting(ConfigError::format)
+                        .containsExactly(f + ":2:17: metrics-listen: 'localhost' is not HOST:PORT with a port from 1 to"
+                                + " 65535 (for example 127.0.0.1:9612 or [::1]:9612), nor off"));
+        Files.writeString(f, "metrics-listen: 127.0.0.1:70000\n");
+        assertThatThrownBy(() -> DaemonSettings.load(f)).hasMessageContaining("metrics-listen")
+                .hasMessageContaining("'127.0.0.1:70000' is not HOST:PORT");
+    }
+
+    @Test
     void aMissingFileSaysWhatToDo() {
         assertThatThrownBy(() -> DaemonSettings.load(dir.resolve("nope.yaml")))
                 .hasMessageContaining("cannot read settings file").hasMessageContaining("--config");
