@@ -292,8 +292,8 @@ public final class ControlSession {
                                 + "; the connection is closed", null), null);
                         return;
                     }
-                    reply(error(ControlException.GENERIC, "JSON parse error: " + e.getMessage(), null), null);
-                    framing.discardLine();
+                    // QEMU's words; the framing goes on at the next message or line
+                    reply(error(ControlException.GENERIC, e.getMessage(), null), null);
                     continue;
                 }
                 if (request == null) {
