@@ -14,7 +14,9 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ScheduledFuture;
@@ -28,14 +30,18 @@ import org.slf4j.LoggerFactory;
 /**
  * One client connection to the control socket, speaking QMP: greeting, negotiation, commands, events.
  *
+ * <p>Requests are checked as QEMU checks them: the envelope ({@code execute}, {@code arguments}, {@code id} and
+ * nothing else), then the command's arguments against {@link CommandTable}, with QEMU's error wording.
+ *
  * <p>Threading: a reader thread ({@code control-reader N}) parses requests and runs commands one at a time,
  * in order, as QEMU does. Everything sent to the client (replies and events) is encoded when queued and goes through
  * one bounded outbox drained by a writer thread ({@code control-writer N}), so nothing that publishes an event ever
  * blocks on a slow client. When the outbox overflows, the client gets one notice naming what it did not read and is
  * disconnected. A client that sends no {@code qmp_capabilities} in time is disconnected by the server's timer thread.
- * No lock is held across I/O. Both threads are platform threads: junixsocket's blocking native reads and writes would
- * pin a virtual thread's carrier, and a few idle clients would starve the rest. The session tells the server it has
- * ended only once both threads are done, so its slot under the connection limit covers its threads.
+ * No lock is held across I/O. Both threads are platform threads: junixsocket's blocking
+ * native reads and writes would pin a virtual thread's carrier, and a few idle clients would starve the rest. The
+ * session tells the server it has ended only once both threads are done, so its slot under the connection limit
+ * covers its threads.
  */
 public final class ControlSession {
     /** The largest request a client may send. */
@@ -67,6 +73,7 @@ public final class ControlSession {
     /** Set once the client has been given its last notice; nothing else is queued or run for it. */
     private final AtomicBoolean finishing = new AtomicBoolean();
     private final AtomicInteger threadsRunning = new AtomicInteger(2);
+
     private volatile boolean negotiated;
     private volatile EventHub.Subscription subscription;
     private volatile ScheduledFuture<?> negotiationDeadline;
@@ -338,40 +345,20 @@ public final class ControlSession {
 
     private ObjectNode handle(ObjectNode request) {
         JsonNode id = request.get("id");
-        JsonNode execute = request.get("execute");
-        if (execute == null || !execute.isTextual()) {
-            return error(ControlException.GENERIC, "QMP input must be an object with a string member 'execute'", id);
-        }
-        JsonNode args = request.get("arguments");
-        if (args != null && !args.isObject()) {
-            return error(ControlException.GENERIC, "QMP input member 'arguments' must be an object", id);
-        }
-        String command = execute.asText();
-        if (!negotiated && !command.equals("qmp_capabilities")) {
-            return error(ControlException.COMMAND_NOT_FOUND,
-                    "Expecting capabilities negotiation with 'qmp_capabilities'", id);
-        }
-        if (negotiated && command.equals("qmp_capabilities")) {
-            return error(ControlException.COMMAND_NOT_FOUND,
-                    "Capabilities negotiation is already complete, command ignored", id);
-        }
+        String command = null;
         try {
-            JsonNode result;
-            if (command.equals("qmp_capabilities")) {
-                negotiated = true;
-                ScheduledFuture<?> deadline = negotiationDeadline;
-                if (deadline != null) {
-                    deadline.cancel(false);
-                }
-                result = JSON.objectNode();
-            } else {
-                ControlCommand handler = server.command(command);
-                if (handler == null) {
-                    return error(ControlException.COMMAND_NOT_FOUND, "The command " + command + " has not been found",
-                            id);
-                }
-                result = handler.execute(args == null ? JSON.objectNode() : (ObjectNode) args, this);
+            command = checkEnvelope(request);
+            if (!negotiated && !command.equals(CommandTable.QMP_CAPABILITIES.name())) {
+                throw new ControlException(ControlException.COMMAND_NOT_FOUND,
+                        "Expecting capabilities negotiation with 'qmp_capabilities'");
             }
+            ControlServer.Served served = server.command(command);
+            if (served == null) {
+                throw new ControlException(ControlException.COMMAND_NOT_FOUND,
+                        "The command " + command + " has not been found");
+            }
+            Arguments args = Arguments.check(served.spec(), (ObjectNode) request.get("arguments"));
+            JsonNode result = served.handler().execute(args, this);
             ObjectNode reply = JSON.objectNode();
             reply.set("return", result == null ? JSON.objectNode() : result);
             if (id != null) {
@@ -384,6 +371,56 @@ public final class ControlSession {
             log.error("control: command {} failed unexpectedly", command, e);
             return error(ControlException.GENERIC, "internal error in " + command + ": " + e, id);
         }
+    }
+
+    /** The request's command, once its members are those QMP allows, as QEMU's qmp-dispatch checks them. */
+    private static String checkEnvelope(ObjectNode request) throws ControlException {
+        String execute = null;
+        for (Map.Entry<String, JsonNode> m : request.properties()) {
+            switch (m.getKey()) {
+                case "execute" -> {
+                    if (!m.getValue().isTextual()) {
+                        throw ControlException.generic("QMP input member 'execute' must be a string");
+                    }
+                    execute = m.getValue().asText();
+                }
+                case "arguments" -> {
+                    if (!m.getValue().isObject()) {
+                        throw ControlException.generic("QMP input member 'arguments' must be an object");
+                    }
+                }
+                case "id" -> {
+                    // any JSON value, echoed in the reply
+                }
+                // exec-oob too: qsupd offers no out-of-band capability, as a QEMU that was not asked for it
+                default -> throw ControlException.generic("QMP input member '" + m.getKey() + "' is unexpected");
+            }
+        }
+        if (execute == null) {
+            throw ControlException.generic("QMP input lacks member 'execute'");
+        }
+        return execute;
+    }
+
+    /**
+     * {@code qmp_capabilities}: ends negotiation. qsupd offers no capability, so asking for one fails, and the client
+     * may try again.
+     */
+    JsonNode negotiate(Arguments args) throws ControlException {
+        if (negotiated) {
+            throw new ControlException(ControlException.COMMAND_NOT_FOUND,
+                    "Capabilities negotiation is already complete, command ignored");
+        }
+        List<String> enable = args.strings("enable");
+        if (!enable.isEmpty()) {
+            throw ControlException.generic("Capability " + String.join(", ", enable) + " not available");
+        }
+        negotiated = true;
+        ScheduledFuture<?> deadline = negotiationDeadline;
+        if (deadline != null) {
+            deadline.cancel(false);
+        }
+        return JSON.objectNode();
     }
 
     static ObjectNode error(String errorClass, String desc, JsonNode id) {

@@ -96,9 +96,10 @@ class ControlDaemonTest {
             JsonNode missing = c.command("{\"execute\":\"vm-start\",\"arguments\":{\"name\":\"ghost\"}}");
             assertThat(missing.path("error").path("class").asText()).isEqualTo("VmNotFound");
             JsonNode noName = c.command("{\"execute\":\"vm-stop\",\"arguments\":{}}");
-            assertThat(noName.path("error").path("desc").asText()).contains("missing argument 'name'");
+            assertThat(noName.path("error").path("desc").asText()).isEqualTo("Parameter 'name' is missing");
             JsonNode badWait = c.command("{\"execute\":\"vm-stop\",\"arguments\":{\"name\":\"web1\",\"wait\":\"yes\"}}");
-            assertThat(badWait.path("error").path("desc").asText()).contains("'wait' must be true or false");
+            assertThat(badWait.path("error").path("desc").asText())
+                    .isEqualTo("Invalid parameter type for 'wait', expected: boolean");
 
             JsonNode daemon = c.command("{\"execute\":\"query-daemon\"}").path("return");
             assertThat(daemon.path("vm-count").asInt()).isEqualTo(1);
