@@ -4,7 +4,11 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import java.util.Map;
 
-/** The control commands about events: {@code event-subscribe}, {@code event-unsubscribe}, {@code query-events}. */
+/**
+ * The control commands about events: {@code event-subscribe}, {@code event-unsubscribe}, {@code query-events}.
+ * Every negotiated session gets all events until it narrows them with {@code event-subscribe} or stops them with
+ * {@code event-unsubscribe}.
+ */
 public final class EventCommands {
     private EventCommands() {}
 
