@@ -100,16 +100,6 @@ public final class Arguments {
         return ControlException.generic("Invalid parameter type for '" + name + "', expected: " + expected);
     }
 
-    public CommandSpec spec() {
-        return spec;
-    }
-
-    /** Whether the argument was given or has a default. */
-    public boolean has(String name) {
-        declared(name, null);
-        return values.has(name);
-    }
-
     /** A string argument, or null when it was not given. */
     public String string(String name) {
         JsonNode v = values.get(declared(name, ArgumentType.STRING).name());
@@ -161,7 +151,7 @@ public final class Arguments {
     private ArgumentSpec declared(String name, ArgumentType type) {
         ArgumentSpec a = spec.argument(name).orElseThrow(() -> new IllegalStateException(
                 spec.name() + " reads argument '" + name + "', which CommandTable does not declare for it"));
-        if (type != null && a.type() != type) {
+        if (a.type() != type) {
             throw new IllegalStateException(spec.name() + " reads argument '" + name + "' as " + type + ", but it is"
                     + " declared as " + a.type());
         }

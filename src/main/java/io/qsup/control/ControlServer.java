@@ -333,11 +333,6 @@ public final class ControlServer implements AutoCloseable {
         return commands.get(name);
     }
 
-    /** The declarations of the commands this server runs, in {@link CommandTable}'s order. */
-    public List<CommandSpec> commandSpecs() {
-        return commands.values().stream().map(Served::spec).toList();
-    }
-
     private static Map<String, Served> serve(Map<String, ControlCommand> handlers) {
         Map<String, ControlCommand> all = new HashMap<>(handlers);
         for (String builtIn : List.of(CommandTable.QMP_CAPABILITIES.name(), CommandTable.QUERY_COMMANDS.name(),
