@@ -49,7 +49,12 @@ final class EventsCommand implements Callable<Integer> {
             types.forEach(ev::add);
             CountDownLatch ended = new CountDownLatch(1);
             if (follow) {
-                client.onEvent(e -> print(out, e.raw()));
+                // qsupd sends every event until event-subscribe narrows them: skip those that come before
+                client.onEvent(e -> {
+                    if (wanted(e.raw())) {
+                        print(out, e.raw());
+                    }
+                });
                 client.onDisconnect(e -> ended.countDown());
             }
             // Subscribe before reading the history so nothing falls between the two.
@@ -66,6 +71,11 @@ final class EventsCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("qsup: qsupd closed the connection");
             return ExitCodes.UNREACHABLE;
         }
+    }
+
+    private boolean wanted(JsonNode e) {
+        return (names.isEmpty() || names.contains(e.path("data").path("vm").asText()))
+                && (types.isEmpty() || types.contains(e.path("event").asText()));
     }
 
     private synchronized void print(PrintWriter out, JsonNode e) {

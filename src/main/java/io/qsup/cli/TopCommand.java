@@ -71,6 +71,7 @@ final class TopCommand implements Callable<Integer> {
     }
 
     @Mixin DaemonOptions daemon;
+    @Mixin JsonOption output;
     @Spec CommandSpec spec;
 
     @Option(names = {"-d", "--interval"}, paramLabel = "DURATION", defaultValue = "1s",
@@ -109,7 +110,7 @@ final class TopCommand implements Callable<Integer> {
         sort = parseSort(sortName);
         long period = (long) (seconds * 1e9);
         try (DaemonClient client = daemon.connect(Duration.ofSeconds(10))) {
-            if (daemon.json || !Table.isTerminal()) {
+            if (output.json || !Table.isTerminal()) {
                 return plain(client, period);
             }
             return live(client, period);
@@ -132,7 +133,7 @@ final class TopCommand implements Callable<Integer> {
         long next = System.nanoTime();
         for (int n = 1; ; n++) {
             JsonNode stats = client.call("query-vm-stats");
-            if (daemon.json) {
+            if (output.json) {
                 out.println(stats.toString());
             } else {
                 if (n > 1) {

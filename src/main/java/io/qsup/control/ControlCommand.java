@@ -1,10 +1,13 @@
 package io.qsup.control;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 
-/** One command of the control protocol: arguments in, the {@code return} value out, or a {@link ControlException}. */
+/**
+ * The handler of one control command: checked arguments in, the {@code return} value out, or a
+ * {@link ControlException}. Its declaration (name, arguments) lives in {@link CommandTable}; the arguments have been
+ * checked against it before the handler runs.
+ */
 @FunctionalInterface
 public interface ControlCommand {
-    JsonNode execute(ObjectNode arguments, ControlSession session) throws ControlException;
+    JsonNode execute(Arguments arguments, ControlSession session) throws ControlException;
 }

@@ -1,5 +1,6 @@
 package io.qsup.control;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.qsup.config.DaemonSettings;
@@ -14,6 +15,10 @@ import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipalNotFoundException;
 import java.time.Duration;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.ConcurrentHashMap;
@@ -94,7 +99,7 @@ public final class ControlServer implements AutoCloseable {
 
     private final Path socketPath;
     private final String groupName;
-    private final Map<String, ControlCommand> commands;
+    private final Map<String, Served> commands;
     private final EventHub events;
     private final Limits limits;
     private final Map<Long, ControlSession> sessions = new ConcurrentHashMap<>();
@@ -108,11 +113,20 @@ public final class ControlServer implements AutoCloseable {
     private volatile boolean closed;
     private long refusedInARow; // accept thread only
 
+    /** A command this server runs: its declaration and its handler. */
+    record Served(CommandSpec spec, ControlCommand handler) {}
+
+    /**
+     * A server running the given handlers, each of a command declared in {@link CommandTable}, plus
+     * {@code qmp_capabilities}, {@code query-commands} and {@code query-command-arguments}, which every server runs.
+     *
+     * @throws IllegalArgumentException when a handler's command is not declared in {@link CommandTable}
+     */
     public ControlServer(Path socketPath, String groupName, Map<String, ControlCommand> commands, EventHub events,
             Limits limits) {
         this.socketPath = socketPath;
         this.groupName = groupName;
-        this.commands = Map.copyOf(commands);
+        this.commands = serve(commands);
         this.events = events;
         this.limits = limits;
         this.backoff = new AcceptBackoff(socketPath.toString());
@@ -316,8 +330,39 @@ public final class ControlServer implements AutoCloseable {
         return out;
     }
 
-    ControlCommand command(String name) {
+    /** The command of that name, or null when this server does not run it. */
+    Served command(String name) {
         return commands.get(name);
+    }
+
+    private static Map<String, Served> serve(Map<String, ControlCommand> handlers) {
+        Map<String, ControlCommand> all = new HashMap<>(handlers);
+        for (String builtIn : List.of(CommandTable.QMP_CAPABILITIES.name(), CommandTable.QUERY_COMMANDS.name(),
+                CommandTable.QUERY_COMMAND_ARGUMENTS.name())) {
+            if (all.containsKey(builtIn)) {
+                throw new IllegalArgumentException(builtIn + " is run by the control server itself");
+            }
+        }
+        for (String name : handlers.keySet()) {
+            if (CommandTable.find(name).isEmpty()) {
+                throw new IllegalArgumentException("command '" + name + "' has no declaration; declare it and its"
+                        + " arguments in CommandTable");
+            }
+        }
+        all.put(CommandTable.QMP_CAPABILITIES.name(), (args, session) -> session.negotiate(args));
+        all.put(CommandTable.QUERY_COMMANDS.name(), null); // filled in below, once the list is known
+        all.put(CommandTable.QUERY_COMMAND_ARGUMENTS.name(), null);
+        List<CommandSpec> specs = CommandTable.all().stream().filter(c -> all.containsKey(c.name())).toList();
+        ArrayNode names = JsonNodeFactory.instance.arrayNode();
+        specs.forEach(c -> names.addObject().put("name", c.name()));
+        ArrayNode described = CommandTable.toJson(specs);
+        all.put(CommandTable.QUERY_COMMANDS.name(), (args, session) -> names.deepCopy());
+        all.put(CommandTable.QUERY_COMMAND_ARGUMENTS.name(), (args, session) -> described.deepCopy());
+        Map<String, Served> out = new LinkedHashMap<>();
+        for (CommandSpec c : specs) {
+            out.put(c.name(), new Served(c, all.get(c.name())));
+        }
+        return Collections.unmodifiableMap(out);
     }
 
     public EventHub events() {

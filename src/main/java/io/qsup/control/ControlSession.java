@@ -14,7 +14,9 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ScheduledFuture;
@@ -28,14 +30,21 @@ import org.slf4j.LoggerFactory;
 /**
  * One client connection to the control socket, speaking QMP: greeting, negotiation, commands, events.
  *
+ * <p>Requests are checked as QEMU checks them: the envelope ({@code execute}, {@code arguments}, {@code id} and
+ * nothing else), then the command's arguments against {@link CommandTable}, with QEMU's error wording. Once the client
+ * has negotiated, it gets every event, as a QEMU monitor does, until {@code event-subscribe} narrows them or
+ * {@code event-unsubscribe} stops them.
+ *
  * <p>Threading: a reader thread ({@code control-reader N}) parses requests and runs commands one at a time,
  * in order, as QEMU does. Everything sent to the client (replies and events) is encoded when queued and goes through
  * one bounded outbox drained by a writer thread ({@code control-writer N}), so nothing that publishes an event ever
  * blocks on a slow client. When the outbox overflows, the client gets one notice naming what it did not read and is
  * disconnected. A client that sends no {@code qmp_capabilities} in time is disconnected by the server's timer thread.
- * No lock is held across I/O. Both threads are platform threads: junixsocket's blocking native reads and writes would
- * pin a virtual thread's carrier, and a few idle clients would starve the rest. The session tells the server it has
- * ended only once both threads are done, so its slot under the connection limit covers its threads.
+ * The only lock, {@code eventGate}, is held just to queue a message, so that the reply to {@code qmp_capabilities} is
+ * queued before the first event; no lock is held across I/O. Both threads are platform threads: junixsocket's blocking
+ * native reads and writes would pin a virtual thread's carrier, and a few idle clients would starve the rest. The
+ * session tells the server it has ended only once both threads are done, so its slot under the connection limit
+ * covers its threads.
  */
 public final class ControlSession {
     /** The largest request a client may send. */
@@ -67,7 +76,11 @@ public final class ControlSession {
     /** Set once the client has been given its last notice; nothing else is queued or run for it. */
     private final AtomicBoolean finishing = new AtomicBoolean();
     private final AtomicInteger threadsRunning = new AtomicInteger(2);
+    /** Orders the negotiation reply before the first event; held only to queue one message. */
+    private final Object eventGate = new Object();
     private volatile boolean negotiated;
+    /** Set by qmp_capabilities, so that events start only after its reply is queued (reader thread only). */
+    private boolean startEventsAfterReply;
     private volatile EventHub.Subscription subscription;
     private volatile ScheduledFuture<?> negotiationDeadline;
 
@@ -112,18 +125,23 @@ public final class ControlSession {
         }
     }
 
-    /** Subscribes this session to events matching the filter, replacing an earlier subscription. */
+    /**
+     * From now on this session gets the events matching the filter; it replaces the earlier filter in place, so no event
+     * is lost or sent twice while it changes.
+     */
     public void subscribe(EventFilter filter) {
-        EventHub.Subscription old = subscription;
-        subscription = server.events().subscribe(filter, this::deliver);
-        if (old != null) {
-            old.close();
+        EventHub.Subscription current = subscription;
+        if (current != null) {
+            current.filter(filter);
+            return;
         }
+        subscription = server.events().subscribe(filter, this::deliver);
         if (closed.get() || finishing.get()) {
             unsubscribe(); // lost a race with close(): leave nothing subscribed for a dead session
         }
     }
 
+    /** This session gets no more events until the next {@link #subscribe}. */
     public void unsubscribe() {
         EventHub.Subscription old = subscription;
         subscription = null;
@@ -142,7 +160,9 @@ public final class ControlSession {
                     + " connection {}", e.name(), e.vm(), bytes.length - 2, QmpFraming.MAX_MESSAGE_BYTES, number);
             return;
         }
-        enqueue(bytes, Kind.EVENT);
+        synchronized (eventGate) {
+            enqueue(bytes, Kind.EVENT);
+        }
     }
 
     /** The QMP wire form of an event: name, data (with the VM's name), timestamp. */
@@ -192,7 +212,8 @@ public final class ControlSession {
         server.countDroppedEvents(events);
         String limit = limits.outboxMessages() + " messages or " + formatSize(limits.outboxBytes());
         String waiting = formatSize(queuedBytes.get());
-        boolean subscriber = subscription != null;
+        // events were waiting: the client reads neither; otherwise it sends commands without reading the replies
+        boolean subscriber = events > 0;
         ObjectNode notice;
         if (subscriber) {
             notice = JSON.objectNode();
@@ -294,8 +315,8 @@ public final class ControlSession {
                                 + "; the connection is closed", null), null);
                         return;
                     }
-                    reply(error(ControlException.GENERIC, "JSON parse error: " + e.getMessage(), null), null);
-                    framing.discardLine();
+                    // QEMU's words; the framing goes on at the next message or line
+                    reply(error(ControlException.GENERIC, e.getMessage(), null), null);
                     continue;
                 }
                 if (request == null) {
@@ -307,7 +328,18 @@ public final class ControlSession {
                 if (log.isDebugEnabled()) {
                     log.debug("control {} --> {}", number, QmpFraming.toJson(request));
                 }
-                reply(handle(request), request.path("execute").asText(null));
+                ObjectNode response = handle(request);
+                String command = request.path("execute").asText(null);
+                if (startEventsAfterReply) {
+                    startEventsAfterReply = false;
+                    // one step: an event published meanwhile waits at the gate and is queued after the reply
+                    synchronized (eventGate) {
+                        subscribe(EventFilter.ALL);
+                        reply(response, command);
+                    }
+                } else {
+                    reply(response, command);
+                }
             }
         } catch (EOFException e) {
             log.debug("control: connection {} ended mid-message", number);
@@ -340,40 +372,20 @@ public final class ControlSession {
 
     private ObjectNode handle(ObjectNode request) {
         JsonNode id = request.get("id");
-        JsonNode execute = request.get("execute");
-        if (execute == null || !execute.isTextual()) {
-            return error(ControlException.GENERIC, "QMP input must be an object with a string member 'execute'", id);
-        }
-        JsonNode args = request.get("arguments");
-        if (args != null && !args.isObject()) {
-            return error(ControlException.GENERIC, "QMP input member 'arguments' must be an object", id);
-        }
-        String command = execute.asText();
-        if (!negotiated && !command.equals("qmp_capabilities")) {
-            return error(ControlException.COMMAND_NOT_FOUND,
-                    "Expecting capabilities negotiation with 'qmp_capabilities'", id);
-        }
-        if (negotiated && command.equals("qmp_capabilities")) {
-            return error(ControlException.COMMAND_NOT_FOUND,
-                    "Capabilities negotiation is already complete, command ignored", id);
-        }
+        String command = null;
         try {
-            JsonNode result;
-            if (command.equals("qmp_capabilities")) {
-                negotiated = true;
-                ScheduledFuture<?> deadline = negotiationDeadline;
-                if (deadline != null) {
-                    deadline.cancel(false);
-                }
-                result = JSON.objectNode();
-            } else {
-                ControlCommand handler = server.command(command);
-                if (handler == null) {
-                    return error(ControlException.COMMAND_NOT_FOUND, "The command " + command + " has not been found",
-                            id);
-                }
-                result = handler.execute(args == null ? JSON.objectNode() : (ObjectNode) args, this);
+            command = checkEnvelope(request);
+            if (!negotiated && !command.equals(CommandTable.QMP_CAPABILITIES.name())) {
+                throw new ControlException(ControlException.COMMAND_NOT_FOUND,
+                        "Expecting capabilities negotiation with 'qmp_capabilities'");
             }
+            ControlServer.Served served = server.command(command);
+            if (served == null) {
+                throw new ControlException(ControlException.COMMAND_NOT_FOUND,
+                        "The command " + command + " has not been found");
+            }
+            Arguments args = Arguments.check(served.spec(), (ObjectNode) request.get("arguments"));
+            JsonNode result = served.handler().execute(args, this);
             ObjectNode reply = JSON.objectNode();
             reply.set("return", result == null ? JSON.objectNode() : result);
             if (id != null) {
@@ -386,6 +398,57 @@ public final class ControlSession {
             log.error("control: command {} failed unexpectedly", command, e);
             return error(ControlException.GENERIC, "internal error in " + command + ": " + e, id);
         }
+    }
+
+    /** The request's command, once its members are those QMP allows, as QEMU's qmp-dispatch checks them. */
+    private static String checkEnvelope(ObjectNode request) throws ControlException {
+        String execute = null;
+        for (Map.Entry<String, JsonNode> m : request.properties()) {
+            switch (m.getKey()) {
+                case "execute" -> {
+                    if (!m.getValue().isTextual()) {
+                        throw ControlException.generic("QMP input member 'execute' must be a string");
+                    }
+                    execute = m.getValue().asText();
+                }
+                case "arguments" -> {
+                    if (!m.getValue().isObject()) {
+                        throw ControlException.generic("QMP input member 'arguments' must be an object");
+                    }
+                }
+                case "id" -> {
+                    // any JSON value, echoed in the reply
+                }
+                // exec-oob too: qsupd offers no out-of-band capability, as a QEMU that was not asked for it
+                default -> throw ControlException.generic("QMP input member '" + m.getKey() + "' is unexpected");
+            }
+        }
+        if (execute == null) {
+            throw ControlException.generic("QMP input lacks member 'execute'");
+        }
+        return execute;
+    }
+
+    /**
+     * {@code qmp_capabilities}: ends negotiation. qsupd offers no capability, so asking for one fails, and the client
+     * may try again; events start once the reply is queued, so a client reads the reply first.
+     */
+    JsonNode negotiate(Arguments args) throws ControlException {
+        if (negotiated) {
+            throw new ControlException(ControlException.COMMAND_NOT_FOUND,
+                    "Capabilities negotiation is already complete, command ignored");
+        }
+        List<String> enable = args.strings("enable");
+        if (!enable.isEmpty()) {
+            throw ControlException.generic("Capability " + String.join(", ", enable) + " not available");
+        }
+        negotiated = true;
+        ScheduledFuture<?> deadline = negotiationDeadline;
+        if (deadline != null) {
+            deadline.cancel(false);
+        }
+        startEventsAfterReply = true;
+        return JSON.objectNode();
     }
 
     static ObjectNode error(String errorClass, String desc, JsonNode id) {

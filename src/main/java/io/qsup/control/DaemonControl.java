@@ -1,13 +1,11 @@
 package io.qsup.control;
 
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import io.qsup.config.DaemonSettings;
 import io.qsup.supervisor.Supervisor;
 import java.io.IOException;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * The daemon's control plane, wired: the command table over the supervisor, the event hub fed by the supervisor's
@@ -34,14 +32,14 @@ public final class DaemonControl implements AutoCloseable {
         EventCommands.register(table, hub);
         VmCommands.register(table, supervisor, settings);
         StatsCommands.register(table, supervisor);
-        Set<String> names = new TreeSet<>(table.keySet());
-        names.add("query-commands");
-        names.add("qmp_capabilities"); // answered by the session itself
-        var commandList = JsonNodeFactory.instance.arrayNode();
-        names.forEach(n -> commandList.addObject().put("name", n));
-        table.put("query-commands", (args, session) -> commandList.deepCopy());
         ControlServer server = new ControlServer(settings.controlSocket(), settings.controlGroup(), table, hub,
                 ControlServer.Limits.defaults().withMaxConnections(settings.controlMaxConnections()));
+        List<String> unserved = CommandTable.all().stream().map(CommandSpec::name)
+                .filter(n -> server.command(n) == null).toList();
+        if (!unserved.isEmpty()) {
+            closeQuietly(feed);
+            throw new IllegalStateException("declared in CommandTable but not served: " + unserved);
+        }
         try {
             server.start();
         } catch (IOException e) {

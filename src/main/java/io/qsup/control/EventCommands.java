@@ -1,27 +1,27 @@
 package io.qsup.control;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.util.HashSet;
 import java.util.Map;
-import java.util.Set;
 
-/** The control commands about events: {@code event-subscribe}, {@code event-unsubscribe}, {@code query-events}. */
+/**
+ * The control commands about events: {@code event-subscribe}, {@code event-unsubscribe}, {@code query-events}.
+ * Every negotiated session gets all events until it narrows them with {@code event-subscribe} or stops them with
+ * {@code event-unsubscribe}.
+ */
 public final class EventCommands {
     private EventCommands() {}
 
     public static void register(Map<String, ControlCommand> table, EventHub hub) {
-        table.put("event-subscribe", (args, session) -> {
+        table.put(CommandTable.EVENT_SUBSCRIBE.name(), (args, session) -> {
             session.subscribe(filter(args));
             return JsonNodeFactory.instance.objectNode();
         });
-        table.put("event-unsubscribe", (args, session) -> {
+        table.put(CommandTable.EVENT_UNSUBSCRIBE.name(), (args, session) -> {
             session.unsubscribe();
             return JsonNodeFactory.instance.objectNode();
         });
-        table.put("query-events", (args, session) -> {
+        table.put(CommandTable.QUERY_EVENTS.name(), (args, session) -> {
             ArrayNode out = JsonNodeFactory.instance.arrayNode();
             for (ControlEvent e : hub.history(filter(args))) {
                 out.add(ControlSession.eventMessage(e));
@@ -30,26 +30,8 @@ public final class EventCommands {
         });
     }
 
-    /** Reads {@code {"vms": [...], "events": [...]}}; either may be missing or empty for "all". */
-    static EventFilter filter(ObjectNode args) throws ControlException {
-        return new EventFilter(strings(args, "vms"), strings(args, "events"));
-    }
-
-    private static Set<String> strings(ObjectNode args, String key) throws ControlException {
-        JsonNode node = args.get(key);
-        Set<String> out = new HashSet<>();
-        if (node == null || node.isNull()) {
-            return out;
-        }
-        if (!node.isArray()) {
-            throw ControlException.generic("'" + key + "' must be an array of strings");
-        }
-        for (JsonNode n : node) {
-            if (!n.isTextual()) {
-                throw ControlException.generic("'" + key + "' must be an array of strings, found " + n);
-            }
-            out.add(n.asText());
-        }
-        return out;
+    /** {@code vms} and {@code events}; either may be missing or empty for "all". */
+    static EventFilter filter(Arguments args) {
+        return new EventFilter(args.stringSet("vms"), args.stringSet("events"));
     }
 }

@@ -11,7 +11,8 @@ import java.util.function.Consumer;
  *
  * <p>Threading: {@link #publish} may be called from any thread and never blocks; each subscriber's
  * consumer must only enqueue (sessions use a bounded outbox). The subscriber list is copy-on-write, so
- * delivering takes no lock; the history ring is guarded by its own monitor, held only to add or copy.
+ * delivering takes no lock, and each subscription's filter is a volatile field; the history ring is guarded by its
+ * own monitor, held only to add or copy.
  */
 public final class EventHub {
     /** How many recent events {@code query-events} can show. */
@@ -20,14 +21,19 @@ public final class EventHub {
     private final CopyOnWriteArrayList<Subscription> subscriptions = new CopyOnWriteArrayList<>();
     private final ArrayDeque<ControlEvent> history = new ArrayDeque<>();
 
-    /** A live subscription; {@link #close} removes it. */
+    /** A live subscription; its filter can be changed in place, and {@link #close} removes it. */
     public final class Subscription implements AutoCloseable {
-        private final EventFilter filter;
+        private volatile EventFilter filter;
         private final Consumer<ControlEvent> sink;
 
         private Subscription(EventFilter filter, Consumer<ControlEvent> sink) {
             this.filter = filter;
             this.sink = sink;
+        }
+
+        /** Replaces the filter; an event is matched against one filter or the other, never delivered twice. */
+        public void filter(EventFilter newFilter) {
+            filter = newFilter;
         }
 
         @Override

@@ -25,12 +25,8 @@ public final class StatsCommands {
         table.put("query-vm-stats", (args, session) -> query(supervisor, args));
     }
 
-    private static JsonNode query(Supervisor supervisor, ObjectNode args) throws ControlException {
-        JsonNode name = args.get("name");
-        if (name != null && !name.isNull() && !name.isTextual()) {
-            throw ControlException.generic("argument 'name' must be a VM's name (a string), got " + name);
-        }
-        String only = name == null || name.isNull() ? null : name.asText();
+    private static JsonNode query(Supervisor supervisor, Arguments args) throws ControlException {
+        String only = args.string("name"); // checked against CommandTable.QUERY_VM_STATS: a string, or absent
         List<VmStats> all = supervisor.vmStats();
         Instant now = Instant.now();
         ArrayNode out = JSON.arrayNode();

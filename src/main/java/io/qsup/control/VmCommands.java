@@ -30,7 +30,8 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * The control commands that read the supervisor's view and send it the operator's intents ({@code query-vms},
- * {@code vm-start}, {@code daemon-reload}, ...). Each translates JSON arguments into one supervisor call.
+ * {@code vm-start}, {@code daemon-reload}, ...). Each reads its arguments, declared in {@link CommandTable} and
+ * checked before it runs, and makes one supervisor call.
  */
 public final class VmCommands {
     private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
@@ -48,41 +49,33 @@ public final class VmCommands {
 
     public static void register(Map<String, ControlCommand> table, Supervisor supervisor, DaemonSettings settings) {
         VmCommands c = new VmCommands(supervisor, settings);
-        table.put("query-vms", (a, s) -> c.queryVms());
-        table.put("query-vm", (a, s) -> c.vmObject(c.snapshot(name(a))));
-        table.put("query-daemon", (a, s) -> c.queryDaemon());
-        table.put("vm-start", (a, s) -> c.stateResult(a, supervisor::start, VmState.RUNNING, VmState.PAUSED));
-        table.put("vm-stop", (a, s) -> {
-            boolean force = bool(a, "force", false);
-            Duration timeout = seconds(a, "timeout");
+        table.put(CommandTable.QUERY_VMS.name(), (a, s) -> c.queryVms());
+        table.put(CommandTable.QUERY_VM.name(), (a, s) -> c.vmObject(c.snapshot(a.string("name"))));
+        table.put(CommandTable.QUERY_DAEMON.name(), (a, s) -> c.queryDaemon());
+        table.put(CommandTable.VM_START.name(),
+                (a, s) -> c.stateResult(a, supervisor::start, VmState.RUNNING, VmState.PAUSED));
+        table.put(CommandTable.VM_STOP.name(), (a, s) -> {
+            boolean force = a.bool("force");
+            Duration timeout = a.seconds("timeout");
             return c.stopResult(a, n -> supervisor.stop(n, force, timeout));
         });
-        table.put("vm-restart", (a, s) -> {
-            boolean force = bool(a, "force", false);
+        table.put(CommandTable.VM_RESTART.name(), (a, s) -> {
+            boolean force = a.bool("force");
             return c.stateResult(a, n -> supervisor.restart(n, force), VmState.RUNNING, VmState.PAUSED);
         });
-        table.put("vm-kill", (a, s) -> c.stopResult(a, supervisor::kill));
-        table.put("vm-pause", (a, s) -> c.stateResult(a, supervisor::pause, VmState.PAUSED));
-        table.put("vm-resume", (a, s) -> c.stateResult(a, supervisor::resume, VmState.RUNNING));
-        table.put("vm-reset", (a, s) -> c.stateResult(a, supervisor::reset, VmState.RUNNING, VmState.PAUSED));
-        table.put("vm-reset-failed", (a, s) -> c.stateResult(a, supervisor::resetFailed));
-        table.put("vm-qmp", (a, s) -> c.vmQmp(a));
-        table.put("daemon-reload", (a, s) -> c.reload());
-    }
-
-    // ---- arguments ----
-
-    static String name(ObjectNode args) throws ControlException {
-        JsonNode n = args.get("name");
-        if (n == null || !n.isTextual() || n.asText().isEmpty()) {
-            throw ControlException.generic("missing argument 'name' (the VM's name, a string)");
-        }
-        return n.asText();
+        table.put(CommandTable.VM_KILL.name(), (a, s) -> c.stopResult(a, supervisor::kill));
+        table.put(CommandTable.VM_PAUSE.name(), (a, s) -> c.stateResult(a, supervisor::pause, VmState.PAUSED));
+        table.put(CommandTable.VM_RESUME.name(), (a, s) -> c.stateResult(a, supervisor::resume, VmState.RUNNING));
+        table.put(CommandTable.VM_RESET.name(),
+                (a, s) -> c.stateResult(a, supervisor::reset, VmState.RUNNING, VmState.PAUSED));
+        table.put(CommandTable.VM_RESET_FAILED.name(), (a, s) -> c.stateResult(a, supervisor::resetFailed));
+        table.put(CommandTable.VM_QMP.name(), (a, s) -> c.vmQmp(a));
+        table.put(CommandTable.DAEMON_RELOAD.name(), (a, s) -> c.reload());
     }
 
     /** The VM name, checked to exist, so an unknown name is VmNotFound rather than a generic failure. */
-    private String vm(ObjectNode args) throws ControlException {
-        String name = name(args);
+    private String vm(Arguments args) throws ControlException {
+        String name = args.string("name");
         if (supervisor.get(name).isEmpty()) {
             throw notFound(name);
         }
@@ -92,28 +85,6 @@ public final class VmCommands {
     private static ControlException notFound(String name) {
         return new ControlException(ControlException.VM_NOT_FOUND,
                 "no VM named '" + name + "'; 'qsup list' shows the known VMs");
-    }
-
-    static boolean bool(ObjectNode args, String key, boolean dflt) throws ControlException {
-        JsonNode n = args.get(key);
-        if (n == null || n.isNull()) {
-            return dflt;
-        }
-        if (!n.isBoolean()) {
-            throw ControlException.generic("argument '" + key + "' must be true or false, got " + n);
-        }
-        return n.asBoolean();
-    }
-
-    static Duration seconds(ObjectNode args, String key) throws ControlException {
-        JsonNode n = args.get(key);
-        if (n == null || n.isNull()) {
-            return null;
-        }
-        if (!n.isNumber() || n.asDouble() <= 0) {
-            throw ControlException.generic("argument '" + key + "' must be a positive number of seconds, got " + n);
-        }
-        return Duration.ofNanos((long) (n.asDouble() * 1e9));
     }
 
     // ---- views ----
@@ -205,12 +176,11 @@ public final class VmCommands {
 
     // ---- intents ----
 
-    /** A supervisor intent whose future yields a state; waits for it unless {@code wait: false}. */
     /**
      * Submits an intent; with {@code wait} (the default) waits for its outcome and fails with the reason (QEMU's
      * own launch error, when there is one) unless the VM ended in one of {@code expected} (any, when none given).
      */
-    private JsonNode stateResult(ObjectNode args, Intent<VmState> intent, VmState... expected)
+    private JsonNode stateResult(Arguments args, Intent<VmState> intent, VmState... expected)
             throws ControlException {
         String name = vm(args);
         CompletableFuture<VmState> future = submit(name, intent);
@@ -219,7 +189,7 @@ public final class VmCommands {
         if (unpersisted != null) {
             o.putArray("warnings").add(unpersisted);
         }
-        if (!bool(args, "wait", true)) {
+        if (!args.bool("wait")) {
             o.put("state", snapshot(name).state().label());
             o.put("requested", true);
             return o;
@@ -245,7 +215,7 @@ public final class VmCommands {
         return o;
     }
 
-    private JsonNode stopResult(ObjectNode args, Intent<StopResult> intent) throws ControlException {
+    private JsonNode stopResult(Arguments args, Intent<StopResult> intent) throws ControlException {
         String name = vm(args);
         CompletableFuture<StopResult> future = submit(name, intent);
         ObjectNode o = JSON.objectNode().put("name", name);
@@ -253,7 +223,7 @@ public final class VmCommands {
         if (unpersisted != null) {
             o.putArray("warnings").add(unpersisted);
         }
-        if (!bool(args, "wait", true)) {
+        if (!args.bool("wait")) {
             o.put("state", snapshot(name).state().label());
             o.put("requested", true);
             return o;
@@ -280,9 +250,9 @@ public final class VmCommands {
         return null;
     }
 
-    private <T> T await(String name, CompletableFuture<T> future, ObjectNode args, String unpersisted)
+    private <T> T await(String name, CompletableFuture<T> future, Arguments args, String unpersisted)
             throws ControlException {
-        Duration limit = seconds(args, "timeout");
+        Duration limit = args.seconds("timeout");
         // A stop's own timeout bounds its ladder; the reply may arrive a little after it.
         Duration wait = limit == null ? DEFAULT_WAIT : limit.plusSeconds(15);
         try {
@@ -316,20 +286,12 @@ public final class VmCommands {
         }
     }
 
-    private JsonNode vmQmp(ObjectNode args) throws ControlException {
+    private JsonNode vmQmp(Arguments args) throws ControlException {
         String name = vm(args);
-        JsonNode cmd = args.get("command");
-        if (cmd == null || !cmd.isTextual()) {
-            throw ControlException.generic("missing argument 'command' (the QMP command to run on " + name + ")");
-        }
-        JsonNode qargs = args.get("arguments");
-        if (qargs != null && !qargs.isObject()) {
-            throw ControlException.generic("argument 'arguments' must be an object");
-        }
-        Duration timeout = seconds(args, "timeout");
+        ObjectNode qargs = args.object("arguments");
+        Duration timeout = args.seconds("timeout");
         try {
-            return supervisor.qmp(name, cmd.asText(), qargs == null ? null : (ObjectNode) qargs,
-                    timeout == null ? Duration.ofSeconds(10) : timeout);
+            return supervisor.qmp(name, args.string("command"), qargs, timeout);
         } catch (QmpErrorException e) {
             throw new ControlException(e.errorClass(), e.desc());
         } catch (QmpTimeoutException e) {

@@ -263,8 +263,10 @@ public final class QmpClient implements AutoCloseable {
     }
 
     private QmpTimeoutException timeout(String command, Duration timeout) {
+        String malformed = conn.malformedSummary();
         return new QmpTimeoutException(command, timeout, "no reply to '" + command + "' from " + conn.endpoint()
-                + " within " + QmpDurations.format(timeout) + "; QEMU may be hung or very busy");
+                + " within " + QmpDurations.format(timeout) + "; QEMU may be hung or very busy"
+                + (malformed == null ? "" : "; qsup " + malformed + ", which may have been the reply"));
     }
 
     private static JsonNode unwrap(ObjectNode reply, String command) throws QmpErrorException {

@@ -29,12 +29,17 @@ import org.slf4j.LoggerFactory;
  * Reader and writer are platform threads because junixsocket I/O is a native call that would pin a virtual thread's
  * carrier.
  *
+ * <p>A malformed message (bad JSON, an unclosed string) is dropped and reading goes on with the peer's next line; only
+ * a message over the size limit ends the session, since the stream cannot be trusted after it.
+ *
  * <p>Locking: {@code lock} guards {@code pending}, {@code nextId}, {@code closed}, {@code reason}, {@code delivered},
- * {@code disconnectNotified} and {@code disconnectListeners}. Nothing blocks or does I/O while holding it.
+ * {@code disconnectNotified} and {@code disconnectListeners}. Nothing blocks or does I/O while holding it. The
+ * malformed-message count and text are volatile, written by the reader thread only.
  */
 final class QmpConnection {
     private static final Logger log = LoggerFactory.getLogger(QmpConnection.class);
     private static final int LOG_LIMIT = 4096;
+    private static final int MALFORMED_WARNINGS = 10;
 
     /** A reply and the number of events that had arrived before it. */
     record Reply(ObjectNode message, long eventsBefore) {}
@@ -63,6 +68,8 @@ final class QmpConnection {
     private final LinkedBlockingQueue<Outgoing> outbox = new LinkedBlockingQueue<>();
     private long nextId = 1;
     private long eventsReceived; // reader thread only
+    private volatile long malformedCount; // written by the reader thread only
+    private volatile String lastMalformed;
     private long delivered;
     private boolean closed;
     private boolean disconnectNotified;
@@ -267,7 +274,16 @@ final class QmpConnection {
         QmpDisconnectedException why;
         try {
             while (true) {
-                ObjectNode msg = framing.read();
+                ObjectNode msg;
+                try {
+                    msg = framing.read();
+                } catch (QmpProtocolException e) {
+                    if (framing.messageTooLarge()) {
+                        throw e;
+                    }
+                    dropMalformed(e);
+                    continue;
+                }
                 if (msg == null) {
                     why = new QmpDisconnectedException("QMP connection to " + endpoint + " closed by the peer", null);
                     break;
@@ -290,6 +306,31 @@ final class QmpConnection {
             throw e;
         }
         disconnect(why);
+    }
+
+    /**
+     * A message that is not valid JSON costs only itself: the framing goes on at the next message or line, and a call
+     * whose reply it was fails at its deadline, saying what was dropped.
+     */
+    private void dropMalformed(QmpProtocolException e) {
+        long n = ++malformedCount;
+        lastMalformed = e.getMessage();
+        if (n <= MALFORMED_WARNINGS) {
+            log.warn("{}: dropped a malformed message from {} ({} so far): {}", label, endpoint, n, e.getMessage());
+        } else {
+            log.debug("{}: dropped a malformed message from {} ({} so far): {}", label, endpoint, n, e.getMessage());
+        }
+    }
+
+    /** How many malformed messages the peer sent and the error of the last, or null when it sent none. */
+    String malformedSummary() {
+        String last = lastMalformed;
+        long n = malformedCount;
+        if (last == null) {
+            return null;
+        }
+        return (n == 1 ? "dropped a malformed message from it" : "dropped " + n + " malformed messages from it, the"
+                + " last") + " (" + last + ")";
     }
 
     private void route(ObjectNode msg) {

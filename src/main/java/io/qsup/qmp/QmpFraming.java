@@ -1,32 +1,59 @@
 package io.qsup.qmp;
 
+import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Splits a byte stream into QMP messages (top-level JSON objects) and encodes messages for sending.
  *
- * <p>Messages are found by tracking brace depth outside strings, not by newlines, so a message may span reads and lines,
- * and one read may hold several messages. A message longer than the limit is a protocol error; the buffer never grows
+ * <p>Messages are found by tracking brackets outside strings, not by newlines, so a message may span reads and lines,
+ * and one read may hold several messages. Errors are QEMU's: a control character inside a string (an unclosed string
+ * at the end of a line) ends the message at once with {@code JSON parse error, stray '"q\n'}, a duplicate key is a
+ * parse error, and so on. After an error that leaves the stream out of step (garbage, a control character in a
+ * string, a bracket that closes the wrong thing) the next {@link #read} first skips to the end of the line, so the
+ * peer's next line is read as a new message: a broken line costs that line only. Strings may be single-quoted, as
+ * QEMU's parser allows.
+ *
+ * <p>A message longer than the limit is a protocol error after which the stream is unusable; the buffer never grows
  * past the limit, so a hostile peer cannot make the reader allocate more than that. Used by the QMP client and by the
  * daemon's control server. Not thread-safe: one reader thread per instance.
  */
 public final class QmpFraming {
     /** The largest message a QMP client accepts: 10 MiB, as libvirt and QEMU's Python library (cf. CVE-2018-5748). */
     public static final int MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+    /** The deepest nesting of objects and arrays accepted, QEMU's limit. */
+    public static final int MAX_NESTING = 1024;
 
-    private static final ObjectMapper MAPPER = new ObjectMapper();
+    private static final ObjectMapper MAPPER = new ObjectMapper(JsonFactory.builder()
+            .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build())
+            .build());
+    /** What a peer's message is parsed with: duplicate keys refused and single quotes allowed, as QEMU's parser. */
+    private static final ObjectReader READER = MAPPER.reader()
+            .with(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .with(JsonReadFeature.ALLOW_SINGLE_QUOTES);
+    private static final Pattern DUPLICATE = Pattern.compile("Duplicate field '(.*)'", Pattern.DOTALL);
     private static final byte[] CRLF = {'\r', '\n'};
     private static final int INITIAL_BUFFER = 4096;
     // Keep a buffer that grew for one big message only while it is useful; shrink after messages above this size.
     private static final int RETAINED_BUFFER = 64 * 1024;
+    // How much of a broken string an error quotes.
+    private static final int STRAY_LIMIT = 256;
+    private static final int CONTEXT_LIMIT = 60;
 
     private final InputStream in;
     private final int maxMessageBytes;
@@ -35,7 +62,10 @@ public final class QmpFraming {
     private int chunkLimit;
     private byte[] message = new byte[INITIAL_BUFFER];
     private int length;
+    private final byte[] closers = new byte[MAX_NESTING];
     private boolean tooLarge;
+    /** The last error left the stream inside a line that holds no message start: skip to its end first. */
+    private boolean skipLine;
 
     /** Reads messages from {@code in}, refusing any message longer than {@code maxMessageBytes}. */
     public QmpFraming(InputStream in, int maxMessageBytes) {
@@ -55,55 +85,100 @@ public final class QmpFraming {
      * Reads the next message.
      *
      * @return the message, or {@code null} when the stream ends cleanly between messages
-     * @throws QmpProtocolException on bytes that cannot start a message, malformed JSON, or a message over the limit
+     * @throws QmpProtocolException on bytes that cannot start a message, malformed JSON, or a message over the limit;
+     *     unless {@link #messageTooLarge}, the next call reads on from the next message or line
      * @throws EOFException when the stream ends inside a message
      */
     public ObjectNode read() throws IOException, QmpProtocolException {
+        if (skipLine && !skipToNextLine()) {
+            return null;
+        }
+        skipLine = false;
         length = 0;
         int depth = 0;
-        boolean inString = false;
+        byte quote = 0; // the quote that opened the string we are in, or 0 outside strings
         boolean escaped = false;
+        int stringStart = 0;
         while (true) {
-            if (chunkPos == chunkLimit) {
-                int n = in.read(chunk, 0, chunk.length);
-                if (n < 0) {
-                    if (length == 0) {
-                        return null;
-                    }
-                    throw new EOFException("stream ended in the middle of a QMP message after " + length + " bytes");
+            if (chunkPos == chunkLimit && !fill()) {
+                if (length == 0) {
+                    return null;
                 }
-                chunkPos = 0;
-                chunkLimit = n;
-                continue;
+                throw new EOFException("stream ended in the middle of a QMP message after " + length + " bytes");
             }
             byte b = chunk[chunkPos++];
-            if (length == 0) {
+            if (depth == 0) {
                 if (b == ' ' || b == '\t' || b == '\r' || b == '\n') {
                     continue;
                 }
-                if (b != '{') {
-                    throw new QmpProtocolException("expected a JSON object starting with '{' but got " + describe(b)
-                            + " followed by " + describeRest());
+                if (b != '{' && b != '[') {
+                    chunkPos--;
+                    String error = strayStart();
+                    skipLine = true;
+                    throw new QmpProtocolException(error);
                 }
                 append(b);
-                depth = 1;
+                closers[depth++] = b == '{' ? (byte) '}' : (byte) ']';
                 continue;
             }
             append(b);
-            if (inString) {
+            if (quote != 0) {
+                if ((b & 0xff) < 0x20) {
+                    // JSON strings hold no raw control characters: most likely the string was never closed
+                    String token = stray(stringStart);
+                    skipLine = b != '\n';
+                    length = 0;
+                    throw new QmpProtocolException("JSON parse error, stray '" + token + "'");
+                }
                 if (escaped) {
                     escaped = false;
                 } else if (b == '\\') {
                     escaped = true;
-                } else if (b == '"') {
-                    inString = false;
+                } else if (b == quote) {
+                    quote = 0;
                 }
-            } else if (b == '"') {
-                inString = true;
+            } else if (b == '"' || b == '\'') {
+                quote = b;
+                stringStart = length - 1;
             } else if (b == '{' || b == '[') {
-                depth++;
-            } else if ((b == '}' || b == ']') && --depth == 0) {
-                return parse();
+                if (depth == MAX_NESTING) {
+                    length = 0;
+                    skipLine = true;
+                    throw new QmpProtocolException("JSON nesting depth limit exceeded");
+                }
+                closers[depth++] = b == '{' ? (byte) '}' : (byte) ']';
+            } else if (b == '}' || b == ']') {
+                if (b != closers[depth - 1]) {
+                    length = 0;
+                    skipLine = true;
+                    throw new QmpProtocolException("JSON parse error, unbalanced '" + (char) b + "': expected '"
+                            + (char) closers[depth - 1] + "'");
+                }
+                if (--depth == 0) {
+                    return parse();
+                }
+            }
+        }
+    }
+
+    private boolean fill() throws IOException {
+        int n = in.read(chunk, 0, chunk.length);
+        if (n < 0) {
+            return false;
+        }
+        chunkPos = 0;
+        chunkLimit = n;
+        return true;
+    }
+
+    /** Skips input up to and including the next newline; false when the stream ends first. */
+    private boolean skipToNextLine() throws IOException {
+        while (true) {
+            if (chunkPos == chunkLimit && !fill()) {
+                return false;
+            }
+            if (chunk[chunkPos++] == '\n') {
+                return true;
             }
         }
     }
@@ -125,13 +200,17 @@ public final class QmpFraming {
 
     private ObjectNode parse() throws QmpProtocolException {
         try {
-            JsonNode node = MAPPER.readTree(message, 0, length);
+            JsonNode node = READER.readTree(message, 0, length);
             if (!(node instanceof ObjectNode obj)) {
-                throw new QmpProtocolException("expected a JSON object, got " + node.getNodeType());
+                throw new QmpProtocolException("QMP input must be a JSON object");
             }
             return obj;
         } catch (JsonProcessingException e) {
-            throw new QmpProtocolException("malformed JSON in QMP message: " + e.getOriginalMessage(), e);
+            Matcher dup = DUPLICATE.matcher(String.valueOf(e.getOriginalMessage()));
+            if (dup.matches()) {
+                throw new QmpProtocolException("JSON parse error, duplicate key '" + dup.group(1) + "'", e);
+            }
+            throw new QmpProtocolException("JSON parse error, " + e.getOriginalMessage(), e);
         } catch (IOException e) {
             throw new QmpProtocolException("unreadable QMP message: " + e.getMessage(), e);
         } finally {
@@ -147,25 +226,31 @@ public final class QmpFraming {
         return tooLarge;
     }
 
-    /**
-     * Skips input up to and including the next newline, so a server can answer a malformed line with an error and go on
-     * reading the next one, as clients that send one message per line expect.
-     */
-    public void discardLine() throws IOException {
-        length = 0;
-        while (true) {
-            if (chunkPos == chunkLimit) {
-                int n = in.read(chunk, 0, chunk.length);
-                if (n < 0) {
-                    return;
-                }
-                chunkPos = 0;
-                chunkLimit = n;
-            }
-            if (chunk[chunkPos++] == '\n') {
-                return;
-            }
+    /** The broken string from its quote to the control character that ended it, as QEMU quotes a stray token. */
+    private String stray(int from) {
+        int n = length - from;
+        if (n <= STRAY_LIMIT) {
+            return new String(message, from, n, StandardCharsets.UTF_8);
         }
+        return new String(message, from, STRAY_LIMIT - 1, StandardCharsets.UTF_8) + "..."
+                + (char) message[length - 1];
+    }
+
+    /** Why the byte at {@code chunkPos} cannot start a message, quoting what came; QEMU's words where it has some. */
+    private String strayStart() {
+        byte b = chunk[chunkPos];
+        int end = chunkPos;
+        while (end < chunkLimit && isLetter(chunk[end])) {
+            end++;
+        }
+        String what = end > chunkPos
+                ? "invalid keyword '" + new String(chunk, chunkPos, end - chunkPos, StandardCharsets.US_ASCII) + "'"
+                : "stray " + describe(b);
+        return "JSON parse error, " + what + " in " + describeRest() + "; a QMP message is a JSON object";
+    }
+
+    private static boolean isLetter(byte c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
     }
 
     private static String describe(byte b) {
@@ -176,7 +261,7 @@ public final class QmpFraming {
     }
 
     private String describeRest() {
-        int n = Math.min(chunkLimit - chunkPos, 60);
+        int n = Math.min(chunkLimit - chunkPos, CONTEXT_LIMIT);
         StringBuilder sb = new StringBuilder("\"");
         for (int i = 0; i < n; i++) {
             byte c = chunk[chunkPos + i];

@@ -43,45 +43,65 @@ class ControlDaemonTest {
     }
 
     @Test
-    void aSubscriberSeesTheCrashAndTheRestartWhenQemuIsKilled() throws Exception {
-        try (RawControlClient c = new RawControlClient(settings.controlSocket()).negotiated()) {
-            JsonNode vm = c.command("{\"execute\":\"query-vm\",\"arguments\":{\"name\":\"web1\"}}").path("return");
+    void aStockClientSeesTheCrashWithoutSubscribingAndFiltersAndUnsubscribeHold() throws Exception {
+        try (RawControlClient stock = new RawControlClient(settings.controlSocket()).negotiated();
+                RawControlClient filtered = new RawControlClient(settings.controlSocket()).negotiated();
+                RawControlClient quiet = new RawControlClient(settings.controlSocket()).negotiated()) {
+            JsonNode vm = stock.command("{\"execute\":\"query-vm\",\"arguments\":{\"name\":\"web1\"}}").path("return");
             long pid = vm.path("pid").asLong();
             assertThat(pid).isPositive();
-            c.command("{\"execute\":\"event-subscribe\",\"arguments\":{\"vms\":[\"web1\"],"
+            filtered.command("{\"execute\":\"event-subscribe\",\"arguments\":{\"vms\":[\"web1\"],"
                     + "\"events\":[\"VM_STATE_CHANGED\",\"VM_RESTART_SCHEDULED\"]}}");
+            filtered.events.clear(); // anything from before the filter applied
+            assertThat(quiet.command("{\"execute\":\"event-unsubscribe\"}").has("return")).isTrue();
+            quiet.events.clear();
 
             new ProcessInspector().signal(pid, ProcessInspector.Signal.KILL);
 
-            List<JsonNode> seen = new ArrayList<>();
-            JsonNode e;
-            do {
-                e = c.nextEvent();
-                assertThat(e).as("event stream ended early; seen %s", seen).isNotNull();
-                seen.add(e);
-            } while (!(e.path("event").asText().equals("VM_STATE_CHANGED")
-                    && e.path("data").path("new").asText().equals("running")));
-
-            JsonNode crash = seen.get(0);
-            assertThat(crash.path("event").asText()).isEqualTo("VM_STATE_CHANGED");
+            // like qmp-shell or QEMUMonitorProtocol.pull_event(): negotiate, then read
+            List<JsonNode> stockSaw = readUntilRunningAgain(stock);
+            JsonNode crash = stockSaw.stream().filter(e -> e.path("event").asText().equals("VM_STATE_CHANGED"))
+                    .findFirst().orElseThrow();
+            assertThat(crash.path("data").path("vm").asText()).isEqualTo("web1");
             assertThat(crash.path("data").path("old").asText()).isEqualTo("running");
             assertThat(crash.path("data").path("new").asText()).isEqualTo("backoff");
             assertThat(crash.path("data").path("cause").asText()).isEqualTo("crashed");
             assertThat(crash.path("data").path("detail").asText()).contains("QMP closed without SHUTDOWN");
+
+            List<JsonNode> seen = readUntilRunningAgain(filtered);
+            assertThat(seen).allSatisfy(x -> assertThat(x.path("event").asText())
+                    .isIn("VM_STATE_CHANGED", "VM_RESTART_SCHEDULED"));
+            assertThat(seen.get(0).path("data").path("cause").asText()).isEqualTo("crashed");
             assertThat(seen).anySatisfy(x -> {
                 assertThat(x.path("event").asText()).isEqualTo("VM_RESTART_SCHEDULED");
                 assertThat(x.path("data").path("delay-seconds").asDouble()).isEqualTo(1.0);
             });
-            long newPid = c.command("{\"execute\":\"query-vm\",\"arguments\":{\"name\":\"web1\"}}")
-                    .path("return").path("pid").asLong();
-            assertThat(newPid).isPositive().isNotEqualTo(pid);
+
+            // every event of the crash and restart was queued before the reply to this
+            JsonNode r = quiet.command("{\"execute\":\"query-vm\",\"arguments\":{\"name\":\"web1\"}}");
+            assertThat(quiet.events).as("events after event-unsubscribe").isEmpty();
+            assertThat(r.path("return").path("pid").asLong()).isPositive().isNotEqualTo(pid);
         }
+    }
+
+    /** The events a client reads until web1 is running again, in order. */
+    private static List<JsonNode> readUntilRunningAgain(RawControlClient c) throws Exception {
+        List<JsonNode> seen = new ArrayList<>();
+        JsonNode e;
+        do {
+            e = c.nextEvent();
+            assertThat(e).as("event stream ended early; seen %s", seen).isNotNull();
+            seen.add(e);
+        } while (!(e.path("event").asText().equals("VM_STATE_CHANGED")
+                && e.path("data").path("new").asText().equals("running")));
+        return seen;
     }
 
     @Test
     void qmpPassthroughAndForwardedQemuEvents() throws Exception {
         try (RawControlClient c = new RawControlClient(settings.controlSocket()).negotiated()) {
             c.command("{\"execute\":\"event-subscribe\",\"arguments\":{\"events\":[\"VM_QMP_EVENT\"]}}");
+            c.events.clear(); // anything from before the filter applied
             JsonNode r = c.command("{\"execute\":\"vm-qmp\",\"arguments\":{\"name\":\"web1\",\"command\":\"stop\"}}");
             assertThat(r.has("return")).as(r.toString()).isTrue();
             JsonNode e = c.nextEvent();
@@ -96,19 +116,46 @@ class ControlDaemonTest {
             JsonNode missing = c.command("{\"execute\":\"vm-start\",\"arguments\":{\"name\":\"ghost\"}}");
             assertThat(missing.path("error").path("class").asText()).isEqualTo("VmNotFound");
             JsonNode noName = c.command("{\"execute\":\"vm-stop\",\"arguments\":{}}");
-            assertThat(noName.path("error").path("desc").asText()).contains("missing argument 'name'");
+            assertThat(noName.path("error").path("desc").asText()).isEqualTo("Parameter 'name' is missing");
             JsonNode badWait = c.command("{\"execute\":\"vm-stop\",\"arguments\":{\"name\":\"web1\",\"wait\":\"yes\"}}");
-            assertThat(badWait.path("error").path("desc").asText()).contains("'wait' must be true or false");
+            assertThat(badWait.path("error").path("desc").asText())
+                    .isEqualTo("Invalid parameter type for 'wait', expected: boolean");
+
+            String stateBefore = c.command("{\"execute\":\"query-vm\",\"arguments\":{\"name\":\"web1\"}}")
+                    .path("return").path("state").asText();
+            JsonNode wrongType = c.command("{\"execute\":\"query-vm\",\"arguments\":{\"name\":5}}");
+            assertThat(wrongType.path("error").path("class").asText()).isEqualTo("GenericError");
+            assertThat(wrongType.path("error").path("desc").asText())
+                    .isEqualTo("Invalid parameter type for 'name', expected: string");
+            JsonNode typo = c.command("{\"execute\":\"vm-stop\",\"arguments\":{\"name\":\"web1\",\"timout\":30}}");
+            assertThat(typo.path("error").path("desc").asText()).isEqualTo("Parameter 'timout' is unexpected");
+            JsonNode badTimeout = c.command("{\"execute\":\"vm-stop\",\"arguments\":{\"name\":\"web1\",\"timeout\":-1}}");
+            assertThat(badTimeout.path("error").path("desc").asText())
+                    .isEqualTo("Parameter 'timeout' expects a positive number of seconds");
+            assertThat(c.command("{\"execute\":\"query-vm\",\"arguments\":{\"name\":\"web1\"}}")
+                    .path("return").path("state").asText()).as("refused requests did nothing").isEqualTo(stateBefore);
 
             JsonNode daemon = c.command("{\"execute\":\"query-daemon\"}").path("return");
             assertThat(daemon.path("vm-count").asInt()).isEqualTo(1);
             assertThat(daemon.path("control-socket").asText()).isEqualTo(settings.controlSocket().toString());
 
+            // qsupd serves exactly the declared commands, and describes them from the same table
             JsonNode commands = c.command("{\"execute\":\"query-commands\"}").path("return");
             List<String> names = new ArrayList<>();
             commands.forEach(n -> names.add(n.path("name").asText()));
-            assertThat(names).contains("qmp_capabilities", "query-vms", "vm-start", "vm-qmp", "daemon-reload",
-                    "event-subscribe", "query-events");
+            assertThat(names).containsExactlyElementsOf(CommandTable.all().stream().map(CommandSpec::name).toList());
+            assertThat(names).contains("qmp_capabilities", "query-commands", "vm-stop", "event-subscribe");
+            JsonNode described = c.command("{\"execute\":\"query-command-arguments\"}").path("return");
+            assertThat(described).isEqualTo(CommandTable.toJson(CommandTable.all()));
+            JsonNode stop = null;
+            for (JsonNode d : described) {
+                if (d.path("name").asText().equals("vm-stop")) {
+                    stop = d;
+                }
+            }
+            assertThat(stop).isNotNull();
+            assertThat(stop.path("arguments").get(0).path("name").asText()).isEqualTo("name");
+            assertThat(stop.path("arguments").get(0).path("required").asBoolean()).isTrue();
         }
     }
 }

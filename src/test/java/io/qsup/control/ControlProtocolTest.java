@@ -90,7 +90,8 @@ class ControlProtocolTest {
             assertThat(noExecute.path("error").path("desc").asText()).contains("execute");
 
             JsonNode badArgs = c.command("{\"execute\":\"event-subscribe\",\"arguments\":{\"vms\":\"web1\"}}");
-            assertThat(badArgs.path("error").path("desc").asText()).contains("'vms' must be an array");
+            assertThat(badArgs.path("error").path("desc").asText())
+                    .isEqualTo("Invalid parameter type for 'vms', expected: array");
 
             assertThat(c.command("{\"execute\":\"query-events\"}").path("return").isArray()).isTrue();
         }

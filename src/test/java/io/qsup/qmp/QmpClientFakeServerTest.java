@@ -74,8 +74,8 @@ class QmpClientFakeServerTest {
         assertThatThrownBy(() -> QmpClient.connect(server.endpoint(), FAST))
                 .isInstanceOf(QmpProtocolException.class)
                 .hasMessageContaining("bad QMP greeting from unix:" + server.socket())
-                .hasMessageContaining("'S'")
-                .hasMessageContaining("SH-2.0-OpenSSH");
+                .hasMessageContaining("invalid keyword 'SSH'")
+                .hasMessageContaining("SSH-2.0-OpenSSH_9.2\\r\\n");
     }
 
     @Test
@@ -130,6 +130,26 @@ class QmpClientFakeServerTest {
         c.execute("stop");
         seen.add("reply");
         assertThat(seen).containsExactly("STOP", "X_SECOND", "X_THIRD", "reply");
+    }
+
+    @Test
+    void aBrokenLineFromQemuCostsOnlyTheReplyItHeld() throws Exception {
+        // "first" gets a reply whose string never closes; the framing must not swallow the reply to "second"
+        QmpClient c = connect(FakeQmpServer.script().handshake().expect("first")
+                .raw("{\"return\": {\"status\": \"runn\r\n").expect("second").reply(obj("{\"status\": \"running\"}"))
+                .event("STOP"));
+        EventWaiter stop = c.expectEvent("STOP", e -> true);
+        CompletableFuture<JsonNode> first = c.executeAsync("first", null, Duration.ofSeconds(2));
+        assertTimeoutPreemptively(HANG_GUARD, () -> {
+            assertThat(c.execute("second", null, Duration.ofSeconds(5)).path("status").asText()).isEqualTo("running");
+            assertThat(stop.await(Duration.ofSeconds(5)).name()).isEqualTo("STOP");
+            assertThatThrownBy(() -> first.get(10, TimeUnit.SECONDS))
+                    .hasCauseInstanceOf(QmpTimeoutException.class)
+                    .hasMessageContaining("no reply to 'first'")
+                    .hasMessageContaining("dropped a malformed message")
+                    .hasMessageContaining("JSON parse error, stray '\"runn\r'");
+        });
+        assertThat(c.isConnected()).isTrue();
     }
 
     @Test
