@@ -141,6 +141,29 @@ public final class StateStore {
 
     /** Writes the record atomically. */
     public void save(String vm, VmRecord record) throws SupervisorException {
+        // An interrupt (qsupd exiting interrupts the VM threads) would close the channels mid-write and lose the
+        // record; the write is short, so it runs with the interrupt held back and then restored.
+        boolean interrupted = Thread.interrupted();
+        try {
+            for (int attempt = 1; ; attempt++) {
+                try {
+                    write(vm, record);
+                    return;
+                } catch (SupervisorException e) {
+                    if (!(e.getCause() instanceof java.nio.channels.ClosedByInterruptException) || attempt == 3) {
+                        throw e;
+                    }
+                    interrupted |= Thread.interrupted();
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private void write(String vm, VmRecord record) throws SupervisorException {
         Path f = fileFor(vm);
         Path tmp = dir.resolve("." + vm + ".json." + UUID.randomUUID() + ".tmp");
         try {
@@ -165,8 +188,8 @@ public final class StateStore {
             } catch (IOException ignored) {
                 // the original error is the one worth reporting
             }
-            throw new SupervisorException("VM " + vm + ": cannot write state file " + f + ": " + e.getMessage()
-                    + "; check that state-dir is writable", e);
+            throw new SupervisorException("VM " + vm + ": cannot write state file " + f + ": "
+                    + (e.getMessage() != null ? e.getMessage() : e.toString()) + "; check that state-dir is writable", e);
         }
     }
 

@@ -531,6 +531,9 @@ public final class Supervisor implements AutoCloseable {
             seq = ++m.restartSeq;
         }
         return m.ctl.restart(force, m.def.stopTimeout(), Cause.OPERATOR_RESTART, detail).whenComplete((s, e) -> {
+            if (e != null || s == VmState.STOPPING) {
+                return; // the ladder was left where it was (qsupd exiting): the next qsupd finishes the restart
+            }
             synchronized (m) {
                 if (m.restartSeq == seq && m.rec.restartInProgress()) {
                     update(m, r -> r.withRestartInProgress(false));

@@ -40,8 +40,9 @@ public record Cli(int exit, String out, String err, long sentNanos, long endNano
 
     /** True if the connection dropped after the request may have been sent (qsupd went away mid-command). */
     public boolean lostMidCommand() {
-        return (exit == 4 && err.contains("closed the connection"))
-                || (exit == 1 && (err.contains("qsupd did not answer vm-") || err.matches("(?s).*: vm-[a-z-]+ failed: .*")));
+        String said = out + err; // with --json a VM's error is in its result object on stdout
+        return (exit == 4 && said.contains("closed the connection"))
+                || (exit == 1 && (said.contains("qsupd did not answer vm-") || said.matches("(?s).*: vm-[a-z-]+ failed: .*")));
     }
 
     /** One line for the action log: exit code and the output, squeezed. */

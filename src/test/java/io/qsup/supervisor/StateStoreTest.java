@@ -97,4 +97,18 @@ class StateStoreTest {
         assertThatThrownBy(() -> new StateStore(stateDir).save("../etc", VmRecord.fresh()))
                 .isInstanceOf(IllegalArgumentException.class);
     }
+
+    @Test
+    void aWriteFromAnInterruptedThreadStillLandsAndTheInterruptIsKept(@TempDir Path stateDir) throws Exception {
+        StateStore s = new StateStore(stateDir);
+        Thread.currentThread().interrupt(); // as qsupd's exit interrupts a VM's thread in the middle of its work
+        try {
+            s.save("web1", VmRecord.fresh().withIntent(Intent.STOPPED).withStopPending(true));
+            assertThat(Thread.currentThread().isInterrupted()).isTrue();
+        } finally {
+            Thread.interrupted();
+        }
+        assertThat(s.load("web1").intent()).isEqualTo(Intent.STOPPED);
+        assertThat(s.load("web1").stopPending()).isTrue();
+    }
 }
