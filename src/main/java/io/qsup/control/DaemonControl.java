@@ -33,6 +33,7 @@ public final class DaemonControl implements AutoCloseable {
         Map<String, ControlCommand> table = new HashMap<>();
         EventCommands.register(table, hub);
         VmCommands.register(table, supervisor, settings);
+        SchemaCommands.register(table, supervisor, settings);
         Set<String> names = new TreeSet<>(table.keySet());
         names.add("query-commands");
         names.add("qmp_capabilities"); // answered by the session itself
