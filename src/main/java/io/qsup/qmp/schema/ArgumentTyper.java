@@ -165,6 +165,10 @@ public final class ArgumentTyper {
         if (v == null || v.compareTo(MIN) < 0 || v.compareTo(MAX) > 0) {
             return null;
         }
+        // the node types Jackson's parser would give the same digits, so typed and parsed messages compare equal
+        if (v.bitLength() < 32) {
+            return JSON.numberNode(v.intValue());
+        }
         return v.bitLength() < 64 ? JSON.numberNode(v.longValue()) : JSON.numberNode(v);
     }
 
