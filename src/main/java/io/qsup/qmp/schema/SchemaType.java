@@ -32,13 +32,13 @@ public sealed interface SchemaType {
      * A JSON object. When {@code tag} is set it is a union: the value of the member named {@code tag} picks which
      * variant's members are accepted besides {@code members}.
      *
-     * @param variants tag value to the name of the object type holding that variant's members
+     * @param variants tag value to the name of the object type holding that variant's members, in schema order
      */
     record ObjectType(String name, List<Member> members, String tag, Map<String, String> variants)
             implements SchemaType {
         public ObjectType {
             members = List.copyOf(members);
-            variants = Map.copyOf(variants);
+            variants = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(variants));
         }
 
         public Member member(String memberName) {
