@@ -61,7 +61,9 @@ final class QmpShell {
                     List<String> before = line.words().subList(0, line.wordIndex());
                     for (String c : completer.complete(before, partial)) {
                         boolean more = c.endsWith("=") || c.endsWith(".");
-                        candidates.add(new Candidate(c, c, null, null, null, null, !more));
+                        // a value is listed as itself, not with its key in front
+                        String shown = partial.contains("=") ? c.substring(c.indexOf('=') + 1) : c;
+                        candidates.add(new Candidate(c, shown, null, null, null, null, !more));
                     }
                 });
             }
