@@ -1,6 +1,41 @@
-# bash completion for qsup: verbs, options, and VM names asked from the running qsupd.
+# bash completion for qsup: verbs, options, VM names asked from the running qsupd, and for 'qsup qmp' QMP command
+# names, argument keys and enum values from the schema the VM's QEMU served last (qsup's cache; no connection).
 _qsup_vms() {
     qsup list --names 2>/dev/null
+}
+
+# The words of 'qsup qmp' after its target: asks 'qsup qmp --complete LINE', which answers with whole words
+# (node-name=, driver=qcow2); bash splits words at '=', so the part before the word being completed is cut off.
+_qsup_qmp() {
+    local line=${COMP_LINE:0:COMP_POINT}
+    local -a w
+    read -ra w <<< "$line"
+    [[ $line == *[[:space:]] ]] && w+=("")
+    local token=${w[${#w[@]}-1]}
+    local i target="" positional=0 seen=""
+    for ((i = 0; i < ${#w[@]} - 1; i++)); do
+        if [ -z "$seen" ]; then
+            [ "${w[i]}" = qmp ] && seen=1
+            continue
+        fi
+        case ${w[i]} in
+            --socket) target=socket; ((i++)) ;;
+            --daemon-socket|--cache-dir|--file|-f|--repeat|--wait-event|--timeout|--describe|--history) ((i++)) ;;
+            -*) ;;
+            *) ((positional++)) ;;
+        esac
+    done
+    if [ -z "$target" ] && [ "$positional" -eq 0 ]; then
+        COMPREPLY=($(compgen -W "$(_qsup_vms)" -- "$cur"))
+        return
+    fi
+    local keep=${token%"$cur"}
+    local IFS=$'\n'
+    COMPREPLY=($(qsup qmp --complete "$line" 2>/dev/null))
+    COMPREPLY=("${COMPREPLY[@]#"$keep"}")
+    if [ ${#COMPREPLY[@]} -eq 1 ] && [[ ${COMPREPLY[0]} == *[=.] ]]; then
+        compopt -o nospace 2>/dev/null
+    fi
 }
 
 _qsup() {
@@ -13,14 +48,14 @@ _qsup() {
     verb=""
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
-            --socket|--file|--config|--timeout|--type|--repeat|--wait-event) ((i++)) ;;
+            --socket|--file|--config|--timeout|--type|--repeat|--wait-event|--daemon-socket|--cache-dir|--history|--describe) ((i++)) ;;
             -*) ;;
             *) verb=${COMP_WORDS[i]}; break ;;
         esac
     done
 
     case $prev in
-        --socket|--file|--config)
+        --socket|--file|--config|--daemon-socket|--cache-dir|--history)
             COMPREPLY=($(compgen -f -- "$cur"))
             return ;;
     esac
@@ -38,7 +73,7 @@ _qsup() {
             stop) opts="$opts --all --no-wait --force --timeout" ;;
             events) opts="$opts --follow --type" ;;
             logs) opts="$opts --follow --serial" ;;
-            qmp) opts="$opts --file --repeat --keep-going --events --wait-event --timeout --compact" ;;
+            qmp) opts="--help --socket --daemon-socket --file --repeat --keep-going --events --wait-event --timeout --compact --no-check --describe --list --verbose --cache-dir --history" ;;
             argv) opts="--help --config --shell" ;;
             validate) opts="--help --config" ;;
         esac
@@ -47,7 +82,9 @@ _qsup() {
     fi
 
     case $verb in
-        status|start|stop|restart|kill|pause|resume|reset|reset-failed|events|console|logs|qmp)
+        qmp)
+            _qsup_qmp ;;
+        status|start|stop|restart|kill|pause|resume|reset|reset-failed|events|console|logs)
             COMPREPLY=($(compgen -W "$(_qsup_vms)" -- "$cur")) ;;
         argv|validate)
             COMPREPLY=($(compgen -W "$(_qsup_vms)" -f -- "$cur")) ;;
