@@ -158,6 +158,9 @@ class QmpSchemaCliTest {
                 refused("a raw JSON line is checked, not retyped",
                         "{\"execute\":\"block_resize\",\"arguments\":{\"node-name\":\"n0\",\"size\":\"1G\"}}",
                         "block_resize: size: expected int, got \"1G\""),
+                refused("a misspelt key of a raw message", "{\"execute\":\"query-status\",\"argumnets\":{}}",
+                        "query-status: unknown key \"argumnets\" in the message; QMP takes execute, exec-oob,"
+                                + " arguments, id"),
                 sent("--no-check sends anyway, and QEMU refuses", "--no-check block_resize node-name=n0 size=abc",
                         "{\"execute\":\"block_resize\",\"arguments\":{\"node-name\":\"n0\",\"size\":\"abc\"}}",
                         ExitCodes.ERROR, qemuSays("GenericError: Invalid parameter type for 'size', expected: integer")));

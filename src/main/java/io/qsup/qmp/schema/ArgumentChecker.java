@@ -16,6 +16,8 @@ import java.util.Map;
 public final class ArgumentChecker {
     /** Enums with more values than this are summarised by their count in messages. */
     private static final int LISTED_VALUES = 12;
+    /** The keys of a QMP command message (QEMU's docs/interop/qmp-spec). */
+    private static final List<String> MESSAGE_KEYS = List.of("execute", "exec-oob", "arguments", "id");
     private static final BigInteger UINT64_MAX = BigInteger.ONE.shiftLeft(64).subtract(BigInteger.ONE);
 
     private final QmpSchema schema;
@@ -34,6 +36,12 @@ public final class ArgumentChecker {
             problems.add(new Problem(name, "", "unknown command" + (guess != null ? "; did you mean '" + guess + "'?"
                     : "; --list shows the " + schema.commands().size() + " commands this QEMU offers")));
             return problems;
+        }
+        for (String key : (Iterable<String>) message::fieldNames) {
+            if (!MESSAGE_KEYS.contains(key)) {
+                problems.add(new Problem(name, "", "unknown key \"" + key + "\" in the message; QMP takes "
+                        + String.join(", ", MESSAGE_KEYS)));
+            }
         }
         JsonNode args = message.get("arguments");
         if (args == null) {
