@@ -1,5 +1,6 @@
 package io.qsup.cli;
 
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import io.qsup.qmp.QmpClient;
 import io.qsup.qmp.QmpConnectException;
 import io.qsup.qmp.QmpEndpoint;
@@ -9,7 +10,6 @@ import io.qsup.qmp.schema.ArgumentChecker;
 import io.qsup.qmp.schema.QmpSchema;
 import io.qsup.qmp.schema.SchemaCache;
 import io.qsup.qmp.schema.SchemaDescription;
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
@@ -26,7 +26,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code qsup qmp}: sends QMP commands straight to a QEMU monitor socket, one command or a batch. */
+/**
+ * {@code qsup qmp}: sends QMP commands to a VM through qsupd or straight to a QEMU monitor socket, one command, a
+ * batch or an interactive shell, typed and checked by the QEMU's own schema.
+ */
 @Command(
         name = "qmp",
         mixinStandardHelpOptions = true,
@@ -305,10 +308,9 @@ public final class QmpCommand implements Callable<Integer> {
     /** Checks that qsupd knows the VM, and subscribes to its QEMU events when they are wanted. */
     private static int checkVm(QmpClient daemon, String vm, boolean wantEvents, QmpOutput output) {
         try {
-            daemon.execute("query-vm", com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode()
-                    .put("name", vm));
+            daemon.execute("query-vm", JsonNodeFactory.instance.objectNode().put("name", vm));
             if (wantEvents) {
-                var filter = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+                var filter = JsonNodeFactory.instance.objectNode();
                 filter.putArray("vms").add(vm);
                 filter.putArray("events").add("VM_QMP_EVENT");
                 daemon.execute("event-subscribe", filter);
