@@ -41,7 +41,7 @@ import picocli.CommandLine.Parameters;
             "  qsup qmp web1 query-status",
             "  qsup qmp web1 blockdev-add driver=null-co node-name=n0 size=1G",
             "  qsup qmp web1 --describe blockdev-add",
-            "  qsup qmp web1                          (an interactive shell: Tab completes, history is kept)",
+            "  qsup qmp web1                        (a shell, on a terminal)",
             "  qsup qmp web1 --file cmds.txt --repeat 3",
             "  qsup qmp --socket unix:/run/vm.sock query-status",
             "  qsup qmp --socket tcp:127.0.0.1:4444 --compact query-block",
