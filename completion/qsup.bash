@@ -1,6 +1,41 @@
-# bash completion for qsup: verbs, options, and VM names asked from the running qsupd.
+# bash completion for qsup: verbs, options, VM names asked from the running qsupd, and for 'qsup qmp' QMP command
+# names, argument keys and enum values from the schema the VM's QEMU served last (qsup's cache; no connection).
 _qsup_vms() {
     qsup ${1:+--socket "$1"} list --names 2>/dev/null
+}
+
+# The words of 'qsup qmp' after its target: asks 'qsup qmp --complete LINE', which answers with whole words
+# (node-name=, driver=qcow2); bash splits words at '=', so the part before the word being completed is cut off.
+_qsup_qmp() {
+    local line=${COMP_LINE:0:COMP_POINT}
+    local -a w
+    read -ra w <<< "$line"
+    [[ $line == *[[:space:]] ]] && w+=("")
+    local token=${w[${#w[@]}-1]}
+    local i target="" positional=0 seen=""
+    for ((i = 0; i < ${#w[@]} - 1; i++)); do
+        if [ -z "$seen" ]; then
+            [ "${w[i]}" = qmp ] && seen=1
+            continue
+        fi
+        case ${w[i]} in
+            --socket) target=socket; ((i++)) ;;
+            --daemon-socket|--cache-dir|--file|-f|--repeat|--wait-event|--timeout|--describe|--history) ((i++)) ;;
+            -*) ;;
+            *) ((positional++)) ;;
+        esac
+    done
+    if [ -z "$target" ] && [ "$positional" -eq 0 ]; then
+        COMPREPLY=($(compgen -W "$(_qsup_vms)" -- "$cur"))
+        return
+    fi
+    local keep=${token%"$cur"}
+    local IFS=$'\n'
+    COMPREPLY=($(qsup qmp --complete "$line" 2>/dev/null))
+    COMPREPLY=("${COMPREPLY[@]#"$keep"}")
+    if [ ${#COMPREPLY[@]} -eq 1 ] && [[ ${COMPREPLY[0]} == *[=.] ]]; then
+        compopt -o nospace 2>/dev/null
+    fi
 }
 
 _qsup() {
@@ -15,7 +50,7 @@ _qsup() {
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
             --socket) sock=${COMP_WORDS[i+1]}; ((i++)) ;;
-            --file|--config|--timeout|--type|--repeat|--wait-event) ((i++)) ;;
+            --file|--config|--timeout|--type|--repeat|--wait-event|--daemon-socket|--cache-dir|--history|--describe) ((i++)) ;;
             -*) ;;
             *) verb=${COMP_WORDS[i]}; break ;;
         esac
@@ -29,7 +64,7 @@ _qsup() {
     done
 
     case $prev in
-        --socket|--daemon-socket|--file|--config)
+        --socket|--daemon-socket|--file|--config|--cache-dir|--history)
             COMPREPLY=($(compgen -f -- "$cur"))
             return ;;
     esac
@@ -49,7 +84,7 @@ _qsup() {
             events) opts="$opts --follow --type" ;;
             console) opts="--help --socket" ;;
             logs) opts="--help --socket --follow --serial" ;;
-            qmp) opts="--help --socket --daemon-socket --file --repeat --keep-going --events --wait-event --timeout --compact" ;;
+            qmp) opts="--help --socket --daemon-socket --file --repeat --keep-going --events --wait-event --timeout --compact --no-check --describe --list --verbose --cache-dir --history" ;;
             argv) opts="--help --config --shell --foreground --json" ;;
             validate) opts="--help --config --json" ;;
         esac
@@ -58,7 +93,9 @@ _qsup() {
     fi
 
     case $verb in
-        status|start|stop|restart|kill|pause|resume|reset|reset-failed|events|console|logs|qmp)
+        qmp)
+            _qsup_qmp ;;
+        status|start|stop|restart|kill|pause|resume|reset|reset-failed|events|console|logs)
             COMPREPLY=($(compgen -W "$(_qsup_vms "$sock")" -- "$cur")) ;;
         argv|validate)
             COMPREPLY=($(compgen -W "$(_qsup_vms "$sock")" -f -- "$cur")) ;;

@@ -51,6 +51,12 @@ final class QmpOutput {
         out.flush();
     }
 
+    /** A message as sent, for {@code --verbose}: {@code --> {...}} on stderr, as QMP traffic is logged. */
+    synchronized void sent(JsonNode message) {
+        err.println("--> " + QmpFraming.toJson(message));
+        err.flush();
+    }
+
     synchronized void error(String message) {
         err.println(message);
         err.flush();

@@ -25,8 +25,10 @@ final class QmpRunner {
      * @param waitEvent   after the commands, wait for this event (armed before the first command); null for none
      * @param timeout     deadline of each command and of the event wait
      * @param batch       batch mode: failed commands also print their error object, so output lines match commands
+     * @param verbose     print each message as sent ({@code --> {...}}) on stderr
      */
-    record Settings(boolean keepGoing, int repeat, boolean events, String waitEvent, Duration timeout, boolean batch) {}
+    record Settings(boolean keepGoing, int repeat, boolean events, String waitEvent, Duration timeout, boolean batch,
+            boolean verbose) {}
 
     private final QmpOutput output;
     private final Settings settings;
@@ -93,10 +95,15 @@ final class QmpRunner {
         }
     }
 
-    private enum Outcome { OK, FAILED, GONE }
+    /** How one command went: done, refused (or timed out), or the session is gone. */
+    enum Outcome { OK, FAILED, GONE }
 
-    private Outcome runStep(QmpTarget target, QmpScript.Step step) {
+    /** Sends one command and prints its result or error. */
+    Outcome runStep(QmpTarget target, QmpScript.Step step) {
         String prefix = step.where().isEmpty() ? "" : step.where() + ": ";
+        if (settings.verbose()) {
+            output.sent(step.message());
+        }
         try {
             JsonNode ret = target.send(step.message(), settings.timeout());
             output.result(ret == null ? QmpFraming.mapper().createObjectNode() : ret);

@@ -25,6 +25,15 @@ interface QmpTarget {
 
     QmpClient client();
 
+    /** Names the target for the completion's memory of its last schema: the socket, or the daemon and the VM. */
+    String id();
+
+    /** QEMU's version object as in its greeting: {@code {"qemu": {"major": ..}, "package": ..}}. */
+    JsonNode versionInfo(Duration timeout) throws QmpException;
+
+    /** QEMU's {@code query-qmp-schema}. */
+    JsonNode fetchSchema(Duration timeout) throws QmpException;
+
     /** A pending wait for one event. */
     interface Waiter extends AutoCloseable {
         JsonNode await(Duration timeout) throws QmpException;
@@ -65,6 +74,21 @@ interface QmpTarget {
             @Override
             public QmpClient client() {
                 return client;
+            }
+
+            @Override
+            public String id() {
+                return "socket " + client.endpoint();
+            }
+
+            @Override
+            public JsonNode versionInfo(Duration timeout) {
+                return client.greeting().raw().path("QMP").path("version");
+            }
+
+            @Override
+            public JsonNode fetchSchema(Duration timeout) throws QmpException {
+                return client.execute("query-qmp-schema", null, timeout);
             }
         };
     }
@@ -118,7 +142,35 @@ interface QmpTarget {
             public QmpClient client() {
                 return daemon;
             }
+
+            @Override
+            public String id() {
+                return "vm " + vm + " at " + daemon.endpoint();
+            }
+
+            @Override
+            public JsonNode versionInfo(Duration timeout) throws QmpException {
+                return send(command("query-version"), timeout);
+            }
+
+            /** qsupd keeps the schema per QEMU version; one that predates vm-qmp-schema passes the query through. */
+            @Override
+            public JsonNode fetchSchema(Duration timeout) throws QmpException {
+                ObjectNode args = JsonNodeFactory.instance.objectNode().put("name", vm);
+                try {
+                    return daemon.execute("vm-qmp-schema", args, timeout.plusSeconds(5)).path("schema");
+                } catch (io.qsup.qmp.QmpErrorException e) {
+                    if (!"CommandNotFound".equals(e.errorClass())) {
+                        throw e;
+                    }
+                    return send(command("query-qmp-schema"), timeout);
+                }
+            }
         };
+    }
+
+    private static ObjectNode command(String name) {
+        return JsonNodeFactory.instance.objectNode().put("execute", name);
     }
 
     /** {@code {"event":"VM_QMP_EVENT","data":{"vm":..,"event":E,"data":D},"timestamp":T}} to QEMU's {@code {"event":E,...}}. */

@@ -106,9 +106,15 @@ public final class CommandTable {
             "array of VM stats objects (below); read from the snapshots the metrics endpoint serves, so it never"
                     + " waits on a VM");
 
+    public static final CommandSpec VM_QMP_SCHEMA = new CommandSpec("vm-qmp-schema",
+            "the VM's QEMU QMP schema (`query-qmp-schema`), fetched once per QEMU version and cached under state-dir",
+            List.of(VM_NAME, ArgumentSpec.optional("timeout", SECONDS, "deadline for each of QEMU's replies; default 10")),
+            "`version`, `package`, `arch` (the cache key), `cached` (true when served from state-dir), `schema` (the"
+                    + " introspection entries)");
+
     private static final Map<String, CommandSpec> ALL = index(QMP_CAPABILITIES, QUERY_COMMANDS,
             QUERY_COMMAND_ARGUMENTS, QUERY_DAEMON, QUERY_VMS, QUERY_VM, QUERY_VM_STATS, VM_START, VM_STOP, VM_RESTART, VM_KILL, VM_PAUSE,
-            VM_RESUME, VM_RESET, VM_RESET_FAILED, VM_QMP, DAEMON_RELOAD, EVENT_SUBSCRIBE, EVENT_UNSUBSCRIBE, QUERY_EVENTS);
+            VM_RESUME, VM_RESET, VM_RESET_FAILED, VM_QMP, VM_QMP_SCHEMA, DAEMON_RELOAD, EVENT_SUBSCRIBE, EVENT_UNSUBSCRIBE, QUERY_EVENTS);
 
     private CommandTable() {}
 

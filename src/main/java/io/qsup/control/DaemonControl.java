@@ -32,6 +32,7 @@ public final class DaemonControl implements AutoCloseable {
         EventCommands.register(table, hub);
         VmCommands.register(table, supervisor, settings);
         StatsCommands.register(table, supervisor);
+        SchemaCommands.register(table, supervisor, settings);
         ControlServer server = new ControlServer(settings.controlSocket(), settings.controlGroup(), table, hub,
                 ControlServer.Limits.defaults().withMaxConnections(settings.controlMaxConnections()));
         List<String> unserved = CommandTable.all().stream().map(CommandSpec::name)

@@ -10,7 +10,9 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.TextNode;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.regex.Pattern;
 
 /**
@@ -27,6 +29,10 @@ import java.util.regex.Pattern;
  *   <li>anything else, including empty: a string as written.
  * </ul>
  * Dotted keys nest: {@code a.b=1 a.c=2} gives {@code {"a": {"b": 1, "c": 2}}}. A key given twice is an error.
+ *
+ * <p>These are the rules when nothing is known about the command. {@link #parse} also returns where each unquoted
+ * value sits, so that a schema can give it the type the command wants instead of a guessed one
+ * ({@link io.qsup.qmp.schema.ArgumentTyper}).
  */
 public final class QmpShellSyntax {
     private static final ObjectMapper MAPPER = QmpFraming.mapper();
@@ -81,14 +87,37 @@ public final class QmpShellSyntax {
 
     private record Token(String text, int column) {}
 
+    /**
+     * A parsed line: the message with values typed by the rules above, and the unquoted values as written, by their
+     * key path in {@code arguments} (["file", "filename"] for {@code file.filename=...}), for typing by a schema.
+     *
+     * @param message the QMP message, {@code {"execute": ..., "arguments": {...}}} or the raw JSON given
+     * @param bare    unquoted values as written; empty for a raw JSON line
+     */
+    public record Parsed(ObjectNode message, Map<List<String>, String> bare) {
+        public Parsed {
+            bare = Map.copyOf(bare);
+        }
+
+        /** The command named in {@code execute} (or {@code exec-oob}). */
+        public String command() {
+            return message.path("execute").asText(message.path("exec-oob").asText());
+        }
+    }
+
     /** Parses one line into {@code {"execute": ..., "arguments": {...}}}, or the raw JSON message it holds. */
     public static ObjectNode parseLine(String line) throws ParseException {
+        return parse(line).message();
+    }
+
+    /** As {@link #parseLine}, keeping the unquoted values as written. */
+    public static Parsed parse(String line) throws ParseException {
         String trimmed = line.strip();
         if (trimmed.isEmpty()) {
             throw new ParseException("empty command line; expected COMMAND [key=value ...]", line, 1);
         }
         if (trimmed.startsWith("{")) {
-            return parseRaw(line, line.indexOf('{'));
+            return new Parsed(parseRaw(line, line.indexOf('{')), Map.of());
         }
         return build(line, tokenize(line));
     }
@@ -98,12 +127,17 @@ public final class QmpShellSyntax {
      * like {@code desc=a b} keeps its blank. The value rules are those of {@link #parseLine}.
      */
     public static ObjectNode parseWords(List<String> words) throws ParseException {
+        return parseWordsKeepingBare(words).message();
+    }
+
+    /** As {@link #parseWords}, keeping the unquoted values as written. */
+    public static Parsed parseWordsKeepingBare(List<String> words) throws ParseException {
         if (words.isEmpty()) {
             throw new ParseException("no command given; expected COMMAND [key=value ...]", "", 1);
         }
         String line = String.join(" ", words);
         if (words.get(0).stripLeading().startsWith("{")) {
-            return parseRaw(line, line.indexOf('{'));
+            return new Parsed(parseRaw(line, line.indexOf('{')), Map.of());
         }
         List<Token> tokens = new ArrayList<>();
         int col = 1;
@@ -185,7 +219,7 @@ public final class QmpShellSyntax {
         return tokens;
     }
 
-    private static ObjectNode build(String line, List<Token> tokens) throws ParseException {
+    private static Parsed build(String line, List<Token> tokens) throws ParseException {
         Token cmd = tokens.get(0);
         if (cmd.text().contains("=")) {
             throw new ParseException("expected a command name first, got '" + cmd.text() + "'", line, cmd.column());
@@ -194,21 +228,26 @@ public final class QmpShellSyntax {
             throw new ParseException("bad command name '" + cmd.text() + "'", line, cmd.column());
         }
         ObjectNode args = MAPPER.createObjectNode();
+        Map<List<String>, String> bare = new HashMap<>();
         for (Token t : tokens.subList(1, tokens.size())) {
             int eq = t.text().indexOf('=');
             if (eq < 0) {
                 throw new ParseException("expected key=value, got '" + t.text() + "'", line, t.column());
             }
             String key = t.text().substring(0, eq);
-            JsonNode value = value(t.text().substring(eq + 1), line, t.column() + eq + 1);
+            String text = t.text().substring(eq + 1);
+            JsonNode value = value(text, line, t.column() + eq + 1);
             put(args, key, value, line, t.column());
+            if (text.isEmpty() || "\"'{[".indexOf(text.charAt(0)) < 0) {
+                bare.put(List.of(key.split("\\.", -1)), text);
+            }
         }
         ObjectNode msg = MAPPER.createObjectNode();
         msg.put("execute", cmd.text());
         if (!args.isEmpty()) {
             msg.set("arguments", args);
         }
-        return msg;
+        return new Parsed(msg, bare);
     }
 
     private static void put(ObjectNode args, String key, JsonNode value, String line, int column)

@@ -111,4 +111,18 @@ class QmpShellSyntaxTest {
         assertThat(e.column()).isEqualTo(20);
         assertThat(error("{\"arguments\": {}}").reason()).contains("needs an \"execute\" key");
     }
+
+    @Test
+    void parseKeepsTheUnquotedValuesAsWrittenByTheirKeyPath() throws Exception {
+        QmpShellSyntax.Parsed p = QmpShellSyntax.parse(
+                "blockdev-add node-name=123 file.size=1G q=\"42\" l='on' j={\"a\":1} e=");
+        assertThat(p.command()).isEqualTo("blockdev-add");
+        assertThat(p.bare()).containsOnly(java.util.Map.entry(List.of("node-name"), "123"),
+                java.util.Map.entry(List.of("file", "size"), "1G"), java.util.Map.entry(List.of("e"), ""));
+        // the message itself is typed by qmp-shell's rules, as parseLine gives it
+        assertThat(p.message()).isEqualTo(QmpShellSyntax.parseLine(
+                "blockdev-add node-name=123 file.size=1G q=\"42\" l='on' j={\"a\":1} e="));
+        assertThat(p.message().path("arguments").path("node-name").isNumber()).isTrue();
+        assertThat(QmpShellSyntax.parse("{\"execute\": \"x\", \"arguments\": {\"a\": 1}}").bare()).isEmpty();
+    }
 }
