@@ -41,10 +41,12 @@ class QmpShellTerminalTest {
     private void startShell() throws Exception {
         String java = ProcessHandle.current().info().command().orElse("java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        String cmd = "clear; XDG_STATE_HOME='" + work.resolve("state") + "' XDG_CACHE_HOME='" + work.resolve("cache")
-                + "' '" + java + "' --enable-native-access=ALL-UNNAMED -cp '" + cp + "' io.qsup.cli.QsupMain qmp"
-                + " --socket '" + qemu.qmpSocket() + "'; echo QSUP-EXIT=$?";
-        tmux("send-keys", "-t", "t", cmd, "Enter");
+        // the class path is long: typed into the terminal it can be cut, so the command goes in a script
+        Path script = work.resolve("qmp-shell.sh");
+        Files.writeString(script, "XDG_STATE_HOME='" + work.resolve("state") + "' XDG_CACHE_HOME='"
+                + work.resolve("cache") + "' exec '" + java + "' --enable-native-access=ALL-UNNAMED -cp '" + cp
+                + "' io.qsup.cli.QsupMain qmp --socket '" + qemu.qmpSocket() + "'\n");
+        tmux("send-keys", "-t", "t", "clear; bash '" + script + "'; echo QSUP-EXIT=$?", "Enter");
         awaitPane(p -> p.contains("Type ? for help, Ctrl-D to leave.") && lastLine(p).equals("qmp>"), "the prompt");
     }
 
