@@ -29,7 +29,8 @@ import org.junit.jupiter.api.Test;
  * The shipped demo as the README runs it: qsupd as a child process on the shipped {@code config/qsupd.yaml} and
  * {@code config/vms}, with only its run, state and log folders moved to a temp folder. The demo boots the project's
  * guest to a shell prompt on its serial log, {@code qsup stop} ends it on the powerdown rung, and {@code poweroff} sent
- * through {@code qsup console} ends it as a guest shutdown, after which its {@code restart: on-failure} leaves it stopped.
+ * through {@code qsup console} ends it as a guest shutdown, after which its {@code restart: on-failure} leaves it
+ * stopped.
  */
 class DemoTest {
     static final Path PROJECT = Path.of(System.getProperty("qsup.projectDir", ".")).toAbsolutePath().normalize();
@@ -99,8 +100,9 @@ class DemoTest {
 
         // echo poweroff | qsup console demo
         Path input = Files.writeString(tmp.resolve("console-input"), "poweroff\n");
-        List<String> console = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), QsupMain.class.getName(),
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> console = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
+                QsupMain.class.getName(),
                 "console", "demo", "--socket", socket.toString()));
         Process attach = new ProcessBuilder(console).redirectInput(input.toFile()).redirectErrorStream(true)
                 .redirectOutput(tmp.resolve("console-output").toFile()).start();
