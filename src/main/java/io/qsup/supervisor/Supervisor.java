@@ -547,11 +547,18 @@ public final class Supervisor implements AutoCloseable {
         return m.ctl.stop(force, timeout, Cause.OPERATOR_STOP, detail).thenApply(res -> clearStopPending(m, res));
     }
 
+    /** After an operator stop: the mark goes, and the exit (operator-stop, at its rung) is on record for later. */
     private StopResult clearStopPending(Managed m, StopResult res) {
         if (res.stopped()) {
+            ExitCause exit = m.ctl.stateMachine().lastExitCause();
+            Instant at = m.ctl.stateMachine().lastExitAt();
             synchronized (m) {
-                if (m.rec.stopPending() && m.rec.intent() == Intent.STOPPED) {
-                    update(m, r -> r.withStopPending(false));
+                boolean clear = m.rec.stopPending() && m.rec.intent() == Intent.STOPPED;
+                if (clear || (res.rung() != null && exit != null && at != null)) {
+                    update(m, r -> {
+                        VmRecord next = clear ? r.withStopPending(false) : r;
+                        return res.rung() != null && exit != null && at != null ? next.withExitCause(exit, at) : next;
+                    });
                 }
             }
         }

@@ -53,6 +53,8 @@ class OperatorIntentTest {
         next.loadInitial();
         next.startup();
         assertThat(next.get("svc").orElseThrow().state()).isEqualTo(VmState.STOPPED);
+        assertThat(next.get("svc").orElseThrow().lastExit().kind()).as("the last exit, as the old qsupd saw it")
+                .isEqualTo(io.qsup.vm.ExitCause.Kind.OPERATOR_STOP);
 
         // until the operator starts it
         assertThat(next.start("svc").get(30, TimeUnit.SECONDS)).isEqualTo(VmState.RUNNING);
