@@ -6,6 +6,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CompletableFuture;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.newsclub.net.unix.AFUNIXSocket;
@@ -30,6 +31,8 @@ import picocli.CommandLine.Model.CommandSpec;
         footer = {"", "Examples:", "  qsup console web1", "  echo poweroff | qsup console web1   (without a terminal: send and detach at EOF)"})
 final class ConsoleCommand implements Callable<Integer> {
     static final int DETACH = 0x1d;
+    private static final String DETACHED = "detached";
+    private static final String CLOSED = "closed";
 
     @Mixin DaemonOptions daemon;
     @Spec CommandSpec spec;
@@ -55,22 +58,38 @@ final class ConsoleCommand implements Callable<Integer> {
                 err.print("Connected to " + name + "'s console. Press Ctrl-] to detach.\r\n");
                 err.flush();
             }
+            String ended;
             try (TerminalMode raw = tty ? TerminalMode.raw() : TerminalMode.none()) {
-                // A platform thread: junixsocket reads misbehave on virtual threads.
-                Thread pump = Thread.ofPlatform().daemon(true).name("console-out " + name).start(() -> copyOut(sock));
-                copyIn(System.in, sock.getOutputStream(), tty);
-                if (!tty) {
+                // Whichever side ends first ends the session: a detach (or the end of piped input), or QEMU closing
+                // the console because the VM powered off. Platform threads: junixsocket reads misbehave on virtual
+                // threads.
+                CompletableFuture<String> end = new CompletableFuture<>();
+                Thread pump = Thread.ofPlatform().daemon(true).name("console-out " + name).start(() -> {
+                    copyOut(sock);
+                    end.complete(CLOSED);
+                });
+                Thread.ofPlatform().daemon(true).name("console-in " + name).start(() -> {
+                    try {
+                        copyIn(System.in, sock.getOutputStream(), tty);
+                        end.complete(DETACHED);
+                    } catch (IOException e) {
+                        end.complete(CLOSED); // writing to a console QEMU has closed
+                    }
+                });
+                ended = end.join();
+                if (ended.equals(DETACHED) && !tty) {
                     // Give the guest a moment to answer what was piped in before detaching.
                     pump.join(1000);
                 }
             }
+            if (tty) {
+                err.println();
+                err.println(ended.equals(DETACHED) ? "Detached from " + name + "."
+                        : name + "'s console was closed by QEMU: the VM stopped ('qsup status " + name + "' tells why).");
+            }
         } catch (IOException e) {
             throw new CliException(ExitCodes.ERROR, "cannot attach to " + name + "'s console at " + socket + ": "
                     + e.getMessage());
-        }
-        if (tty) {
-            err.println();
-            err.println("Detached from " + name + ".");
         }
         return ExitCodes.OK;
     }

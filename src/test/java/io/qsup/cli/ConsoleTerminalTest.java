@@ -9,6 +9,8 @@ import io.qsup.supervisor.SupervisorFixture;
 import io.qsup.vm.VmState;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -53,11 +55,7 @@ class ConsoleTerminalTest {
     @Test
     void typesIntoTheGuestDetachesWithCtrlBracketAndRestoresTheTerminal() throws Exception {
         tmux("new-session", "-d", "-s", "t", "-x", "160", "-y", "40", "bash --norc --noprofile");
-        String java = ProcessHandle.current().info().command().orElse("java");
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        String cmd = "'" + java + "' --enable-native-access=ALL-UNNAMED -cp '" + cp + "' io.qsup.cli.QsupMain console web1"
-                + " --socket '" + settings.controlSocket() + "'; echo QSUP-EXIT=$?";
-        tmux("send-keys", "-t", "t", cmd, "Enter");
+        tmux("send-keys", "-t", "t", consoleCommand(), "Enter");
         awaitPane(p -> p.contains("Press Ctrl-] to detach"), "the attach banner");
 
         tmux("send-keys", "-t", "t", "hello-console", "Enter");
@@ -67,9 +65,39 @@ class ConsoleTerminalTest {
         String after = awaitPane(p -> p.contains("QSUP-EXIT=0"), "the CLI to exit after Ctrl-]");
         assertThat(after).contains("Detached from web1.");
 
-        tmux("send-keys", "-t", "t", "clear; stty -a | tr ' ' '\\n' | grep -x -e '-\\?icanon' -e '-\\?echo' | tr '\\n' ' '; echo END",
-                "Enter");
-        String modes = awaitPane(p -> p.contains("END") && p.contains("canon"), "stty's report");
+        assertTerminalRestored();
+    }
+
+    @Test
+    void aGuestThatPowersOffEndsTheSessionAndRestoresTheTerminal() throws Exception {
+        tmux("new-session", "-d", "-s", "t", "-x", "160", "-y", "40", "bash --norc --noprofile");
+        tmux("send-keys", "-t", "t", consoleCommand(), "Enter");
+        awaitPane(p -> p.contains("Press Ctrl-] to detach"), "the attach banner");
+        tmux("send-keys", "-t", "t", "hello-console", "Enter");
+        awaitPane(p -> p.contains("QSUP-GUEST ERR unknown hello-console"), "the guest's answer");
+
+        tmux("send-keys", "-t", "t", "poweroff", "Enter"); // the test guest's init powers the VM off
+        String after = awaitPane(p -> p.matches("(?s).*QSUP-EXIT=\\d.*"), "the CLI to exit when QEMU closes the console");
+        assertThat(after).contains("web1's console was closed by QEMU: the VM stopped").contains("QSUP-EXIT=0")
+                .doesNotContain("Broken pipe");
+        assertTerminalRestored();
+    }
+
+    /** The long command line goes in a script: typed into the terminal, it can be cut. */
+    private String consoleCommand() throws IOException {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        Path script = fixture.base.resolve("console.sh");
+        Files.writeString(script, "exec '" + java + "' --enable-native-access=ALL-UNNAMED -cp '" + cp
+                + "' io.qsup.cli.QsupMain console web1 --socket '" + settings.controlSocket() + "'\n");
+        return "bash '" + script + "'; echo QSUP-EXIT=$?";
+    }
+
+    private void assertTerminalRestored() throws Exception {
+        // the marker is computed, so the echoed command line never matches it
+        tmux("send-keys", "-t", "t", "clear; stty -a | tr ' ' '\\n' | grep -x -e '-\\?icanon' -e '-\\?echo' | tr '\\n' ' ';"
+                + " echo MODES-$((6*7))", "Enter");
+        String modes = awaitPane(p -> p.contains("MODES-42"), "stty's report");
         assertThat(modes).contains("icanon echo").doesNotContain("-icanon").doesNotContain("-echo ");
     }
 
