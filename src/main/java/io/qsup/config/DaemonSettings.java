@@ -61,8 +61,8 @@ public record DaemonSettings(
     }
 
     /**
-     * The default endpoint: loopback only, on 9612, a port marked free in Prometheus' list of default port allocations
-     * (the prometheus/prometheus wiki page "Default port allocations").
+     * The default endpoint: loopback only, on 9612, a port marked free in an older copy of Prometheus' list of default
+     * port allocations (the prometheus/prometheus wiki page "Default port allocations"); see README.
      */
     public static final MetricsListen DEFAULT_METRICS_LISTEN = new MetricsListen("127.0.0.1", 9612);
     private static final Pattern LISTEN = Pattern.compile("(?:\\[([0-9A-Fa-f:.]+)]|([A-Za-z0-9.-]+)):(\\d{1,5})");
