@@ -6,15 +6,12 @@ import io.qsup.config.DaemonSettings;
 import io.qsup.control.DaemonControl;
 import io.qsup.supervisor.Supervisor;
 import io.qsup.supervisor.SupervisorFixture;
+import io.qsup.testing.Tmux;
 import io.qsup.vm.VmState;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -28,7 +25,7 @@ class ConsoleTerminalTest {
     private SupervisorFixture fixture;
     private DaemonControl control;
     private DaemonSettings settings;
-    private final String tmuxSocket = "qsup-test-" + ProcessHandle.current().pid();
+    private final Tmux tmux = new Tmux("console-test");
 
     @BeforeEach
     void start() throws Exception {
@@ -102,27 +99,11 @@ class ConsoleTerminalTest {
     }
 
     private String awaitPane(Predicate<String> p, String what) throws Exception {
-        String pane = "";
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
-            pane = tmux("capture-pane", "-p", "-t", "t", "-S", "-200");
-            if (p.test(pane)) {
-                return pane;
-            }
-            Thread.sleep(200);
-        }
-        throw new AssertionError("waited 60 s for " + what + "; the terminal shows:\n" + pane);
+        return Tmux.await(() -> tmux("capture-pane", "-p", "-t", "t", "-S", "-200"), p, what);
     }
 
     private String tmux(String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of("tmux", "-L", tmuxSocket));
-        cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(20, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-        }
-        return out;
+        return tmux.run(args);
     }
 
 }

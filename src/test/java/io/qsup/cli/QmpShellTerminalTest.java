@@ -3,13 +3,11 @@ package io.qsup.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.qsup.testing.TestQemu;
+import io.qsup.testing.Tmux;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -21,7 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
  * an argument key, commands run, QEMU's events appear, and the history is there again after a restart.
  */
 class QmpShellTerminalTest {
-    private final String tmuxSocket = "qsup-shell-test-" + ProcessHandle.current().pid();
+    private final Tmux tmux = new Tmux("shell-test");
     private TestQemu qemu;
 
     @TempDir
@@ -93,27 +91,11 @@ class QmpShellTerminalTest {
     }
 
     private String awaitPane(Predicate<String> p, String what) throws Exception {
-        String pane = "";
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
-            pane = tmux("capture-pane", "-p", "-t", "t", "-S", "-200").lines().map(String::stripTrailing)
-                    .reduce("", (a, b) -> a + b + "\n");
-            if (p.test(pane)) {
-                return pane;
-            }
-            Thread.sleep(200);
-        }
-        throw new AssertionError("waited 60 s for " + what + "; the terminal shows:\n" + pane);
+        return Tmux.await(() -> tmux("capture-pane", "-p", "-t", "t", "-S", "-200").lines().map(String::stripTrailing)
+                .reduce("", (a, b) -> a + b + "\n"), p, what);
     }
 
     private String tmux(String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of("tmux", "-L", tmuxSocket));
-        cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(20, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-        }
-        return out;
+        return tmux.run(args);
     }
 }

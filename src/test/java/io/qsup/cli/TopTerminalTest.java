@@ -7,15 +7,14 @@ import io.qsup.control.DaemonControl;
 import io.qsup.supervisor.Supervisor;
 import io.qsup.supervisor.SupervisorFixture;
 import io.qsup.testing.GuestConsole;
+import io.qsup.testing.Tmux;
 import io.qsup.vm.VmState;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -33,7 +32,7 @@ class TopTerminalTest {
     private SupervisorFixture fixture;
     private DaemonControl control;
     private DaemonSettings settings;
-    private final String tmuxSocket = "qsup-top-test-" + ProcessHandle.current().pid();
+    private final Tmux tmux = new Tmux("top-test");
 
     @BeforeAll
     void start() throws Exception {
@@ -196,26 +195,10 @@ class TopTerminalTest {
     }
 
     private String awaitPane(String session, Predicate<String> p, String what) throws Exception {
-        String pane = "";
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
-            pane = tmux("capture-pane", "-p", "-t", session);
-            if (p.test(pane)) {
-                return pane;
-            }
-            Thread.sleep(200);
-        }
-        throw new AssertionError("waited 60 s for " + what + "; the terminal shows:\n" + pane);
+        return Tmux.await(() -> tmux("capture-pane", "-p", "-t", session), p, what);
     }
 
     private String tmux(String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of("tmux", "-L", tmuxSocket));
-        cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(20, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-        }
-        return out;
+        return tmux.run(args);
     }
 }
