@@ -49,6 +49,9 @@ final class LogsCommand implements Callable<Integer> {
             throw new CliException(ExitCodes.NOT_FOUND, "no log yet at " + file + " (the VM has not been started?)");
         }
         PrintWriter out = spec.commandLine().getOut();
+        // A guest's console output holds terminal controls (a shell's cursor-position query, colours); written to a
+        // terminal they would act on it, even answer into the user's shell, so there they are shown, not obeyed.
+        boolean visible = Table.isTerminal();
         CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPLACE).onUnmappableCharacter(CodingErrorAction.REPLACE);
         ByteBuffer bytes = ByteBuffer.allocate(8192);
@@ -69,7 +72,7 @@ final class LogsCommand implements Callable<Integer> {
                     decoder.decode(bytes, chars, false);
                     bytes.compact();
                     chars.flip();
-                    out.append(chars);
+                    out.append(visible ? visibleControls(chars) : chars);
                     chars.clear();
                 }
                 out.flush();
@@ -81,5 +84,21 @@ final class LogsCommand implements Callable<Integer> {
             }
             Thread.sleep(250);
         }
+    }
+
+    /** Text with control characters other than newline, tab and carriage return in caret form: ESC as {@code ^[}. */
+    static CharSequence visibleControls(CharSequence text) {
+        StringBuilder b = new StringBuilder(text.length());
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c < 0x20 && c != '\n' && c != '\t' && c != '\r') {
+                b.append('^').append((char) (c + 0x40));
+            } else if (c == 0x7f) {
+                b.append("^?");
+            } else {
+                b.append(c);
+            }
+        }
+        return b;
     }
 }

@@ -80,14 +80,33 @@ class ConsoleTerminalTest {
         assertTerminalRestored();
     }
 
+    @Test
+    void logsOnATerminalShowTheGuestsTerminalControlsInsteadOfObeyingThem() throws Exception {
+        try (var console = fixture.readyConsole("web1", Duration.ofSeconds(60))) {
+            // the guest's init echoes an unknown command, escape sequence and all, into its serial log
+            console.send("probe\u001b[6n");
+            console.awaitLine(l -> l.contains("ERR unknown probe"), Duration.ofSeconds(30));
+        }
+        tmux("new-session", "-d", "-s", "t", "-x", "160", "-y", "40", "bash --norc --noprofile");
+        tmux("send-keys", "-t", "t", "clear; " + qsupCommand("logs web1 --serial") + "; echo DONE-$((6*7))", "Enter");
+        String pane = awaitPane(p -> p.contains("DONE-42"), "the log to be printed");
+        // a terminal that got the raw ESC[6n would have answered with a cursor report typed into the shell
+        assertThat(pane).contains("ERR unknown probe^[[6n").doesNotContainPattern("\\^\\[\\[\\d+;\\d+R");
+    }
+
     /** The long command line goes in a script: typed into the terminal, it can be cut. */
     private String consoleCommand() throws IOException {
+        return qsupCommand("console web1") + "; echo QSUP-EXIT=$?";
+    }
+
+    /** {@code qsup ARGS --socket S} as a command line for the pane, through a script. */
+    private String qsupCommand(String args) throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        Path script = fixture.base.resolve("console.sh");
+        Path script = fixture.base.resolve("qsup-" + args.replaceAll("[^a-z0-9]+", "-") + ".sh");
         Files.writeString(script, "exec '" + java + "' --enable-native-access=ALL-UNNAMED -cp '" + cp
-                + "' io.qsup.cli.QsupMain console web1 --socket '" + settings.controlSocket() + "'\n");
-        return "bash '" + script + "'; echo QSUP-EXIT=$?";
+                + "' io.qsup.cli.QsupMain " + args + " --socket '" + settings.controlSocket() + "'\n");
+        return "bash '" + script + "'";
     }
 
     private void assertTerminalRestored() throws Exception {
