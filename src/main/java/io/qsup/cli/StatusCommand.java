@@ -56,7 +56,8 @@ final class StatusCommand implements Callable<Integer> {
                 if (e.getKey().equals("uptime-seconds") && v.isNumber()) {
                     continue; // on the first line
                 }
-                String text = v.isNull() ? "-" : v.isValueNode() ? v.asText() : v.toString();
+                String text = e.getKey().equals("last-exit-cause") && v.isObject() ? lastExit(v, now)
+                        : v.isNull() ? "-" : v.isValueNode() ? v.asText() : v.toString();
                 t.add(e.getKey() + ":", text);
             }
             String body = t.render();
@@ -64,5 +65,18 @@ final class StatusCommand implements Callable<Integer> {
             out.flush();
             return ExitCodes.OK;
         }
+    }
+
+    /** {@code operator-stop (ended at rung powerdown), 2026-12-01 10:19:43 (3m ago)}. */
+    static String lastExit(JsonNode exit, Instant now) {
+        StringBuilder b = new StringBuilder(exit.path("cause").asText("?"));
+        String detail = exit.path("detail").asText("");
+        if (!detail.isEmpty()) {
+            b.append(" (").append(detail).append(')');
+        }
+        if (exit.path("at").isTextual()) {
+            b.append(", ").append(TimeText.since(Instant.parse(exit.path("at").asText()), now, ZoneId.systemDefault()));
+        }
+        return b.toString();
     }
 }

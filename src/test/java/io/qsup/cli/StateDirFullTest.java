@@ -81,7 +81,8 @@ class StateDirFullTest {
         assertThat(allowed.err()).contains("warning: intent not persisted");
 
         CliRun status = qsup(socket, "status", "a");
-        assertThat(status.out()).contains("state-dir: not writable");
+        assertThat(status.out()).contains("state-dir: not writable")
+                .containsPattern("last-exit-cause: +operator-stop \\(ended at rung quit\\), \\d{4}-\\d\\d-\\d\\d [0-9:]+ \\(");
         JsonNode info = queryDaemon(settings);
         assertThat(info.path("state-dir-writable").asBoolean(true)).isFalse();
         assertThat(info.path("state-dir-problem").asText()).contains("cannot write state file");
