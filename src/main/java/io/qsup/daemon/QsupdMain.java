@@ -104,13 +104,15 @@ public final class QsupdMain implements Callable<Integer> {
 
     private static int supervise(DaemonSettings settings, HostFacts host, Supervisor.Options options) {
         Supervisor sup = new Supervisor(settings, host, options);
+        ServiceNotifier notifier = ServiceNotifier.fromEnvironment(sup::list);
+        sup.addListener(e -> notifier.changed());
         CountDownLatch exit = new CountDownLatch(1);
         Signals.on("TERM", exit::countDown);
         Signals.on("INT", exit::countDown);
         Signals.on("HUP", () -> {
-            SdNotify.notify("RELOADING=1");
+            notifier.reloading();
             sup.reload();
-            SdNotify.notify("READY=1");
+            notifier.reloaded();
         });
         log.info("qsupd {} starting: definitions in {}, run-dir {}, state-dir {}", Version.get(), settings.vmsDir(),
                 settings.runDir(), settings.stateDir());
@@ -127,15 +129,15 @@ public final class QsupdMain implements Callable<Integer> {
         }
         MetricsServer metrics = startMetrics(settings, sup, control);
         sup.startup();
-        SdNotify.notify("READY=1\nSTATUS=supervising " + sup.list().size() + " VMs\nMAINPID="
-                + ProcessHandle.current().pid());
+        notifier.ready();
         log.info("qsupd ready: {} VMs", sup.list().size());
         try {
             exit.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        SdNotify.notify("STOPPING=1");
+        notifier.close();
+        notifier.stopping();
         log.info("qsupd exiting; VMs keep running and are adopted by the next qsupd");
         if (metrics != null) {
             metrics.close();
