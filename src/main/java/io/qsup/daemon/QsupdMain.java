@@ -174,14 +174,25 @@ public final class QsupdMain implements Callable<Integer> {
         sup.disableRestarts();
         sup.loadInitial();
         sup.adoptAll();
-        Map<String, StopResult> results = sup.shutdownAll();
+        log.info("host shutdown: stopping {} VMs, at most {} at once, within {} s", sup.list().size(),
+                settings.shutdownParallel(), settings.shutdownTimeout().toSeconds());
+        Map<String, StopResult> results;
+        try (StopExtender extender = StopExtender.start(System.getenv("NOTIFY_SOCKET"), settings.shutdownTimeout())) {
+            results = sup.shutdownAll();
+        }
         boolean ok = true;
         for (Map.Entry<String, StopResult> e : results.entrySet()) {
             StopResult r = e.getValue();
             ok &= r.stopped();
-            System.out.println(e.getKey() + ": " + (r.rung() == null ? r.detail()
+            String line = e.getKey() + ": " + (r.rung() == null ? r.detail()
                     : (r.stopped() ? "stopped" : "NOT stopped") + " at rung " + r.rung() + " after "
-                            + r.took().toMillis() + " ms"));
+                            + r.took().toMillis() + " ms");
+            System.out.println(line);
+            if (r.stopped()) {
+                log.info("VM {}", line);
+            } else {
+                log.error("VM {}", line);
+            }
         }
         sup.close();
         return ok ? 0 : 1;
