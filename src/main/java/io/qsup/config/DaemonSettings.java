@@ -12,7 +12,8 @@ import java.util.regex.Pattern;
 /**
  * The daemon's settings from {@code qsupd.yaml}: where definitions, sockets, state and logs live, how many clients
  * the control socket serves at once, which QEMU to run, the default accelerator, how many VMs may start at once, the
- * log level and where the Prometheus metrics endpoint listens ({@code metricsListen}, null when {@code off}).
+ * log level, where the Prometheus metrics endpoint listens ({@code metricsListen}, null when {@code off}), and how
+ * host shutdown runs: at most {@code shutdownParallel} stop ladders at once, all within {@code shutdownTimeout}.
  * {@code sourceFile} is null for {@link #defaults()}.
  */
 public record DaemonSettings(
@@ -28,6 +29,8 @@ public record DaemonSettings(
         int maxParallelStarts,
         String logLevel,
         MetricsListen metricsListen,
+        int shutdownParallel,
+        java.time.Duration shutdownTimeout,
         Path sourceFile) {
 
     /** The default location of the settings file. */
@@ -35,7 +38,13 @@ public record DaemonSettings(
 
     static final List<String> KEYS = List.of(
             "vms-dir", "control-socket", "control-group", "control-max-connections", "run-dir", "state-dir", "log-dir",
-            "qemu-binary", "accel", "max-parallel-starts", "log-level", "metrics-listen");
+            "qemu-binary", "accel", "max-parallel-starts", "log-level", "metrics-listen", "shutdown-parallel",
+            "shutdown-timeout");
+    /**
+     * The whole host-shutdown budget unless {@code shutdown-timeout} says otherwise: the default stop-timeout (90 s)
+     * twice over, so two rounds of ladders fit.
+     */
+    public static final java.time.Duration DEFAULT_SHUTDOWN_TIMEOUT = java.time.Duration.ofMinutes(3);
     /** Control connections served at once unless {@code control-max-connections} says otherwise. */
     public static final int DEFAULT_CONTROL_MAX_CONNECTIONS = 128;
     /** The most {@code control-max-connections} may be: each connection costs two threads and a descriptor. */
@@ -67,6 +76,15 @@ public record DaemonSettings(
     public static final MetricsListen DEFAULT_METRICS_LISTEN = new MetricsListen("127.0.0.1", 9612);
     private static final Pattern LISTEN = Pattern.compile("(?:\\[([0-9A-Fa-f:.]+)]|([A-Za-z0-9.-]+)):(\\d{1,5})");
 
+    /** The settings with the default host-shutdown limits. */
+    public DaemonSettings(Path vmsDir, Path controlSocket, String controlGroup, int controlMaxConnections, Path runDir,
+            Path stateDir, Path logDir, String qemuBinary, Accel accel, int maxParallelStarts, String logLevel,
+            MetricsListen metricsListen, Path sourceFile) {
+        this(vmsDir, controlSocket, controlGroup, controlMaxConnections, runDir, stateDir, logDir, qemuBinary, accel,
+                maxParallelStarts, logLevel, metricsListen, Runtime.getRuntime().availableProcessors(),
+                DEFAULT_SHUTDOWN_TIMEOUT, sourceFile);
+    }
+
     /** The settings with the default {@code metrics-listen}. */
     public DaemonSettings(Path vmsDir, Path controlSocket, String controlGroup, int controlMaxConnections, Path runDir,
             Path stateDir, Path logDir, String qemuBinary, Accel accel, int maxParallelStarts, String logLevel,
@@ -97,6 +115,8 @@ public record DaemonSettings(
                 2 * Runtime.getRuntime().availableProcessors(),
                 "info",
                 DEFAULT_METRICS_LISTEN,
+                Runtime.getRuntime().availableProcessors(), // parallel shutdowns flood disk I/O: one per core
+                DEFAULT_SHUTDOWN_TIMEOUT,
                 null);
     }
 
@@ -188,6 +208,21 @@ public record DaemonSettings(
         if ((e = f.get("metrics-listen")) != null) {
             metrics = metricsListen(e, p, metrics);
         }
+        int shutdownParallel = d.shutdownParallel;
+        if ((e = f.get("shutdown-parallel")) != null) {
+            Integer n = Values.integer(e, "shutdown-parallel", p, 1, 1024);
+            shutdownParallel = n != null ? n : shutdownParallel;
+        }
+        java.time.Duration shutdownTimeout = d.shutdownTimeout;
+        if ((e = f.get("shutdown-timeout")) != null) {
+            java.time.Duration t = Values.duration(e, "shutdown-timeout", p);
+            if (t != null && t.isZero()) {
+                p.error(e.value().location(), "shutdown-timeout", "must be longer than 0s; give the whole time host"
+                        + " shutdown may take, such as 3m");
+            } else if (t != null) {
+                shutdownTimeout = t;
+            }
+        }
         f.finish();
         int len = controlSocket.toString().getBytes(StandardCharsets.UTF_8).length;
         if (len > MAX_SOCKET_PATH_BYTES) {
@@ -200,12 +235,12 @@ public record DaemonSettings(
             throw new ConfigException(sorted(p.errors()));
         }
         return new DaemonSettings(vmsDir, controlSocket, group, maxConnections, runDir, stateDir, logDir, qemu, accel,
-                parallel, level, metrics, abs);
+                parallel, level, metrics, shutdownParallel, shutdownTimeout, abs);
     }
 
     private DaemonSettings withSource(Path file) {
         return new DaemonSettings(vmsDir, controlSocket, controlGroup, controlMaxConnections, runDir, stateDir, logDir,
-                qemuBinary, accel, maxParallelStarts, logLevel, metricsListen, file);
+                qemuBinary, accel, maxParallelStarts, logLevel, metricsListen, shutdownParallel, shutdownTimeout, file);
     }
 
     /** {@code metrics-listen}: {@code HOST:PORT}, or {@code off} (YAML may read an unquoted off as false). */

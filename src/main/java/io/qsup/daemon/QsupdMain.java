@@ -56,6 +56,7 @@ public final class QsupdMain implements Callable<Integer> {
     int hookTimeoutSeconds;
 
     public static void main(String[] args) {
+        JournalLogging.configure();
         System.exit(run(args));
     }
 
@@ -104,13 +105,15 @@ public final class QsupdMain implements Callable<Integer> {
 
     private static int supervise(DaemonSettings settings, HostFacts host, Supervisor.Options options) {
         Supervisor sup = new Supervisor(settings, host, options);
+        ServiceNotifier notifier = ServiceNotifier.fromEnvironment(sup::list);
+        sup.addListener(e -> notifier.changed());
         CountDownLatch exit = new CountDownLatch(1);
         Signals.on("TERM", exit::countDown);
         Signals.on("INT", exit::countDown);
         Signals.on("HUP", () -> {
-            SdNotify.notify("RELOADING=1");
+            notifier.reloading();
             sup.reload();
-            SdNotify.notify("READY=1");
+            notifier.reloaded();
         });
         log.info("qsupd {} starting: definitions in {}, run-dir {}, state-dir {}", Version.get(), settings.vmsDir(),
                 settings.runDir(), settings.stateDir());
@@ -127,15 +130,15 @@ public final class QsupdMain implements Callable<Integer> {
         }
         MetricsServer metrics = startMetrics(settings, sup, control);
         sup.startup();
-        SdNotify.notify("READY=1\nSTATUS=supervising " + sup.list().size() + " VMs\nMAINPID="
-                + ProcessHandle.current().pid());
+        notifier.ready();
         log.info("qsupd ready: {} VMs", sup.list().size());
         try {
             exit.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        SdNotify.notify("STOPPING=1");
+        notifier.close();
+        notifier.stopping();
         log.info("qsupd exiting; VMs keep running and are adopted by the next qsupd");
         if (metrics != null) {
             metrics.close();
@@ -171,14 +174,25 @@ public final class QsupdMain implements Callable<Integer> {
         sup.disableRestarts();
         sup.loadInitial();
         sup.adoptAll();
-        Map<String, StopResult> results = sup.shutdownAll();
+        log.info("host shutdown: stopping {} VMs, at most {} at once, within {} s", sup.list().size(),
+                settings.shutdownParallel(), settings.shutdownTimeout().toSeconds());
+        Map<String, StopResult> results;
+        try (StopExtender extender = StopExtender.start(System.getenv("NOTIFY_SOCKET"), settings.shutdownTimeout())) {
+            results = sup.shutdownAll();
+        }
         boolean ok = true;
         for (Map.Entry<String, StopResult> e : results.entrySet()) {
             StopResult r = e.getValue();
             ok &= r.stopped();
-            System.out.println(e.getKey() + ": " + (r.rung() == null ? r.detail()
+            String line = e.getKey() + ": " + (r.rung() == null ? r.detail()
                     : (r.stopped() ? "stopped" : "NOT stopped") + " at rung " + r.rung() + " after "
-                            + r.took().toMillis() + " ms"));
+                            + r.took().toMillis() + " ms");
+            System.out.println(line);
+            if (r.stopped()) {
+                log.info("VM {}", line);
+            } else {
+                log.error("VM {}", line);
+            }
         }
         sup.close();
         return ok ? 0 : 1;

@@ -700,20 +700,54 @@ public final class Supervisor implements AutoCloseable {
 
     // ---- shutdown ----
 
-    /**
-     * Stops every VM in parallel, each with its own ladder and stop-timeout, and waits for all. The operator's intent is
-     * left as it was, so the VMs start again at the next boot. For the host-shutdown unit.
-     */
+    /** {@link #shutdownAll(int, Duration)} with the settings' {@code shutdown-parallel} and {@code shutdown-timeout}. */
     public Map<String, StopResult> shutdownAll() {
+        return shutdownAll(settings.shutdownParallel(), settings.shutdownTimeout());
+    }
+
+    /**
+     * Stops every VM, each along its own ladder, at most {@code parallel} ladders at once (parallel shutdowns flood
+     * disk I/O), and waits for all. Everything fits in {@code budget}: a VM whose turn comes late gets what is left of
+     * the budget as its stop-timeout when that is shorter, and one whose turn comes after the budget is spent is
+     * stopped with force (QMP quit first). The operator's intent is left as it was, so the VMs start again at the next
+     * boot. For the host-shutdown unit.
+     */
+    public Map<String, StopResult> shutdownAll(int parallel, Duration budget) {
         shuttingDown = true; // a VM that ends during the shutdown is not restarted
+        long deadline = System.nanoTime() + budget.toNanos();
+        Semaphore slots = new Semaphore(Math.max(1, parallel), true);
         Map<String, CompletableFuture<StopResult>> fs = new TreeMap<>();
-        for (Managed m : vms.values()) {
-            fs.put(m.name, m.ctl.stop(false, m.def.stopTimeout(), Cause.HOST_SHUTDOWN, ""));
+        for (Managed m : new TreeMap<>(vms).values()) {
+            CompletableFuture<StopResult> f = new CompletableFuture<>();
+            fs.put(m.name, f);
+            Thread.ofPlatform().daemon().name("shutdown " + m.name).start(() -> {
+                try {
+                    slots.acquire();
+                } catch (InterruptedException e) {
+                    f.complete(new StopResult(null, Duration.ZERO, false, "interrupted before its turn"));
+                    return;
+                }
+                try {
+                    Duration left = Duration.ofNanos(deadline - System.nanoTime());
+                    boolean force = left.isNegative() || left.isZero();
+                    Duration timeout = force ? SHUTDOWN_FORCE_TIMEOUT
+                            : (m.def.stopTimeout().compareTo(left) > 0 ? left : m.def.stopTimeout());
+                    log.info("VM {}: host shutdown: stop ladder{} with {} ms", m.name, force ? " (forced: budget spent)"
+                            : "", timeout.toMillis());
+                    f.complete(join(m.ctl.stop(force, timeout, Cause.HOST_SHUTDOWN, ""),
+                            new StopResult(null, Duration.ZERO, false, "stop failed"), m.name));
+                } finally {
+                    slots.release();
+                }
+            });
         }
         Map<String, StopResult> out = new TreeMap<>();
         fs.forEach((n, f) -> out.put(n, join(f, new StopResult(null, Duration.ZERO, false, "stop failed"), n)));
         return out;
     }
+
+    /** How long a forced stop (quit, SIGTERM, SIGKILL) may take once the shutdown budget is spent. */
+    private static final Duration SHUTDOWN_FORCE_TIMEOUT = Duration.ofSeconds(10);
 
     /** Lets go of every VM without stopping any (the daemon exits; QEMU keeps running). */
     @Override

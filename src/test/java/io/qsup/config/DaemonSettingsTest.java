@@ -86,6 +86,24 @@ class DaemonSettingsTest {
     }
 
     @Test
+    void shutdownParallelDefaultsToTheCoresAndShutdownTimeoutTo3mBothValidated() throws Exception {
+        assertThat(DaemonSettings.defaults().shutdownParallel()).isEqualTo(Runtime.getRuntime().availableProcessors());
+        assertThat(DaemonSettings.defaults().shutdownTimeout()).isEqualTo(java.time.Duration.ofMinutes(3));
+        Path f = dir.resolve("qsupd.yaml");
+        Files.writeString(f, "shutdown-parallel: 2\nshutdown-timeout: 90s\n");
+        DaemonSettings s = DaemonSettings.load(f);
+        assertThat(s.shutdownParallel()).isEqualTo(2);
+        assertThat(s.shutdownTimeout()).isEqualTo(java.time.Duration.ofSeconds(90));
+        Files.writeString(f, "shutdown-parallel: 0\nshutdown-timeout: 0s\n");
+        assertThatThrownBy(() -> DaemonSettings.load(f))
+                .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.errors()).extracting(ConfigError::format)
+                        .containsExactly(
+                                f + ":1:20: shutdown-parallel: must be a whole number from 1 to 1024, got 0",
+                                f + ":2:19: shutdown-timeout: must be longer than 0s; give the whole time host"
+                                        + " shutdown may take, such as 3m"));
+    }
+
+    @Test
     void metricsListenDefaultsToLoopbackOn9612AndTakesHostPortOrOff() throws Exception {
         assertThat(DaemonSettings.defaults().metricsListen()).isEqualTo(new DaemonSettings.MetricsListen("127.0.0.1", 9612));
         Path f = dir.resolve("qsupd.yaml");
