@@ -67,7 +67,21 @@ public final class QsupMain implements Runnable {
     boolean json;
 
     public static void main(String[] args) {
+        quietLogging();
         System.exit(run(args));
+    }
+
+    /**
+     * Binds SLF4J to its no-op provider unless the user asked for a log level or a provider: the CLI talks to its user
+     * through stdout and stderr, and initialising logback (which parses logback.xml) loaded about 650 of the 3300
+     * classes of a {@code qsup list}. {@code -Dqsup.logLevel=DEBUG} (through {@code QSUP_JAVA_OPTS}) brings logback
+     * back, with the QMP traffic.
+     */
+    static void quietLogging() {
+        if (System.getProperty("qsup.logLevel") == null && System.getProperty("slf4j.provider") == null) {
+            System.setProperty("slf4j.provider", "org.slf4j.helpers.NOP_FallbackServiceProvider");
+            System.setProperty("slf4j.internal.verbosity", "WARN"); // else SLF4J reports the choice on stderr
+        }
     }
 
     /** Runs the CLI and returns its exit code; used by tests to avoid System.exit. */
