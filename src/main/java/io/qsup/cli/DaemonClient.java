@@ -50,7 +50,8 @@ final class DaemonClient implements AutoCloseable {
             QmpClient.Options opts = QmpClient.Options.defaults()
                     .withConnectTimeout(Duration.ofSeconds(5))
                     .withDefaultTimeout(timeout)
-                    .withName("qsupd");
+                    .withName("qsupd")
+                    .withoutFdPassing(); // qsupd takes no fds: the JDK's channel, no junixsocket native library
             return new DaemonClient(QmpClient.connect(new QmpEndpoint.Unix(socket), opts), socket);
         } catch (QmpErrorException e) {
             // qsupd refused the session (access denied, too many connections): its own words say why and what to do

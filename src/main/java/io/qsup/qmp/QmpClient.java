@@ -32,8 +32,14 @@ public final class QmpClient implements AutoCloseable {
      * @param connectTimeout deadline for connecting, the greeting and negotiation
      * @param defaultTimeout deadline of each command when none is given
      * @param name names the session in thread names and logs, e.g. the VM name; null means the endpoint
+     * @param fdPassing whether the session may pass file descriptors; without, a unix socket is served by the JDK's
+     *     own channel rather than junixsocket, which spares a client its native library
      */
-    public record Options(Duration connectTimeout, Duration defaultTimeout, String name) {
+    public record Options(Duration connectTimeout, Duration defaultTimeout, String name, boolean fdPassing) {
+        public Options(Duration connectTimeout, Duration defaultTimeout, String name) {
+            this(connectTimeout, defaultTimeout, name, true);
+        }
+
         public Options {
             Objects.requireNonNull(connectTimeout, "connectTimeout");
             Objects.requireNonNull(defaultTimeout, "defaultTimeout");
@@ -51,15 +57,20 @@ public final class QmpClient implements AutoCloseable {
         }
 
         public Options withName(String n) {
-            return new Options(connectTimeout, defaultTimeout, n);
+            return new Options(connectTimeout, defaultTimeout, n, fdPassing);
         }
 
         public Options withConnectTimeout(Duration d) {
-            return new Options(d, defaultTimeout, name);
+            return new Options(d, defaultTimeout, name, fdPassing);
         }
 
         public Options withDefaultTimeout(Duration d) {
-            return new Options(connectTimeout, d, name);
+            return new Options(connectTimeout, d, name, fdPassing);
+        }
+
+        /** A session that never passes file descriptors (see {@code fdPassing}). */
+        public Options withoutFdPassing() {
+            return new Options(connectTimeout, defaultTimeout, name, false);
         }
     }
 
@@ -121,7 +132,7 @@ public final class QmpClient implements AutoCloseable {
 
     private static QmpClient connectHere(QmpEndpoint endpoint, Options options) throws QmpException {
         String label = options.name() != null ? options.name() : endpoint.toString();
-        QmpTransport transport = QmpTransport.connect(endpoint, options.connectTimeout());
+        QmpTransport transport = QmpTransport.connect(endpoint, options.connectTimeout(), options.fdPassing());
         QmpConnection conn = new QmpConnection(transport, endpoint, label);
         try {
             QmpGreeting greeting = conn.readGreeting(options.connectTimeout());

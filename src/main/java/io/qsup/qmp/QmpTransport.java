@@ -7,13 +7,22 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import org.newsclub.net.unix.AFUNIXSocket;
 import org.newsclub.net.unix.AFUNIXSocketAddress;
 
 /**
- * Bytes in and out of one QMP socket (unix through junixsocket, or TCP), plus file descriptors on unix sockets.
+ * Bytes in and out of one QMP socket, plus file descriptors on unix sockets: a unix socket through junixsocket when the
+ * session may pass fds (SCM_RIGHTS, which only junixsocket does), else through the JDK's own {@link SocketChannel},
+ * which needs no native library and works on virtual threads; or TCP.
  *
  * <p>Locking: {@link #send} holds {@code writeLock} so a message and the fds attached to it go out together; reads are
  * done by one reader thread only; {@link #close} may be called from any thread and never takes the write lock.
@@ -23,6 +32,7 @@ final class QmpTransport implements AutoCloseable {
 
     private final Socket socket;
     private final AFUNIXSocket unix;
+    private final ChannelStreams channel;
     private final InputStream in;
     private final OutputStream out;
     private final Object writeLock = new Object();
@@ -30,11 +40,25 @@ final class QmpTransport implements AutoCloseable {
     private QmpTransport(Socket socket) throws IOException {
         this.socket = socket;
         this.unix = socket instanceof AFUNIXSocket u ? u : null;
+        this.channel = null;
         this.in = socket.getInputStream();
         this.out = socket.getOutputStream();
     }
 
+    private QmpTransport(SocketChannel ch) {
+        this.socket = null;
+        this.unix = null;
+        this.channel = new ChannelStreams(ch);
+        this.in = channel;
+        this.out = channel.output();
+    }
+
     static QmpTransport connect(QmpEndpoint endpoint, Duration timeout) throws QmpConnectException {
+        return connect(endpoint, timeout, true);
+    }
+
+    /** {@code fds} false: the session never passes file descriptors, so a unix socket needs no junixsocket. */
+    static QmpTransport connect(QmpEndpoint endpoint, Duration timeout, boolean fds) throws QmpConnectException {
         int ms = (int) Math.max(1, Math.min(Integer.MAX_VALUE, timeout.toMillis()));
         Socket s = null;
         try {
@@ -45,6 +69,17 @@ final class QmpTransport implements AutoCloseable {
                         throw new QmpConnectException("cannot connect to QMP socket " + endpoint + ": the path is " + len
                                 + " bytes long, unix sockets allow at most " + (UNIX_PATH_MAX - 1)
                                 + "; use a shorter path", null);
+                    }
+                    if (!fds) {
+                        // a unix connect completes or fails at once: no connect timeout to apply
+                        SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+                        try {
+                            ch.connect(UnixDomainSocketAddress.of(u.path()));
+                        } catch (IOException | RuntimeException e) {
+                            ch.close();
+                            throw e;
+                        }
+                        return new QmpTransport(ch);
                     }
                     AFUNIXSocket a = AFUNIXSocket.newInstance();
                     s = a;
@@ -81,7 +116,11 @@ final class QmpTransport implements AutoCloseable {
 
     /** A read timeout for the greeting; zero means block until data or close. */
     void setReadTimeout(Duration d) throws SocketException {
-        socket.setSoTimeout((int) Math.min(Integer.MAX_VALUE, d.toMillis()));
+        if (channel != null) {
+            channel.timeoutMillis = d.toMillis();
+        } else {
+            socket.setSoTimeout((int) Math.min(Integer.MAX_VALUE, d.toMillis()));
+        }
     }
 
     void send(byte[] bytes, FileDescriptor[] fds) throws IOException {
@@ -100,7 +139,84 @@ final class QmpTransport implements AutoCloseable {
 
     @Override
     public void close() {
-        closeQuietly(socket);
+        if (channel != null) {
+            channel.closeQuietly();
+        } else {
+            closeQuietly(socket);
+        }
+    }
+
+    /**
+     * Blocking streams over a unix {@link SocketChannel}, read by the reader thread only and written under the
+     * transport's write lock. A read timeout (the greeting's) is honoured by one non-blocking read and a selector; no
+     * write happens while it is set, because the session sends nothing before the greeting.
+     */
+    private static final class ChannelStreams extends InputStream {
+        private final SocketChannel ch;
+        volatile long timeoutMillis;
+
+        ChannelStreams(SocketChannel ch) {
+            this.ch = ch;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            int n = read(one, 0, 1);
+            return n < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (len == 0) {
+                return 0;
+            }
+            ByteBuffer buf = ByteBuffer.wrap(b, off, len);
+            long t = timeoutMillis;
+            if (t <= 0) {
+                return ch.read(buf);
+            }
+            ch.configureBlocking(false);
+            try (Selector sel = Selector.open()) {
+                ch.register(sel, SelectionKey.OP_READ);
+                int n = ch.read(buf);
+                if (n == 0) {
+                    if (sel.select(t) == 0) {
+                        throw new SocketTimeoutException("no data within " + t + " ms");
+                    }
+                    n = ch.read(buf);
+                }
+                return n;
+            } finally {
+                ch.configureBlocking(true); // the selector's close above deregistered the channel
+            }
+        }
+
+        OutputStream output() {
+            return new OutputStream() {
+                @Override
+                public void write(int b) throws IOException {
+                    write(new byte[] {(byte) b}, 0, 1);
+                }
+
+                @Override
+                public void write(byte[] b, int off, int len) throws IOException {
+                    ByteBuffer buf = ByteBuffer.wrap(b, off, len);
+                    while (buf.hasRemaining()) {
+                        ch.write(buf);
+                    }
+                }
+            };
+        }
+
+        void closeQuietly() {
+            // closing the channel wakes a reader blocked in read() with AsynchronousCloseException
+            try {
+                ch.close();
+            } catch (IOException ignored) {
+                // nothing left to release
+            }
+        }
     }
 
     private static void closeQuietly(Socket s) {

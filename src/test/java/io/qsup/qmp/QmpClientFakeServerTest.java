@@ -26,8 +26,13 @@ import org.junit.jupiter.api.Test;
 /** The QMP client against a scripted server over a real unix socket: the faults QEMU will not produce on demand. */
 class QmpClientFakeServerTest {
     private static final Duration HANG_GUARD = Duration.ofSeconds(20);
-    private static final QmpClient.Options FAST = QmpClient.Options.defaults()
-            .withConnectTimeout(Duration.ofSeconds(2)).withDefaultTimeout(Duration.ofSeconds(5)).withName("fake");
+    private final QmpClient.Options fast = options(QmpClient.Options.defaults()
+            .withConnectTimeout(Duration.ofSeconds(2)).withDefaultTimeout(Duration.ofSeconds(5)).withName("fake"));
+
+    /** The transport under test: junixsocket here; the JDK's channel in {@link QmpClientJdkChannelTest}. */
+    QmpClient.Options options(QmpClient.Options base) {
+        return base;
+    }
 
     private FakeQmpServer server;
     private QmpClient client;
@@ -44,7 +49,7 @@ class QmpClientFakeServerTest {
 
     private QmpClient connect(FakeQmpServer.Script script) throws QmpException {
         server = FakeQmpServer.start(script);
-        client = QmpClient.connect(server.endpoint(), FAST);
+        client = QmpClient.connect(server.endpoint(), fast);
         return client;
     }
 
@@ -59,7 +64,7 @@ class QmpClientFakeServerTest {
     @Test
     void noGreetingFailsTheConnectWithAClearErrorAtTheDeadline() {
         server = FakeQmpServer.start(FakeQmpServer.script().silence());
-        QmpClient.Options opts = FAST.withConnectTimeout(Duration.ofMillis(500));
+        QmpClient.Options opts = fast.withConnectTimeout(Duration.ofMillis(500));
         long t0 = System.nanoTime();
         assertTimeoutPreemptively(HANG_GUARD, () -> assertThatThrownBy(() -> QmpClient.connect(server.endpoint(), opts))
                 .isInstanceOf(QmpConnectException.class)
@@ -71,7 +76,7 @@ class QmpClientFakeServerTest {
     @Test
     void garbageGreetingIsAProtocolErrorShowingWhatCame() {
         server = FakeQmpServer.start(FakeQmpServer.script().raw("SSH-2.0-OpenSSH_9.2\r\n"));
-        assertThatThrownBy(() -> QmpClient.connect(server.endpoint(), FAST))
+        assertThatThrownBy(() -> QmpClient.connect(server.endpoint(), fast))
                 .isInstanceOf(QmpProtocolException.class)
                 .hasMessageContaining("bad QMP greeting from unix:" + server.socket())
                 .hasMessageContaining("invalid keyword 'SSH'")
@@ -81,7 +86,7 @@ class QmpClientFakeServerTest {
     @Test
     void jsonThatIsNotAGreetingIsRefused() {
         server = FakeQmpServer.start(FakeQmpServer.script().raw("{\"hello\": \"world\"}\r\n"));
-        assertThatThrownBy(() -> QmpClient.connect(server.endpoint(), FAST))
+        assertThatThrownBy(() -> QmpClient.connect(server.endpoint(), fast))
                 .isInstanceOf(QmpProtocolException.class)
                 .hasMessageContaining("expected {\"QMP\"")
                 .hasMessageContaining("{\"hello\":\"world\"}");
