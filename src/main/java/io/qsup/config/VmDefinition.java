@@ -8,7 +8,8 @@ import java.util.List;
  * One VM as its definition file describes it, fully validated and with every default filled in. Instances come
  * only from {@link ConfigLoader}; runtime code trusts them and never re-checks. Nullable fields: {@code description},
  * {@code cpuModel} (null: {@code host} under KVM, {@code max} under TCG), {@code kernel}, {@code initrd},
- * {@code append}. {@code accel} is what the admin asked for (the settings' default when the file says nothing);
+ * {@code append}. {@code guestAgent} adds the guest agent's virtio-serial channel and its host socket
+ * ({@link VmPaths#agentSocket}). {@code accel} is what the admin asked for (the settings' default when the file says nothing);
  * {@code AUTO} is resolved against the host when the command line is built.
  */
 public record VmDefinition(
@@ -28,6 +29,7 @@ public record VmDefinition(
         List<Network> networks,
         Display display,
         Devices devices,
+        boolean guestAgent,
         boolean autostart,
         List<String> dependsOn,
         RestartPolicy restart,

@@ -36,7 +36,7 @@ final class VmParser {
     static final List<String> KEYS = List.of(
             "name", "description", "memory", "cpus", "machine", "cpu", "accel",
             "firmware", "uefi-code", "uefi-vars-template", "kernel", "initrd", "append",
-            "disks", "networks", "display", "devices",
+            "disks", "networks", "display", "devices", "guest-agent",
             "autostart", "depends-on", "restart", "restart-delay", "restart-max-delay", "restart-steps",
             "start-limit-burst", "start-limit-interval", "stop-timeout", "hang-action", "apply-changes", "extra-args");
     private static final List<String> CPU_KEYS = List.of("count", "sockets", "cores", "threads");
@@ -183,6 +183,11 @@ final class VmParser {
         Display display = display(f.get("display"));
         Devices devices = devices(f.get("devices"));
 
+        boolean guestAgent = true;
+        if ((e = f.get("guest-agent")) != null) {
+            Boolean b = Values.bool(e, "guest-agent", p);
+            guestAgent = b != null ? b : guestAgent;
+        }
         boolean autostart = true;
         if ((e = f.get("autostart")) != null) {
             Boolean b = Values.bool(e, "autostart", p);
@@ -223,12 +228,15 @@ final class VmParser {
             VmPaths paths = settings.pathsFor(name);
             socketLength(paths.qmpSocket(), "QMP");
             socketLength(paths.consoleSocket(), "console");
+            if (guestAgent) {
+                socketLength(paths.agentSocket(), "guest agent");
+            }
         }
         if (p.hasErrors() || name == null) {
             return null;
         }
         return new VmDefinition(name, file, description, memory, cpus, machine, cpuModel, accel, firmware,
-                kernel, initrd, append, disks, networks, display, devices, autostart, dependsOn, restart,
+                kernel, initrd, append, disks, networks, display, devices, guestAgent, autostart, dependsOn, restart,
                 restartDelay, restartMaxDelay, restartSteps, burst, interval, stopTimeout, hang, apply, extraArgs);
     }
 
