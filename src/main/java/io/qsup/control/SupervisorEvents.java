@@ -39,6 +39,11 @@ public final class SupervisorEvents {
                     d.set("data", q.data());
                 }
             }
+            case VmEvent.AgentChange a -> {
+                name = "VM_AGENT_CHANGED";
+                d.put("agent", a.state().label());
+                d.put("detail", a.detail());
+            }
             case VmEvent.RestartPendingChange p -> {
                 name = "VM_RESTART_PENDING";
                 var keys = d.putArray("keys");

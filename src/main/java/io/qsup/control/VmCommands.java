@@ -132,6 +132,15 @@ public final class VmCommands {
         putText(o, "intent", s.intent() == null ? null : s.intent().name().toLowerCase(java.util.Locale.ROOT));
         o.put("autostart", s.autostart());
         o.put("intent-persisted", s.intentPersisted());
+        o.put("agent", s.agent().label());
+        putText(o, "ip", io.qsup.vm.GuestInterface.primaryAddress(s.interfaces()));
+        ArrayNode ifs = o.putArray("interfaces");
+        for (io.qsup.vm.GuestInterface i : s.interfaces()) {
+            ObjectNode io = ifs.addObject().put("name", i.name());
+            putText(io, "mac", i.mac());
+            ArrayNode addrs = io.putArray("addresses");
+            i.addresses().forEach(addrs::add);
+        }
         supervisor.definition(s.name()).ifPresent(d -> o.put("stop-timeout-seconds", d.stopTimeout().toMillis() / 1000.0));
         VmPaths p = settings.pathsFor(s.name());
         o.put("qmp-socket", p.qmpSocket().toString());

@@ -430,7 +430,7 @@ public final class Supervisor implements AutoCloseable {
         return new VmSnapshot(m.name, c.state(), c.stateMachine().unresponsive(), c.pid(),
                 last, lastAt, r.restarts(), c.restartPendingKeys(),
                 c.launchError(), started == null ? null : Duration.between(started, clock.instant()), r.intent(),
-                m.def.autostart(), !unsaved);
+                m.def.autostart(), !unsaved, c.agentState(), c.guestInterfaces());
     }
 
     /**
@@ -731,7 +731,7 @@ public final class Supervisor implements AutoCloseable {
         List<String> argv = ArgvBuilder.build(d, settings, host);
         return new VmSpec(d.name(), argv, p.dir(), p.qmpSocket(), p.pidFile(), p.qemuLog(), d.stopTimeout(),
                 d.hangAction() == HangAction.RESTART, options.probeInterval(), options.probeTimeout(),
-                Duration.ofSeconds(30));
+                Duration.ofSeconds(30), d.guestAgent() ? p.agentSocket() : null);
     }
 
     /** A run this long counts as good: the backoff starts over at the next exit. */

@@ -70,6 +70,8 @@ public final class VmController implements AutoCloseable {
 
     private volatile VmSpec spec;
     private volatile QmpSession session;
+    /** The guest agent's probe for the current QEMU, or null; replaced on the ops thread only. */
+    private volatile GuestAgentProbe agent;
     private volatile long pid = -1;
     private volatile String launchError;
     private volatile Instant startedAt;
@@ -360,6 +362,9 @@ public final class VmController implements AutoCloseable {
                 }
                 Files.deleteIfExists(sp.qmpSocket());
                 Files.deleteIfExists(sp.pidFile());
+                if (sp.agentSocket() != null) {
+                    Files.deleteIfExists(sp.agentSocket());
+                }
             }, null);
             if (stopRequested) {
                 return null;
@@ -394,6 +399,7 @@ public final class VmController implements AutoCloseable {
             throw e;
         }
         session = made[0];
+        attachAgent();
         return reached[0];
     }
 
@@ -440,6 +446,45 @@ public final class VmController implements AutoCloseable {
             }
         });
         return s;
+    }
+
+    // ---- the guest agent ----
+
+    /** On the ops thread: a QEMU is ours now; watch its guest agent if it has a channel. */
+    private void attachAgent() {
+        detachAgent();
+        VmSpec sp = spec;
+        if (sp.agentSocket() == null || closed) {
+            return;
+        }
+        GuestAgentProbe g = new GuestAgentProbe(sp.name(), sp.agentSocket(), sm, sp.probeInterval(),
+                sp.probeTimeout(), () -> sm.state() == VmState.PAUSED);
+        agent = g;
+        g.start();
+    }
+
+    /** On the ops thread (or at close): the QEMU is gone or no longer ours; stop watching its agent. */
+    private void detachAgent() {
+        GuestAgentProbe g = agent;
+        agent = null;
+        if (g != null) {
+            g.close();
+            if (g.state() != AgentState.ABSENT) {
+                sm.announce(new VmEvent.AgentChange(name(), AgentState.ABSENT, "QEMU ended", Instant.now()));
+            }
+        }
+    }
+
+    /** The guest agent's state; {@code absent} when there is no channel or no process. */
+    public AgentState agentState() {
+        GuestAgentProbe g = agent;
+        return g == null ? AgentState.ABSENT : g.state();
+    }
+
+    /** The guest's interfaces as its agent last reported them; empty when unknown. */
+    public List<GuestInterface> guestInterfaces() {
+        GuestAgentProbe g = agent;
+        return g == null ? List.of() : g.interfaces();
     }
 
     // ---- QMP events and exits ----
@@ -545,6 +590,7 @@ public final class VmController implements AutoCloseable {
     private void handleExit(ExitCause cause) {
         QmpSession s = session;
         session = null;
+        detachAgent();
         if (s != null) {
             s.ending = true;
             s.client.close();
@@ -636,6 +682,7 @@ public final class VmController implements AutoCloseable {
             ses.client.close();
         }
         session = null;
+        detachAgent();
         stopRequested = false;
         if (!dead) {
             sm.setState(VmState.FAILED, Cause.STOP_FAILED, "pid " + p + " survived SIGKILL");
@@ -671,6 +718,9 @@ public final class VmController implements AutoCloseable {
         try {
             Files.deleteIfExists(sp.pidFile());
             Files.deleteIfExists(sp.qmpSocket());
+            if (sp.agentSocket() != null) {
+                Files.deleteIfExists(sp.agentSocket());
+            }
         } catch (IOException e) {
             log.warn("VM {}: cannot remove runtime files: {}", name(), e.toString());
         }
@@ -714,6 +764,7 @@ public final class VmController implements AutoCloseable {
         try {
             Adoption.Regained r = adoption.regain(sp, candidate, Duration.ofSeconds(5));
             session = r.session();
+            attachAgent();
             sm.setState(r.running() ? VmState.RUNNING : VmState.PAUSED, Cause.ADOPTED, detail);
         } catch (QmpException e) {
             sm.setState(VmState.ORPHANED, Cause.MONITOR_LOST, "pid " + candidate + " alive but QMP does not answer: "
@@ -735,6 +786,7 @@ public final class VmController implements AutoCloseable {
         try {
             Adoption.Regained r = adoption.regain(spec, p, Duration.ofSeconds(2));
             session = r.session();
+            attachAgent();
             sm.setState(r.running() ? VmState.RUNNING : VmState.PAUSED, Cause.MONITOR_REGAINED, "pid " + p);
         } catch (QmpException e) {
             log.debug("VM {}: still orphaned: {}", name(), e.getMessage());
@@ -784,6 +836,10 @@ public final class VmController implements AutoCloseable {
     public void close() {
         closed = true;
         probe.stop();
+        GuestAgentProbe g = agent;
+        if (g != null) {
+            g.close();
+        }
         QmpSession s = session;
         if (s != null) {
             s.ending = true;

@@ -29,6 +29,9 @@ public sealed interface VmEvent {
     record QmpEventSeen(String vm, String event, com.fasterxml.jackson.databind.JsonNode data, Instant time)
             implements VmEvent {}
 
+    /** The guest agent connected, stopped answering, or went away ({@code VM_AGENT_CHANGED}). */
+    record AgentChange(String vm, AgentState state, String detail, Instant time) implements VmEvent {}
+
     /** The VM's definition changed on disk; the listed keys take effect at the next restart (empty list: cleared). */
     record RestartPendingChange(String vm, List<String> changedKeys, Instant time) implements VmEvent {}
 }

@@ -20,10 +20,11 @@ import java.util.Objects;
  * @param probeInterval  time between liveness probes
  * @param probeTimeout   deadline of one liveness probe ({@code query-status})
  * @param launchTimeout  how long the QEMU launcher parent may take
+ * @param agentSocket    the guest agent's host-side socket named in argv, or null when the VM has no agent channel
  */
 public record VmSpec(String name, List<String> argv, Path runDir, Path qmpSocket, Path pidFile, Path qemuLog,
                      Duration stopTimeout, boolean restartOnHang, Duration probeInterval, Duration probeTimeout,
-                     Duration launchTimeout) {
+                     Duration launchTimeout, Path agentSocket) {
 
     public VmSpec {
         Objects.requireNonNull(name, "name");
@@ -36,16 +37,21 @@ public record VmSpec(String name, List<String> argv, Path runDir, Path qmpSocket
     public static VmSpec of(String name, List<String> argv, Path runDir, Path qmpSocket, Path pidFile, Path qemuLog,
                             Duration stopTimeout, boolean restartOnHang) {
         return new VmSpec(name, argv, runDir, qmpSocket, pidFile, qemuLog, stopTimeout, restartOnHang,
-                Duration.ofSeconds(5), Duration.ofSeconds(2), Duration.ofSeconds(30));
+                Duration.ofSeconds(5), Duration.ofSeconds(2), Duration.ofSeconds(30), null);
     }
 
     public VmSpec withProbe(Duration interval, Duration timeout) {
         return new VmSpec(name, argv, runDir, qmpSocket, pidFile, qemuLog, stopTimeout, restartOnHang, interval, timeout,
-                launchTimeout);
+                launchTimeout, agentSocket);
+    }
+
+    public VmSpec withAgentSocket(Path socket) {
+        return new VmSpec(name, argv, runDir, qmpSocket, pidFile, qemuLog, stopTimeout, restartOnHang, probeInterval,
+                probeTimeout, launchTimeout, socket);
     }
 
     public VmSpec withStopTimeout(Duration d) {
         return new VmSpec(name, argv, runDir, qmpSocket, pidFile, qemuLog, d, restartOnHang, probeInterval, probeTimeout,
-                launchTimeout);
+                launchTimeout, agentSocket);
     }
 }
