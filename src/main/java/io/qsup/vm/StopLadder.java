@@ -1,27 +1,34 @@
 package io.qsup.vm;
 
+import io.qsup.qmp.GuestAgentClient;
 import io.qsup.qmp.QmpDisconnectedException;
 import io.qsup.qmp.QmpException;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The stop ladder (DESIGN.md 5): ACPI {@code system_powerdown} re-sent every few seconds, then QMP {@code quit}, then
+ * The stop ladder (DESIGN.md 5): ACPI {@code system_powerdown} re-sent every few seconds (with the guest agent's
+ * {@code guest-shutdown} beside it when the agent is connected), then QMP {@code quit}, then
  * SIGTERM, then SIGKILL, each within its share of the stop timeout. It ends a process and says which rung did it; the
  * VM's states are the controller's business.
  *
  * <p>Threading: {@link #climb} blocks the calling thread (the VM's ops thread) for up to the stop timeout and holds no
- * lock; it may be called from one thread at a time. The {@code closing} supplier is polled between rungs so a qsupd
+ * lock; it may be called from one thread at a time. The agent's {@code guest-shutdown} runs on a thread of its own
+ * {@code vm-agent-shutdown NAME} with a deadline inside the powerdown rung's share, so it never holds the ladder up. The
+ * {@code closing} supplier is polled between rungs so a qsupd
  * that exits leaves the VM alone.
  */
 final class StopLadder {
     private static final Logger log = LoggerFactory.getLogger(StopLadder.class);
     private static final Duration POWERDOWN_RESEND = Duration.ofSeconds(3);
     private static final long POLL_MILLIS = 25;
+    /** The longest the agent's guest-shutdown may wait for a refusal; a guest that accepts sends nothing. */
+    private static final Duration AGENT_DEADLINE = Duration.ofSeconds(5);
 
     /** Where the ladder begins. */
     enum Start { POWERDOWN, QUIT, SIGKILL }
@@ -56,8 +63,11 @@ final class StopLadder {
      *
      * @param ses          the QMP session, or null when the monitor is lost (the ladder starts at SIGTERM then)
      * @param mayPowerdown false when the guest cannot act on the power button (paused): skip that rung
+     * @param agent        the guest agent, when it is connected, for {@code guest-shutdown} in the powerdown rung;
+     *                     else null
      */
-    Outcome climb(Start first, QmpSession ses, long p, boolean mayPowerdown, long requestedNanos, Duration timeout) {
+    Outcome climb(Start first, QmpSession ses, long p, boolean mayPowerdown, GuestAgentClient agent,
+            long requestedNanos, Duration timeout) {
         long total = timeout.toNanos();
         long deadline = requestedNanos + total;
         long killShare = Math.min(Duration.ofSeconds(2).toNanos(), total / 10);
@@ -71,7 +81,11 @@ final class StopLadder {
         boolean dead = !inspector.isAlive(p);
         if (!dead && first == Start.POWERDOWN && ses != null && mayPowerdown) {
             rung = begin(StopRung.POWERDOWN);
+            AgentShutdown viaAgent = agent == null ? null : new AgentShutdown(agent, powerdownEnd);
             dead = powerdownRung(ses, p, powerdownEnd);
+            if (dead && viaAgent != null && viaAgent.accepted()) {
+                rung = begin(StopRung.AGENT);
+            }
         }
         if (!dead && closing.getAsBoolean()) {
             return new Outcome(rung, false, true);
@@ -102,6 +116,36 @@ final class StopLadder {
             dead = awaitDeath(p, Math.max(deadline, System.nanoTime() + Duration.ofMillis(500).toNanos()));
         }
         return new Outcome(rung, dead, false);
+    }
+
+    /** {@code guest-shutdown} on its own thread, bounded by the powerdown rung's end. */
+    private final class AgentShutdown {
+        private final AtomicBoolean accepted = new AtomicBoolean();
+        private final Thread thread;
+
+        AgentShutdown(GuestAgentClient agent, long end) {
+            long left = end - System.nanoTime();
+            Duration deadline = Duration.ofNanos(Math.max(1_000_000, Math.min(left, AGENT_DEADLINE.toNanos())));
+            thread = Thread.ofPlatform().name("vm-agent-shutdown " + name).daemon(true).start(() -> {
+                try {
+                    agent.shutdown(deadline);
+                    accepted.set(true);
+                    log.info("VM {}: guest agent accepted guest-shutdown", name);
+                } catch (QmpException e) {
+                    log.info("VM {}: guest-shutdown: {}", name, e.getMessage());
+                }
+            });
+        }
+
+        /** After the VM died: whether the agent took the request (waits briefly for its thread to see the end). */
+        boolean accepted() {
+            try {
+                thread.join(Duration.ofMillis(500));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return accepted.get();
+        }
     }
 
     private StopRung begin(StopRung rung) {

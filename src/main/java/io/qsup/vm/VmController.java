@@ -671,7 +671,9 @@ public final class VmController implements AutoCloseable {
         if (ses != null) {
             ses.ending = true;
         }
-        StopLadder.Outcome out = ladder.climb(first, ses, p, s == VmState.RUNNING, requestedNanos, timeout);
+        GuestAgentProbe g = agent;
+        StopLadder.Outcome out = ladder.climb(first, ses, p, s == VmState.RUNNING,
+                g != null && g.state() == AgentState.CONNECTED ? g.client() : null, requestedNanos, timeout);
         StopRung rung = out.rung();
         if (out.abandoned()) {
             return abandoned(rung, p, requestedNanos);
