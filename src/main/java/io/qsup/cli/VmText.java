@@ -26,7 +26,9 @@ final class VmText {
         if (!vm.path("intent-persisted").asBoolean(true)) {
             flags.add("unpersisted");
         }
-        if (vm.path("agent").asText("").equals("unresponsive")) {
+        if (vm.path("guest-unresponsive").asBoolean(false)) {
+            flags.add("guest-unresponsive");
+        } else if (vm.path("agent").asText("").equals("unresponsive")) {
             flags.add("agent-unresponsive");
         }
         return String.join(",", flags);

@@ -40,6 +40,8 @@ public record VmDefinition(
         Duration startLimitInterval,
         Duration stopTimeout,
         HangAction hangAction,
+        HangAction guestHangAction,
+        Duration guestHangAfter,
         ApplyChanges applyChanges,
         List<String> extraArgs) {
 
@@ -64,6 +66,8 @@ public record VmDefinition(
     public static final Duration DEFAULT_START_LIMIT_INTERVAL = Duration.ofMinutes(5);
     /** Default stop timeout, aligned with the systemd unit's TimeoutStopSec. */
     public static final Duration DEFAULT_STOP_TIMEOUT = Duration.ofSeconds(90);
+    /** Default time the guest agent may miss its pings, while QEMU answers, before the guest counts as hung. */
+    public static final Duration DEFAULT_GUEST_HANG_AFTER = Duration.ofSeconds(30);
     /** Default memory: 512 MiB. */
     public static final long DEFAULT_MEMORY = 512L << 20;
 

@@ -38,7 +38,8 @@ final class VmParser {
             "firmware", "uefi-code", "uefi-vars-template", "kernel", "initrd", "append",
             "disks", "networks", "display", "devices", "guest-agent",
             "autostart", "depends-on", "restart", "restart-delay", "restart-max-delay", "restart-steps",
-            "start-limit-burst", "start-limit-interval", "stop-timeout", "hang-action", "apply-changes", "extra-args");
+            "start-limit-burst", "start-limit-interval", "stop-timeout", "hang-action", "guest-hang-action", "guest-hang-after", "apply-changes",
+            "extra-args");
     private static final List<String> CPU_KEYS = List.of("count", "sockets", "cores", "threads");
     private static final List<String> DISK_KEYS = List.of(
             "file", "format", "interface", "media", "cache", "aio", "discard", "readonly", "serial", "boot-order");
@@ -216,6 +217,13 @@ final class VmParser {
             HangAction h = Values.choice(e, "hang-action", p, Values.words(HangAction.class));
             hang = h != null ? h : hang;
         }
+        HangAction guestHang = HangAction.REPORT;
+        if ((e = f.get("guest-hang-action")) != null) {
+            HangAction h = Values.choice(e, "guest-hang-action", p, Values.words(HangAction.class));
+            guestHang = h != null ? h : guestHang;
+        }
+        Duration guestHangAfter = duration(f, "guest-hang-after", VmDefinition.DEFAULT_GUEST_HANG_AFTER,
+                Duration.ofSeconds(1));
         ApplyChanges apply = ApplyChanges.MANUAL;
         if ((e = f.get("apply-changes")) != null) {
             ApplyChanges a = Values.choice(e, "apply-changes", p, Values.words(ApplyChanges.class));
@@ -237,7 +245,8 @@ final class VmParser {
         }
         return new VmDefinition(name, file, description, memory, cpus, machine, cpuModel, accel, firmware,
                 kernel, initrd, append, disks, networks, display, devices, guestAgent, autostart, dependsOn, restart,
-                restartDelay, restartMaxDelay, restartSteps, burst, interval, stopTimeout, hang, apply, extraArgs);
+                restartDelay, restartMaxDelay, restartSteps, burst, interval, stopTimeout, hang, guestHang, guestHangAfter,
+                apply, extraArgs);
     }
 
     private CpuTopology cpus(YamlNode.Entry e) {

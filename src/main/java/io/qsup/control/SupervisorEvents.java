@@ -44,6 +44,11 @@ public final class SupervisorEvents {
                 d.put("agent", a.state().label());
                 d.put("detail", a.detail());
             }
+            case VmEvent.GuestHangChange g -> {
+                name = "VM_GUEST_UNRESPONSIVE";
+                d.put("guest-unresponsive", g.guestUnresponsive());
+                d.put("detail", g.detail());
+            }
             case VmEvent.RestartPendingChange p -> {
                 name = "VM_RESTART_PENDING";
                 var keys = d.putArray("keys");

@@ -133,6 +133,7 @@ public final class VmCommands {
         o.put("autostart", s.autostart());
         o.put("intent-persisted", s.intentPersisted());
         o.put("agent", s.agent().label());
+        o.put("guest-unresponsive", s.guestUnresponsive());
         putText(o, "ip", io.qsup.vm.GuestInterface.primaryAddress(s.interfaces()));
         ArrayNode ifs = o.putArray("interfaces");
         for (io.qsup.vm.GuestInterface i : s.interfaces()) {

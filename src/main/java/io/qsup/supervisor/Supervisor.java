@@ -430,7 +430,8 @@ public final class Supervisor implements AutoCloseable {
         return new VmSnapshot(m.name, c.state(), c.stateMachine().unresponsive(), c.pid(),
                 last, lastAt, r.restarts(), c.restartPendingKeys(),
                 c.launchError(), started == null ? null : Duration.between(started, clock.instant()), r.intent(),
-                m.def.autostart(), !unsaved, c.agentState(), c.guestInterfaces());
+                m.def.autostart(), !unsaved, c.agentState(), c.guestInterfaces(),
+                c.guestUnresponsive());
     }
 
     /**
@@ -731,7 +732,8 @@ public final class Supervisor implements AutoCloseable {
         List<String> argv = ArgvBuilder.build(d, settings, host);
         return new VmSpec(d.name(), argv, p.dir(), p.qmpSocket(), p.pidFile(), p.qemuLog(), d.stopTimeout(),
                 d.hangAction() == HangAction.RESTART, options.probeInterval(), options.probeTimeout(),
-                Duration.ofSeconds(30), d.guestAgent() ? p.agentSocket() : null);
+                Duration.ofSeconds(30), d.guestAgent() ? p.agentSocket() : null, d.guestHangAfter(),
+                d.guestHangAction() == HangAction.RESTART);
     }
 
     /** A run this long counts as good: the backoff starts over at the next exit. */

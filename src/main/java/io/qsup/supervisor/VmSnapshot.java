@@ -24,9 +24,10 @@ import java.util.List;
  * @param intentPersisted    false while the VM's latest intent could not be written to state-dir
  * @param agent              the guest agent's state
  * @param interfaces         the guest's interfaces as its agent last reported them; empty when unknown
+ * @param guestUnresponsive  the guest agent went silent while QEMU answers QMP (a hung guest OS)
  */
 public record VmSnapshot(String name, VmState state, boolean unresponsive, long pid, ExitCause lastExit, Instant lastExitAt,
                          int restarts,
                          List<String> restartPendingKeys, String launchError, Duration uptime, Intent intent,
                          boolean autostart, boolean intentPersisted, io.qsup.vm.AgentState agent,
-                         List<io.qsup.vm.GuestInterface> interfaces) {}
+                         List<io.qsup.vm.GuestInterface> interfaces, boolean guestUnresponsive) {}

@@ -9,6 +9,8 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,6 +18,11 @@ import org.slf4j.LoggerFactory;
  * Watches one QEMU's guest agent: {@code guest-ping} on a schedule, the agent's state ({@link AgentState}) with a
  * {@link VmEvent.AgentChange} on every change, and the guest's interfaces, refreshed when the agent connects, often
  * until the guest has an address, and then now and then. One instance per QEMU process: a new QEMU gets a new probe.
+ *
+ * <p>Guest-hang detection: an agent that answered and then misses its pings for {@code guest-hang-after}, while the
+ * QMP liveness probe still gets answers and the vCPUs run, means a hung guest OS rather than a hung QEMU. The VM is
+ * then flagged {@code guest-unresponsive} ({@link VmEvent.GuestHangChange}) and the controller is told, once per
+ * episode, so that {@code guest-hang-action: restart} can end it.
  *
  * <p>Threading: one platform thread {@code vm-agent NAME} (junixsocket reads run on platform threads) runs the loop
  * and is the only writer of the volatile state fields; any thread reads them. {@link #client()} is thread-safe
@@ -45,9 +52,18 @@ final class GuestAgentProbe implements AutoCloseable {
     /** When the current run of missed pings began, or null while the agent answers. */
     private volatile Instant missingSince;
     private volatile boolean closed;
+    private volatile boolean guestHung;
+    private final Supplier<VmSpec> spec;
+    private final Consumer<String> onGuestHang;
 
+    /**
+     * @param paused      true while the vCPUs are paused
+     * @param onGuestHang told (on the probe's thread, must only queue work) when the guest starts to count as hung
+     */
     GuestAgentProbe(String name, Path socket, VmStateMachine sm, Duration interval, Duration timeout,
-            BooleanSupplier paused) {
+            BooleanSupplier paused, Supplier<VmSpec> spec, Consumer<String> onGuestHang) {
+        this.spec = spec;
+        this.onGuestHang = onGuestHang;
         this.name = name;
         this.sm = sm;
         this.client = new GuestAgentClient(name, new QmpEndpoint.Unix(socket));
@@ -81,7 +97,9 @@ final class GuestAgentProbe implements AutoCloseable {
     private void loop() {
         long nextRefresh = 0;
         while (!closed) {
-            if (!paused.getAsBoolean()) {
+            if (paused.getAsBoolean()) {
+                missingSince = null; // a paused guest cannot answer; its silence then says nothing
+            } else {
                 boolean answered = ping();
                 if (answered && System.nanoTime() >= nextRefresh) {
                     refreshInterfaces();
@@ -106,6 +124,11 @@ final class GuestAgentProbe implements AutoCloseable {
             lastAnswer = Instant.now();
             missingSince = null;
             change(AgentState.CONNECTED, "guest-ping answered");
+            if (guestHung) {
+                guestHung = false;
+                log.info("VM {}: the guest agent answers again; the guest is no longer flagged unresponsive", name);
+                sm.announce(new VmEvent.GuestHangChange(name, false, "guest-ping answered", Instant.now()));
+            }
             return true;
         } catch (QmpException e) {
             if (closed) {
@@ -117,9 +140,31 @@ final class GuestAgentProbe implements AutoCloseable {
                     missingSince = Instant.now();
                 }
                 change(AgentState.UNRESPONSIVE, e.getMessage());
+                checkGuestHang();
             }
             return false;
         }
+    }
+
+    /** The agent is silent: a hung guest OS if that lasted guest-hang-after while QMP answers and the vCPUs run. */
+    private void checkGuestHang() {
+        Instant since = missingSince;
+        Duration after = spec.get().guestHangAfter();
+        if (guestHung || since == null || after == null || sm.unresponsive() || sm.state() != VmState.RUNNING
+                || Duration.between(since, Instant.now()).compareTo(after) < 0) {
+            return;
+        }
+        guestHung = true;
+        String detail = "the guest agent has not answered guest-ping for " + after.toSeconds()
+                + " s while QEMU answers QMP";
+        log.warn("VM {}: guest unresponsive: {}", name, detail);
+        sm.announce(new VmEvent.GuestHangChange(name, true, detail, Instant.now()));
+        onGuestHang.accept(detail);
+    }
+
+    /** Whether the guest counts as hung right now. */
+    boolean guestUnresponsive() {
+        return guestHung;
     }
 
     private void refreshInterfaces() {
@@ -146,6 +191,10 @@ final class GuestAgentProbe implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        if (guestHung) {
+            guestHung = false;
+            sm.announce(new VmEvent.GuestHangChange(name, false, "QEMU ended", Instant.now()));
+        }
         thread.interrupt();
         client.close();
     }

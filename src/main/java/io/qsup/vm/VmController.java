@@ -457,8 +457,13 @@ public final class VmController implements AutoCloseable {
         if (sp.agentSocket() == null || closed) {
             return;
         }
+        QmpSession s = session;
         GuestAgentProbe g = new GuestAgentProbe(sp.name(), sp.agentSocket(), sm, sp.probeInterval(),
-                sp.probeTimeout(), () -> sm.state() == VmState.PAUSED);
+                sp.probeTimeout(), () -> sm.state() == VmState.PAUSED, () -> spec, detail -> {
+                    if (spec.restartOnGuestHang()) {
+                        queue(() -> endSession(s, ExitCause.of(ExitCause.Kind.GUEST_HANG, detail)));
+                    }
+                });
         agent = g;
         g.start();
     }
@@ -479,6 +484,12 @@ public final class VmController implements AutoCloseable {
     public AgentState agentState() {
         GuestAgentProbe g = agent;
         return g == null ? AgentState.ABSENT : g.state();
+    }
+
+    /** Whether the guest OS counts as hung: its agent went silent while QEMU answers QMP. */
+    public boolean guestUnresponsive() {
+        GuestAgentProbe g = agent;
+        return g != null && g.guestUnresponsive();
     }
 
     /** The guest's interfaces as its agent last reported them; empty when unknown. */

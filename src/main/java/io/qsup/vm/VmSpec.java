@@ -21,10 +21,13 @@ import java.util.Objects;
  * @param probeTimeout   deadline of one liveness probe ({@code query-status})
  * @param launchTimeout  how long the QEMU launcher parent may take
  * @param agentSocket    the guest agent's host-side socket named in argv, or null when the VM has no agent channel
+ * @param guestHangAfter how long the agent may miss its pings, while QEMU answers QMP, before the guest counts as hung
+ * @param restartOnGuestHang {@code guest-hang-action: restart}: kill the VM when its guest counts as hung
  */
 public record VmSpec(String name, List<String> argv, Path runDir, Path qmpSocket, Path pidFile, Path qemuLog,
                      Duration stopTimeout, boolean restartOnHang, Duration probeInterval, Duration probeTimeout,
-                     Duration launchTimeout, Path agentSocket) {
+                     Duration launchTimeout, Path agentSocket,
+                     Duration guestHangAfter, boolean restartOnGuestHang) {
 
     public VmSpec {
         Objects.requireNonNull(name, "name");
@@ -37,21 +40,22 @@ public record VmSpec(String name, List<String> argv, Path runDir, Path qmpSocket
     public static VmSpec of(String name, List<String> argv, Path runDir, Path qmpSocket, Path pidFile, Path qemuLog,
                             Duration stopTimeout, boolean restartOnHang) {
         return new VmSpec(name, argv, runDir, qmpSocket, pidFile, qemuLog, stopTimeout, restartOnHang,
-                Duration.ofSeconds(5), Duration.ofSeconds(2), Duration.ofSeconds(30), null);
+                Duration.ofSeconds(5), Duration.ofSeconds(2), Duration.ofSeconds(30), null,
+                Duration.ofSeconds(30), false);
     }
 
     public VmSpec withProbe(Duration interval, Duration timeout) {
         return new VmSpec(name, argv, runDir, qmpSocket, pidFile, qemuLog, stopTimeout, restartOnHang, interval, timeout,
-                launchTimeout, agentSocket);
+                launchTimeout, agentSocket, guestHangAfter, restartOnGuestHang);
     }
 
     public VmSpec withAgentSocket(Path socket) {
         return new VmSpec(name, argv, runDir, qmpSocket, pidFile, qemuLog, stopTimeout, restartOnHang, probeInterval,
-                probeTimeout, launchTimeout, socket);
+                probeTimeout, launchTimeout, socket, guestHangAfter, restartOnGuestHang);
     }
 
     public VmSpec withStopTimeout(Duration d) {
         return new VmSpec(name, argv, runDir, qmpSocket, pidFile, qemuLog, d, restartOnHang, probeInterval, probeTimeout,
-                launchTimeout, agentSocket);
+                launchTimeout, agentSocket, guestHangAfter, restartOnGuestHang);
     }
 }
