@@ -26,6 +26,12 @@ final class VmText {
         if (!vm.path("intent-persisted").asBoolean(true)) {
             flags.add("unpersisted");
         }
+        if (vm.path("ready").asBoolean(false)) {
+            flags.add("ready");
+        }
+        if (vm.hasNonNull("held-back")) {
+            flags.add("held-back");
+        }
         if (vm.path("guest-unresponsive").asBoolean(false)) {
             flags.add("guest-unresponsive");
         } else if (vm.path("agent").asText("").equals("unresponsive")) {

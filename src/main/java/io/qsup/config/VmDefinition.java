@@ -8,7 +8,8 @@ import java.util.List;
  * One VM as its definition file describes it, fully validated and with every default filled in. Instances come
  * only from {@link ConfigLoader}; runtime code trusts them and never re-checks. Nullable fields: {@code description},
  * {@code cpuModel} (null: {@code host} under KVM, {@code max} under TCG), {@code kernel}, {@code initrd},
- * {@code append}. {@code guestAgent} adds the guest agent's virtio-serial channel and its host socket
+ * {@code append}. {@code readyWhen} (null: the VM is ready
+ * once running). {@code guestAgent} adds the guest agent's virtio-serial channel and its host socket
  * ({@link VmPaths#agentSocket}). {@code accel} is what the admin asked for (the settings' default when the file says nothing);
  * {@code AUTO} is resolved against the host when the command line is built.
  */
@@ -42,6 +43,8 @@ public record VmDefinition(
         HangAction hangAction,
         HangAction guestHangAction,
         Duration guestHangAfter,
+        ReadyWhen readyWhen,
+        Duration readyTimeout,
         ApplyChanges applyChanges,
         List<String> extraArgs) {
 

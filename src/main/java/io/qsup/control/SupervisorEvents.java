@@ -49,6 +49,14 @@ public final class SupervisorEvents {
                 d.put("guest-unresponsive", g.guestUnresponsive());
                 d.put("detail", g.detail());
             }
+            case VmEvent.Ready r -> {
+                name = "VM_READY";
+                d.put("detail", r.detail());
+            }
+            case VmEvent.ReadyMissed r -> {
+                name = "VM_NOT_READY";
+                d.put("detail", r.detail());
+            }
             case VmEvent.RestartPendingChange p -> {
                 name = "VM_RESTART_PENDING";
                 var keys = d.putArray("keys");

@@ -134,6 +134,8 @@ public final class VmCommands {
         o.put("intent-persisted", s.intentPersisted());
         o.put("agent", s.agent().label());
         o.put("guest-unresponsive", s.guestUnresponsive());
+        o.put("ready", s.ready());
+        putText(o, "held-back", s.heldBack());
         putText(o, "ip", io.qsup.vm.GuestInterface.primaryAddress(s.interfaces()));
         ArrayNode ifs = o.putArray("interfaces");
         for (io.qsup.vm.GuestInterface i : s.interfaces()) {

@@ -44,6 +44,8 @@ final class VmLogWriter implements Consumer<VmEvent>, AutoCloseable {
             case VmEvent.StopRungReached r -> "stop ladder: " + r.rung();
             case VmEvent.GuestHangChange g -> g.guestUnresponsive() ? "guest unresponsive: " + g.detail()
                     : "guest responsive again";
+            case VmEvent.Ready r -> "ready: " + r.detail();
+            case VmEvent.ReadyMissed r -> "not ready: " + r.detail();
             case VmEvent.AgentChange a -> "guest agent " + a.state() + " (" + a.detail() + ")";
             case VmEvent.RestartPendingChange rp -> rp.changedKeys().isEmpty() ? "restart no longer pending"
                     : "restart pending, changed keys " + rp.changedKeys();

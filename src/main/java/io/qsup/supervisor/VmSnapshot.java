@@ -25,9 +25,12 @@ import java.util.List;
  * @param agent              the guest agent's state
  * @param interfaces         the guest's interfaces as its agent last reported them; empty when unknown
  * @param guestUnresponsive  the guest agent went silent while QEMU answers QMP (a hung guest OS)
+ * @param ready              the VM has {@code ready-when} and passed it
+ * @param heldBack           why autostart holds the VM back (its dependency is not ready), or null
  */
 public record VmSnapshot(String name, VmState state, boolean unresponsive, long pid, ExitCause lastExit, Instant lastExitAt,
                          int restarts,
                          List<String> restartPendingKeys, String launchError, Duration uptime, Intent intent,
                          boolean autostart, boolean intentPersisted, io.qsup.vm.AgentState agent,
-                         List<io.qsup.vm.GuestInterface> interfaces, boolean guestUnresponsive) {}
+                         List<io.qsup.vm.GuestInterface> interfaces, boolean guestUnresponsive,
+                         boolean ready, String heldBack) {}

@@ -72,6 +72,14 @@ public final class VmController implements AutoCloseable {
     private volatile QmpSession session;
     /** The guest agent's probe for the current QEMU, or null; replaced on the ops thread only. */
     private volatile GuestAgentProbe agent;
+    /** The readiness check of the current QEMU, or null; replaced on the ops thread only. */
+    private volatile ReadinessProbe readiness;
+    /** Completes with the current (or next) QEMU's readiness: true ready, false missed or ended. */
+    private volatile CompletableFuture<Boolean> readyFuture = new CompletableFuture<>();
+    private volatile boolean ready;
+    private volatile String readyDetail = "";
+    /** Where the serial log ended before the current launch; its lines after that count for ready-when serial. */
+    private volatile long serialOffset;
     private volatile long pid = -1;
     private volatile String launchError;
     private volatile Instant startedAt;
@@ -369,6 +377,7 @@ public final class VmController implements AutoCloseable {
             if (stopRequested) {
                 return null;
             }
+            serialOffset = sp.readyCheck() instanceof ReadyCheck.SerialLine s ? sizeOf(s.serialLog()) : 0;
             steps.step("spawn", () -> {
                 QemuLauncher.Result r = launcher.run(sp.name(), sp.argv(), sp.qemuLog(), sp.launchTimeout());
                 if (!r.ok()) {
@@ -400,6 +409,7 @@ public final class VmController implements AutoCloseable {
         }
         session = made[0];
         attachAgent();
+        attachReadiness(false);
         return reached[0];
     }
 
@@ -466,6 +476,99 @@ public final class VmController implements AutoCloseable {
                 });
         agent = g;
         g.start();
+    }
+
+    /**
+     * On the ops thread: start the readiness check of a QEMU qsupd just launched. A QEMU qsupd found running
+     * ({@code found}: adopted, or its monitor regained) was ready long ago: it counts as ready at once.
+     */
+    private void attachReadiness(boolean found) {
+        ReadinessProbe old = readiness;
+        readiness = null;
+        if (old != null) {
+            old.close();
+        }
+        CompletableFuture<Boolean> f = readyFuture;
+        if (f.isDone()) {
+            f = new CompletableFuture<>();
+            readyFuture = f;
+        }
+        VmSpec sp = spec;
+        if (sp.readyCheck() == null || found) {
+            markReady(f, found && sp.readyCheck() != null ? "found running" : "running");
+            return;
+        }
+        ready = false;
+        readyDetail = "waiting: ready-when not passed yet";
+        ReadinessProbe r = new ReadinessProbe(sp.name(), sp.readyCheck(), sp.readyTimeout(), this::agentState,
+                serialOffset);
+        readiness = r;
+        CompletableFuture<Boolean> target = f;
+        r.result().thenAccept(ok -> {
+            if (readiness != r) {
+                return; // a later QEMU's check is in charge
+            }
+            if (ok) {
+                markReady(target, r.detail());
+            } else {
+                readyDetail = r.detail();
+                if (!closed) {
+                    sm.announce(new VmEvent.ReadyMissed(name(), r.detail(), Instant.now()));
+                }
+                target.complete(false);
+            }
+        });
+        r.start();
+    }
+
+    private void markReady(CompletableFuture<Boolean> f, String detail) {
+        ready = true;
+        readyDetail = detail;
+        log.info("VM {}: ready ({})", name(), detail);
+        if (spec.readyCheck() != null) {
+            sm.announce(new VmEvent.Ready(name(), detail, Instant.now()));
+        }
+        f.complete(true);
+    }
+
+    /** On the ops thread: the QEMU is gone; its readiness ends, and the next launch gets a fresh future. */
+    private void detachReadiness() {
+        ReadinessProbe r = readiness;
+        readiness = null;
+        if (r != null) {
+            r.close();
+        }
+        ready = false;
+        readyDetail = "";
+        CompletableFuture<Boolean> f = readyFuture;
+        readyFuture = new CompletableFuture<>();
+        f.complete(false); // a waiter on this launch learns it ended before it was ready (no-op if it was)
+    }
+
+    /** Whether the running VM has passed its ready-when check (every running VM without one is ready). */
+    public boolean ready() {
+        return ready && sm.state().hasProcess();
+    }
+
+    /** What passed, what is awaited, or why readiness was missed; empty without a process. */
+    public String readyDetail() {
+        return readyDetail;
+    }
+
+    /**
+     * Completes when the current launch (or the next one, if none runs) is ready (true), or missed its ready-timeout
+     * or ended first (false).
+     */
+    public CompletableFuture<Boolean> readiness() {
+        return readyFuture;
+    }
+
+    private static long sizeOf(Path p) {
+        try {
+            return Files.size(p);
+        } catch (IOException e) {
+            return 0;
+        }
     }
 
     /** On the ops thread (or at close): the QEMU is gone or no longer ours; stop watching its agent. */
@@ -602,6 +705,7 @@ public final class VmController implements AutoCloseable {
         QmpSession s = session;
         session = null;
         detachAgent();
+        detachReadiness();
         if (s != null) {
             s.ending = true;
             s.client.close();
@@ -696,6 +800,7 @@ public final class VmController implements AutoCloseable {
         }
         session = null;
         detachAgent();
+        detachReadiness();
         stopRequested = false;
         if (!dead) {
             sm.setState(VmState.FAILED, Cause.STOP_FAILED, "pid " + p + " survived SIGKILL");
@@ -778,6 +883,7 @@ public final class VmController implements AutoCloseable {
             Adoption.Regained r = adoption.regain(sp, candidate, Duration.ofSeconds(5));
             session = r.session();
             attachAgent();
+            attachReadiness(true);
             sm.setState(r.running() ? VmState.RUNNING : VmState.PAUSED, Cause.ADOPTED, detail);
         } catch (QmpException e) {
             sm.setState(VmState.ORPHANED, Cause.MONITOR_LOST, "pid " + candidate + " alive but QMP does not answer: "
@@ -800,6 +906,7 @@ public final class VmController implements AutoCloseable {
             Adoption.Regained r = adoption.regain(spec, p, Duration.ofSeconds(2));
             session = r.session();
             attachAgent();
+            attachReadiness(true);
             sm.setState(r.running() ? VmState.RUNNING : VmState.PAUSED, Cause.MONITOR_REGAINED, "pid " + p);
         } catch (QmpException e) {
             log.debug("VM {}: still orphaned: {}", name(), e.getMessage());

@@ -38,6 +38,12 @@ public sealed interface VmEvent {
      */
     record GuestHangChange(String vm, boolean guestUnresponsive, String detail, Instant time) implements VmEvent {}
 
+    /** The running VM passed its {@code ready-when} check ({@code VM_READY}); {@code detail} says what passed. */
+    record Ready(String vm, String detail, Instant time) implements VmEvent {}
+
+    /** The running VM missed its {@code ready-timeout} ({@code VM_NOT_READY}); {@code detail} says what it waited for. */
+    record ReadyMissed(String vm, String detail, Instant time) implements VmEvent {}
+
     /** The VM's definition changed on disk; the listed keys take effect at the next restart (empty list: cleared). */
     record RestartPendingChange(String vm, List<String> changedKeys, Instant time) implements VmEvent {}
 }
