@@ -36,6 +36,7 @@ import picocli.CommandLine.ParseResult;
             ListCommand.class,
             TopCommand.class,
             StatusCommand.class,
+            ExecCommand.class,
             LifecycleCommand.Start.class,
             LifecycleCommand.Stop.class,
             LifecycleCommand.Restart.class,

@@ -70,6 +70,7 @@ public final class VmCommands {
                 (a, s) -> c.stateResult(a, supervisor::reset, VmState.RUNNING, VmState.PAUSED));
         table.put(CommandTable.VM_RESET_FAILED.name(), (a, s) -> c.stateResult(a, supervisor::resetFailed));
         table.put(CommandTable.VM_QMP.name(), (a, s) -> c.vmQmp(a));
+        table.put(CommandTable.VM_EXEC.name(), (a, s) -> c.vmExec(a));
         table.put(CommandTable.DAEMON_RELOAD.name(), (a, s) -> c.reload());
     }
 
@@ -310,6 +311,33 @@ public final class VmCommands {
             throw new ControlException(ControlException.TIMEOUT, name + ": " + e.getMessage());
         } catch (QmpException | SupervisorException e) {
             throw new ControlException(ControlException.INVALID_STATE, name + ": " + e.getMessage());
+        }
+    }
+
+    private JsonNode vmExec(Arguments args) throws ControlException {
+        String name = vm(args);
+        java.util.List<String> argv = args.strings("args");
+        try {
+            io.qsup.vm.ExecResult r = supervisor.exec(name, args.string("path"), argv == null ? java.util.List.of()
+                    : argv, args.seconds("timeout"));
+            ObjectNode o = JSON.objectNode();
+            if (r.exitCode() >= 0) {
+                o.put("exit-code", r.exitCode());
+            } else {
+                o.putNull("exit-code");
+            }
+            if (r.signal() >= 0) {
+                o.put("signal", r.signal());
+            } else {
+                o.putNull("signal");
+            }
+            o.put("stdout", new String(r.stdout(), java.nio.charset.StandardCharsets.UTF_8));
+            o.put("stderr", new String(r.stderr(), java.nio.charset.StandardCharsets.UTF_8));
+            o.put("timed-out", r.timedOut());
+            o.put("truncated", r.truncated());
+            return o;
+        } catch (SupervisorException e) {
+            throw new ControlException(ControlException.INVALID_STATE, e.getMessage());
         }
     }
 

@@ -61,6 +61,22 @@ public final class GuestAgentClient implements AutoCloseable {
         call("guest-shutdown", args, timeout, false);
     }
 
+    /**
+     * {@code guest-exec} with its output captured: starts {@code path} with {@code args} in the guest and returns the
+     * guest's pid for {@link #execStatus}.
+     */
+    public long exec(String path, java.util.List<String> args, Duration timeout) throws QmpException {
+        ObjectNode a = QmpFraming.mapper().createObjectNode().put("path", path).put("capture-output", true);
+        var arr = a.putArray("arg");
+        args.forEach(arr::add);
+        return execute("guest-exec", a, timeout).path("pid").asLong();
+    }
+
+    /** {@code guest-exec-status} of a {@link #exec}'d pid: {@code exited}, {@code exitcode}, base64 {@code out-data}... */
+    public JsonNode execStatus(long pid, Duration timeout) throws QmpException {
+        return execute("guest-exec-status", QmpFraming.mapper().createObjectNode().put("pid", pid), timeout);
+    }
+
     /** {@code guest-set-time} with no argument: the guest sets its clock from its hardware clock (QEMU's RTC). */
     public void setTimeFromRtc(Duration timeout) throws QmpException {
         execute("guest-set-time", null, timeout);

@@ -627,6 +627,16 @@ public final class Supervisor implements AutoCloseable {
         }
     }
 
+    /** Runs a command in the VM's guest through its agent ({@code qsup exec}). */
+    public io.qsup.vm.ExecResult exec(String name, String path, List<String> args, Duration timeout)
+            throws SupervisorException {
+        try {
+            return require(name).ctl.exec(path, args, timeout);
+        } catch (io.qsup.vm.VmException e) {
+            throw new SupervisorException(e.getMessage(), e);
+        }
+    }
+
     private Managed require(String name) throws SupervisorException {
         Managed m = vms.get(name);
         if (m == null) {

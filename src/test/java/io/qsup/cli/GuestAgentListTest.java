@@ -26,7 +26,7 @@ import org.junit.jupiter.api.TestMethodOrder;
 
 /**
  * The guest agent seen through {@code qsup}: real QEMU, the test guest with real qemu-ga and a user-mode NIC whose
- * DHCP lease comes from QEMU's slirp.
+ * DHCP lease comes from QEMU's slirp: addresses in list and status, and {@code qsup exec}.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -124,5 +124,36 @@ class GuestAgentListTest {
                 }));
         assertThat(fixture.events).noneSatisfy(e -> assertThat(e).isInstanceOfSatisfying(VmEvent.AgentChange.class,
                 a -> assertThat(a.vm()).isEqualTo("plain")));
+    }
+
+    /** {@code qsup --socket S exec ARGS}: the socket goes first, since everything after "--" is the guest's. */
+    private CliRun exec(String... args) {
+        List<String> all = new ArrayList<>(List.of("--socket", socket.toString(), "exec"));
+        all.addAll(List.of(args));
+        return CliRun.qsupRaw(all.toArray(String[]::new));
+    }
+
+    @Test
+    @Order(4)
+    void execPrintsBothStreamsAndExitsWithTheGuestCommandsCode() throws Exception {
+        CliRun r = exec("web", "--", "sh", "-c", "echo out; echo err >&2; exit 3");
+        assertThat(r.code()).as(r.toString()).isEqualTo(3);
+        assertThat(r.out()).isEqualTo("out\n");
+        assertThat(r.err()).isEqualTo("err\n");
+
+        CliRun ok = exec("web", "--", "cat", "/proc/sys/kernel/hostname");
+        assertThat(ok.code()).as(ok.toString()).isZero();
+    }
+
+    @Test
+    @Order(5)
+    void execTimesOutAndGivesAClearErrorWithoutAnAgent() throws Exception {
+        CliRun slow = exec("web", "--timeout", "1s", "--", "sleep", "30");
+        assertThat(slow.code()).as(slow.toString()).isEqualTo(124);
+        assertThat(slow.err()).contains("did not end within 1s");
+
+        CliRun none = exec("plain", "--", "true");
+        assertThat(none.code()).as(none.toString()).isEqualTo(ExitCodes.ERROR);
+        assertThat(none.err()).contains("guest agent is absent").contains("guest-agent: false");
     }
 }
