@@ -211,6 +211,8 @@ done
 # qemu-ga's guest-shutdown runs /sbin/shutdown; busybox has none, so power off as the power button does.
 printf '#!/bin/sh\ncase " $* " in *" -r "*) reboot -f ;; *) poweroff -f ;; esac\n' > "$root/sbin/shutdown"
 chmod 0755 "$root/sbin/shutdown"
+# qemu-ga's guest-set-time writes the hardware clock with /sbin/hwclock.
+ln -s ../bin/busybox "$root/sbin/hwclock"
 # udhcpc's hook: configure the lease it got (busybox ships none).
 cat > "$root/usr/share/udhcpc/default.script" <<'UDHCPC'
 #!/bin/sh

@@ -77,9 +77,10 @@ public final class GuestAgentClient implements AutoCloseable {
         return execute("guest-exec-status", QmpFraming.mapper().createObjectNode().put("pid", pid), timeout);
     }
 
-    /** {@code guest-set-time} with no argument: the guest sets its clock from its hardware clock (QEMU's RTC). */
-    public void setTimeFromRtc(Duration timeout) throws QmpException {
-        execute("guest-set-time", null, timeout);
+    /** {@code guest-set-time}: sets the guest's clock to {@code time}. */
+    public void setTime(java.time.Instant time, Duration timeout) throws QmpException {
+        long ns = time.getEpochSecond() * 1_000_000_000L + time.getNano();
+        execute("guest-set-time", QmpFraming.mapper().createObjectNode().put("time", ns), timeout);
     }
 
     private JsonNode call(String command, ObjectNode args, Duration timeout, boolean expectReply)

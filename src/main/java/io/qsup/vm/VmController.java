@@ -42,6 +42,8 @@ public final class VmController implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(VmController.class);
     private static final int MAX_SOCKET_PATH = 107; // sun_path is 108 bytes with the terminating NUL
     private static final long POLL_MILLIS = 25;
+    /** A pause longer than this leaves the guest's clock behind enough to set it again at resume. */
+    private static final Duration CLOCK_RESYNC_AFTER = Duration.ofSeconds(3);
     /** Deadline of one guest-exec-status poll. */
     private static final Duration EXEC_POLL_TIMEOUT = Duration.ofSeconds(5);
 
@@ -244,10 +246,14 @@ public final class VmController implements AutoCloseable {
         });
     }
 
-    /** Resumes the vCPUs (QMP cont). */
+    /** Resumes the vCPUs (QMP cont); after a pause of more than a few seconds, sets the guest's clock by its agent. */
     public CompletableFuture<VmState> resume() {
         return submit(() -> {
+            Instant pausedSince = sm.state() == VmState.PAUSED ? sm.since() : null;
             requireSession("resume").client.cont();
+            if (pausedSince != null && Duration.between(pausedSince, Instant.now()).compareTo(CLOCK_RESYNC_AFTER) > 0) {
+                resyncGuestClock(Duration.between(pausedSince, Instant.now()));
+            }
             sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, Cause.OPERATOR_RESUME, "");
             return sm.state();
         });
@@ -630,6 +636,29 @@ public final class VmController implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new VmException("VM " + name() + ": interrupted while the command ran in the guest");
         }
+    }
+
+    /**
+     * The guest's clock stood still while its vCPUs were paused: set it from the host's with {@code guest-set-time},
+     * on a thread of its own so the ops thread never waits on the guest.
+     */
+    private void resyncGuestClock(Duration paused) {
+        GuestAgentProbe g = agent;
+        if (g == null || g.state() != AgentState.CONNECTED) {
+            log.info("VM {}: resumed after {} s paused; no guest agent, so the guest's clock is left as it is", name(),
+                    paused.toSeconds());
+            return;
+        }
+        Thread.ofPlatform().name("vm-agent-settime " + name()).daemon(true).start(() -> {
+            try {
+                g.client().setTime(Instant.now(), Duration.ofSeconds(5));
+                log.info("VM {}: resumed after {} s paused; guest clock set by guest-set-time", name(),
+                        paused.toSeconds());
+            } catch (QmpException e) {
+                log.warn("VM {}: resumed after {} s paused; guest-set-time failed: {}", name(), paused.toSeconds(),
+                        e.getMessage());
+            }
+        });
     }
 
     /** Whether the guest OS counts as hung: its agent went silent while QEMU answers QMP. */
