@@ -10,6 +10,8 @@
 # $QSUP_GUEST_KERNEL_META (default linux-image-cloud-amd64, i.e. the newest 6.1 cloud kernel; linux-image-6.12-cloud-amd64
 # picks 6.12 on bookworm) depends on. It is fetched with `apt-get download` and unpacked with `dpkg-deb -x`; nothing is
 # installed on the host. busybox comes from /bin/busybox when that is static, else from a downloaded busybox-static.
+# The guest agent is qemu-ga from Debian's qemu-guest-agent, fetched and unpacked the same way; the shared libraries
+# it needs are copied from the host (ldd), so the host must have them (Debian: libglib2.0-0 libnuma1 libudev1 liburing2).
 #
 # The script does not run `apt-get update` unless apt has no package lists at all (CI runs it before). If apt says a
 # package is unknown, run `apt-get update` yourself.
@@ -165,7 +167,8 @@ is_builtin() {
 
 # button: ACPI power button; evdev: its /dev/input/event* for acpid (the cloud kernel builds both as modules).
 # pvpanic-mmio: the ISA "-device pvpanic" (ACPI QEMU0001); pvpanic-pci: "-device pvpanic-pci".
-for m in button evdev pvpanic_mmio pvpanic_pci; do
+# virtio_pci + virtio_console: the guest agent's virtio-serial port; virtio_net: the user-mode NIC (DHCP by udhcpc).
+for m in button evdev pvpanic_mmio pvpanic_pci virtio_pci virtio_console virtio_net; do
     is_builtin "$m" || add_module "$m"
 done
 
@@ -185,9 +188,45 @@ if ! is_static "$busybox"; then
     is_static "$busybox" || die "$bbdeb did not provide a static bin/busybox"
 fi
 
+# The guest agent and the shared libraries it links (from the host, by ldd: the initramfs has no libc of its own).
+gaver=$(apt-cache policy qemu-guest-agent | sed -n 's/^ *Candidate: //p')
+[ -n "$gaver" ] && [ "$gaver" != "(none)" ] || die "apt knows no qemu-guest-agent; run 'apt-get update' and try again"
+gadeb=$(fetch qemu-guest-agent "$gaver")
+dpkg-deb -x "$gadeb" "$work/ga" || die "could not unpack $gadeb (corrupt download? delete it and run again)"
+qemu_ga=$work/ga/usr/sbin/qemu-ga
+[ -x "$qemu_ga" ] || die "$gadeb holds no usr/sbin/qemu-ga"
+missing=$(ldd "$qemu_ga" | sed -n 's/^[[:space:]]*\([^ ]*\) => not found.*/\1/p' | tr '\n' ' ')
+[ -z "$missing" ] || die "qemu-ga needs shared libraries this host lacks: $missing(install them, e.g. apt-get install" \
+    "libglib2.0-0 libnuma1 libudev1 liburing2, and run again)"
+
 # The initramfs tree.
 root=$work/root
-mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,etc/acpi/PWRF,lib/modules}
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,run,var/run,etc/acpi/PWRF,lib/modules,usr/share/udhcpc}
+cp "$qemu_ga" "$root/sbin/qemu-ga"
+# Every library ldd names (and the dynamic loader) at the same path inside the guest.
+for lib in $(ldd "$qemu_ga" | grep -o '/[^ ]*'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+done
+# qemu-ga's guest-shutdown runs /sbin/shutdown; busybox has none, so power off as the power button does.
+printf '#!/bin/sh\ncase " $* " in *" -r "*) reboot -f ;; *) poweroff -f ;; esac\n' > "$root/sbin/shutdown"
+chmod 0755 "$root/sbin/shutdown"
+# qemu-ga's guest-set-time writes the hardware clock with /sbin/hwclock.
+ln -s ../bin/busybox "$root/sbin/hwclock"
+# udhcpc's hook: configure the lease it got (busybox ships none).
+cat > "$root/usr/share/udhcpc/default.script" <<'UDHCPC'
+#!/bin/sh
+case "$1" in
+    deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+    bound|renew)
+        ip addr flush dev "$interface"
+        ip addr add "$ip/${mask:-24}" dev "$interface"
+        [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
+        ;;
+esac
+exit 0
+UDHCPC
+chmod 0755 "$root/usr/share/udhcpc/default.script"
 cp "$busybox" "$root/bin/busybox"
 for applet in $("$busybox" --list); do
     [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
@@ -216,5 +255,6 @@ mv "$outdir/append.tmp" "$outdir/append"
     echo "kernel-release=$uname_r"
     echo "modules=${order[*]}"
     echo "busybox=$("$busybox" | head -n1)"
+    echo "qemu-guest-agent=$gaver"
 } > "$outdir/stamp"
 echo "build-test-guest: built $outdir (kernel $uname_r, modules: ${order[*]:-none})" >&2

@@ -35,10 +35,11 @@ final class ListCommand implements Callable<Integer> {
                 return ExitCodes.OK;
             }
             Function<String, String> colour = Table.stateColours(Table.colourWanted());
-            Table t = new Table("NAME", "STATE", "FLAGS", "PID", "UPTIME", "RESTARTS", "LAST EXIT");
+            Table t = new Table("NAME", "STATE", "FLAGS", "PID", "UPTIME", "IP", "RESTARTS",
+                    "LAST EXIT");
             for (JsonNode vm : vms) {
                 t.add(vm.path("name").asText(), colour.apply(VmText.state(vm)), VmText.flags(vm).isEmpty() ? "-"
-                        : VmText.flags(vm), VmText.pid(vm), VmText.uptime(vm), vm.path("restart-count").asText("0"),
+                        : VmText.flags(vm), VmText.pid(vm), VmText.uptime(vm), VmText.ip(vm), vm.path("restart-count").asText("0"),
                         VmText.cause(vm));
             }
             spec.commandLine().getOut().print(t.render());

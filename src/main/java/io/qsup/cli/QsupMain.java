@@ -39,6 +39,7 @@ public final class QsupMain implements Runnable {
             ListCommand.class,
             TopCommand.class,
             StatusCommand.class,
+            ExecCommand.class,
             LifecycleCommand.Start.class,
             LifecycleCommand.Stop.class,
             LifecycleCommand.Restart.class,

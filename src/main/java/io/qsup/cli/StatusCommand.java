@@ -56,8 +56,9 @@ final class StatusCommand implements Callable<Integer> {
                 if (e.getKey().equals("uptime-seconds") && v.isNumber()) {
                     continue; // on the first line
                 }
-                String text = e.getKey().equals("last-exit-cause") && v.isObject() ? lastExit(v, now)
-                        : v.isNull() ? "-" : v.isValueNode() ? v.asText() : v.toString();
+                String text = v.isNull() ? "-" : e.getKey().equals("last-exit-cause") && v.isObject() ? lastExit(v, now)
+                        : e.getKey().equals("interfaces") ? VmText.interfaces(v)
+                        : v.isValueNode() ? v.asText() : v.toString();
                 t.add(e.getKey() + ":", text);
             }
             String body = t.render();

@@ -26,7 +26,40 @@ final class VmText {
         if (!vm.path("intent-persisted").asBoolean(true)) {
             flags.add("unpersisted");
         }
+        if (vm.path("ready").asBoolean(false)) {
+            flags.add("ready");
+        }
+        if (vm.hasNonNull("held-back")) {
+            flags.add("held-back");
+        }
+        if (vm.path("guest-unresponsive").asBoolean(false)) {
+            flags.add("guest-unresponsive");
+        } else if (vm.path("agent").asText("").equals("unresponsive")) {
+            flags.add("agent-unresponsive");
+        }
         return String.join(",", flags);
+    }
+
+    /** The guest's first address as its agent reports it, or "-". */
+    static String ip(JsonNode vm) {
+        JsonNode ip = vm.get("ip");
+        return ip == null || ip.isNull() ? "-" : ip.asText();
+    }
+
+    /** One line per interface: name, MAC, addresses. */
+    static String interfaces(JsonNode list) {
+        List<String> lines = new ArrayList<>();
+        for (JsonNode i : list) {
+            StringBuilder b = new StringBuilder(i.path("name").asText());
+            if (i.hasNonNull("mac")) {
+                b.append(' ').append(i.get("mac").asText());
+            }
+            for (JsonNode a : i.path("addresses")) {
+                b.append(' ').append(a.asText());
+            }
+            lines.add(b.toString());
+        }
+        return lines.isEmpty() ? "-" : String.join("; ", lines);
     }
 
     static String pid(JsonNode vm) {

@@ -18,7 +18,8 @@ public final class DefinitionChanges {
     /** Keys read by the supervisor only; changing them never needs a QEMU restart. */
     private static final Set<String> LIVE = Set.of("description", "autostart", "depends-on", "restart", "restart-delay",
             "restart-max-delay", "restart-steps", "start-limit-burst", "start-limit-interval", "stop-timeout",
-            "hang-action", "apply-changes");
+            "hang-action", "guest-hang-action", "guest-hang-after", "ready-when", "ready-timeout",
+            "apply-changes");
 
     private DefinitionChanges() {}
 

@@ -8,7 +8,9 @@ import java.util.List;
  * One VM as its definition file describes it, fully validated and with every default filled in. Instances come
  * only from {@link ConfigLoader}; runtime code trusts them and never re-checks. Nullable fields: {@code description},
  * {@code cpuModel} (null: {@code host} under KVM, {@code max} under TCG), {@code kernel}, {@code initrd},
- * {@code append}. {@code accel} is what the admin asked for (the settings' default when the file says nothing);
+ * {@code append}. {@code readyWhen} (null: the VM is ready
+ * once running). {@code guestAgent} adds the guest agent's virtio-serial channel and its host socket
+ * ({@link VmPaths#agentSocket}). {@code accel} is what the admin asked for (the settings' default when the file says nothing);
  * {@code AUTO} is resolved against the host when the command line is built.
  */
 public record VmDefinition(
@@ -28,6 +30,7 @@ public record VmDefinition(
         List<Network> networks,
         Display display,
         Devices devices,
+        boolean guestAgent,
         boolean autostart,
         List<String> dependsOn,
         RestartPolicy restart,
@@ -38,6 +41,10 @@ public record VmDefinition(
         Duration startLimitInterval,
         Duration stopTimeout,
         HangAction hangAction,
+        HangAction guestHangAction,
+        Duration guestHangAfter,
+        ReadyWhen readyWhen,
+        Duration readyTimeout,
         ApplyChanges applyChanges,
         List<String> extraArgs) {
 
@@ -62,6 +69,8 @@ public record VmDefinition(
     public static final Duration DEFAULT_START_LIMIT_INTERVAL = Duration.ofMinutes(5);
     /** Default stop timeout, aligned with the systemd unit's TimeoutStopSec. */
     public static final Duration DEFAULT_STOP_TIMEOUT = Duration.ofSeconds(90);
+    /** Default time the guest agent may miss its pings, while QEMU answers, before the guest counts as hung. */
+    public static final Duration DEFAULT_GUEST_HANG_AFTER = Duration.ofSeconds(30);
     /** Default memory: 512 MiB. */
     public static final long DEFAULT_MEMORY = 512L << 20;
 

@@ -36,9 +36,12 @@ final class VmParser {
     static final List<String> KEYS = List.of(
             "name", "description", "memory", "cpus", "machine", "cpu", "accel",
             "firmware", "uefi-code", "uefi-vars-template", "kernel", "initrd", "append",
-            "disks", "networks", "display", "devices",
+            "disks", "networks", "display", "devices", "guest-agent",
             "autostart", "depends-on", "restart", "restart-delay", "restart-max-delay", "restart-steps",
-            "start-limit-burst", "start-limit-interval", "stop-timeout", "hang-action", "apply-changes", "extra-args");
+            "start-limit-burst", "start-limit-interval", "stop-timeout", "hang-action", "guest-hang-action", "guest-hang-after", "ready-when", "ready-timeout", "apply-changes",
+            "extra-args");
+    private static final List<String> READY_KEYS = List.of("serial", "tcp");
+    private static final Pattern HOST_PORT = Pattern.compile("(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):(\\d{1,5})");
     private static final List<String> CPU_KEYS = List.of("count", "sockets", "cores", "threads");
     private static final List<String> DISK_KEYS = List.of(
             "file", "format", "interface", "media", "cache", "aio", "discard", "readonly", "serial", "boot-order");
@@ -183,6 +186,11 @@ final class VmParser {
         Display display = display(f.get("display"));
         Devices devices = devices(f.get("devices"));
 
+        boolean guestAgent = true;
+        if ((e = f.get("guest-agent")) != null) {
+            Boolean b = Values.bool(e, "guest-agent", p);
+            guestAgent = b != null ? b : guestAgent;
+        }
         boolean autostart = true;
         if ((e = f.get("autostart")) != null) {
             Boolean b = Values.bool(e, "autostart", p);
@@ -211,6 +219,15 @@ final class VmParser {
             HangAction h = Values.choice(e, "hang-action", p, Values.words(HangAction.class));
             hang = h != null ? h : hang;
         }
+        HangAction guestHang = HangAction.REPORT;
+        if ((e = f.get("guest-hang-action")) != null) {
+            HangAction h = Values.choice(e, "guest-hang-action", p, Values.words(HangAction.class));
+            guestHang = h != null ? h : guestHang;
+        }
+        Duration guestHangAfter = duration(f, "guest-hang-after", VmDefinition.DEFAULT_GUEST_HANG_AFTER,
+                Duration.ofSeconds(1));
+        ReadyWhen readyWhen = readyWhen(f.get("ready-when"));
+        Duration readyTimeout = duration(f, "ready-timeout", ReadyWhen.DEFAULT_TIMEOUT, Duration.ofSeconds(1));
         ApplyChanges apply = ApplyChanges.MANUAL;
         if ((e = f.get("apply-changes")) != null) {
             ApplyChanges a = Values.choice(e, "apply-changes", p, Values.words(ApplyChanges.class));
@@ -223,13 +240,17 @@ final class VmParser {
             VmPaths paths = settings.pathsFor(name);
             socketLength(paths.qmpSocket(), "QMP");
             socketLength(paths.consoleSocket(), "console");
+            if (guestAgent) {
+                socketLength(paths.agentSocket(), "guest agent");
+            }
         }
         if (p.hasErrors() || name == null) {
             return null;
         }
         return new VmDefinition(name, file, description, memory, cpus, machine, cpuModel, accel, firmware,
-                kernel, initrd, append, disks, networks, display, devices, autostart, dependsOn, restart,
-                restartDelay, restartMaxDelay, restartSteps, burst, interval, stopTimeout, hang, apply, extraArgs);
+                kernel, initrd, append, disks, networks, display, devices, guestAgent, autostart, dependsOn, restart,
+                restartDelay, restartMaxDelay, restartSteps, burst, interval, stopTimeout, hang, guestHang, guestHangAfter,
+                readyWhen, readyTimeout, apply, extraArgs);
     }
 
     private CpuTopology cpus(YamlNode.Entry e) {
@@ -609,6 +630,53 @@ final class VmParser {
             return Display.NONE;
         }
         return new Display(type, listen, port);
+    }
+
+    private ReadyWhen readyWhen(YamlNode.Entry e) {
+        String rule = "expected agent, {serial: REGEX} or {tcp: HOST:PORT}";
+        if (e == null) {
+            return null;
+        }
+        if (e.value() instanceof YamlNode.Scalar s) {
+            if (s.text().equals("agent")) {
+                return new ReadyWhen.Agent();
+            }
+            p.error(s.location(), "ready-when", rule + ", got '" + Values.printable(s.text()) + "'");
+            return null;
+        }
+        if (!(e.value() instanceof YamlNode.Mapping m) || m.entries().size() != 1) {
+            p.error(e.value().location(), "ready-when", rule + " (exactly one of them)");
+            return null;
+        }
+        Fields f = new Fields(m, "ready-when", p, READY_KEYS);
+        YamlNode.Entry x;
+        ReadyWhen out = null;
+        if ((x = f.get("serial")) != null) {
+            String re = Values.string(x, "ready-when.serial", p);
+            if (re != null) {
+                try {
+                    Pattern.compile(re);
+                    out = new ReadyWhen.Serial(re);
+                } catch (java.util.regex.PatternSyntaxException bad) {
+                    p.error(x.value().location(), "ready-when.serial", "not a regular expression: "
+                            + bad.getDescription() + " at index " + bad.getIndex());
+                }
+            }
+        } else if ((x = f.get("tcp")) != null) {
+            String hp = Values.matching(x, "ready-when.tcp", p, HOST_PORT, "HOST:PORT, e.g. 127.0.0.1:8080");
+            if (hp != null) {
+                int colon = hp.lastIndexOf(':');
+                int port = Integer.parseInt(hp.substring(colon + 1));
+                String host = hp.substring(0, colon).replace("[", "").replace("]", "");
+                if (port < 1 || port > 65535) {
+                    p.error(x.value().location(), "ready-when.tcp", "port " + port + " is not in 1..65535");
+                } else {
+                    out = new ReadyWhen.Tcp(host, port);
+                }
+            }
+        }
+        f.finish();
+        return out;
     }
 
     private Devices devices(YamlNode.Entry e) {

@@ -3,7 +3,7 @@ package io.qsup.config;
 import java.nio.file.Path;
 
 /**
- * Where one VM's runtime files live: its run folder (QMP socket, pidfile, console socket), its log folder and its
+ * Where one VM's runtime files live: its run folder (QMP socket, pidfile, console socket, guest agent socket), its log folder and its
  * state folder (the per-VM copy of the UEFI variable store).
  */
 public record VmPaths(
@@ -11,6 +11,7 @@ public record VmPaths(
         Path qmpSocket,
         Path pidFile,
         Path consoleSocket,
+        Path agentSocket,
         Path logDir,
         Path qemuLog,
         Path serialLog,
@@ -26,6 +27,7 @@ public record VmPaths(
                 dir.resolve("qmp.sock"),
                 dir.resolve("qemu.pid"),
                 dir.resolve("console.sock"),
+                dir.resolve("ga.sock"),
                 logs,
                 logs.resolve("qemu.log"),
                 logs.resolve("serial.log"),

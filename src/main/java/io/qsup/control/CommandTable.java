@@ -87,6 +87,14 @@ public final class CommandTable {
                     ArgumentSpec.optional("arguments", OBJECT, "its arguments"),
                     ArgumentSpec.optional("timeout", SECONDS, IntNode.valueOf(10), "deadline for QEMU's reply")),
             "the QEMU command's `return` value; a QEMU error keeps its class");
+    public static final CommandSpec VM_EXEC = new CommandSpec("vm-exec",
+            "run a command in a VM's guest through its guest agent (`guest-exec`) and wait for it to end",
+            List.of(VM_NAME, ArgumentSpec.required("path", STRING, "the program, as the guest's PATH finds it"),
+                    ArgumentSpec.optional("args", STRING_ARRAY, "its arguments"),
+                    ArgumentSpec.optional("timeout", SECONDS, IntNode.valueOf(60),
+                            "how long to wait for the command to end")),
+            "`exit-code` (`null` if it did not exit by itself), `signal` (or `null`), `stdout`, `stderr` (text),"
+                    + " `timed-out`, `truncated`; an error when the VM's agent is not connected");
     public static final CommandSpec DAEMON_RELOAD = new CommandSpec("daemon-reload",
             "read the VM definitions again and apply the changes", List.of(),
             "`added`, `removed`, `changed` (`[{\"name\", \"keys\", \"restarted\"}]`), `kept`, `errors` (formatted"
@@ -114,7 +122,8 @@ public final class CommandTable {
 
     private static final Map<String, CommandSpec> ALL = index(QMP_CAPABILITIES, QUERY_COMMANDS,
             QUERY_COMMAND_ARGUMENTS, QUERY_DAEMON, QUERY_VMS, QUERY_VM, QUERY_VM_STATS, VM_START, VM_STOP, VM_RESTART, VM_KILL, VM_PAUSE,
-            VM_RESUME, VM_RESET, VM_RESET_FAILED, VM_QMP, VM_QMP_SCHEMA, DAEMON_RELOAD, EVENT_SUBSCRIBE, EVENT_UNSUBSCRIBE, QUERY_EVENTS);
+            VM_RESUME, VM_RESET, VM_RESET_FAILED, VM_QMP, VM_QMP_SCHEMA, VM_EXEC, DAEMON_RELOAD, EVENT_SUBSCRIBE,
+            EVENT_UNSUBSCRIBE, QUERY_EVENTS);
 
     private CommandTable() {}
 

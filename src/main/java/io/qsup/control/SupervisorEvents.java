@@ -39,6 +39,24 @@ public final class SupervisorEvents {
                     d.set("data", q.data());
                 }
             }
+            case VmEvent.AgentChange a -> {
+                name = "VM_AGENT_CHANGED";
+                d.put("agent", a.state().label());
+                d.put("detail", a.detail());
+            }
+            case VmEvent.GuestHangChange g -> {
+                name = "VM_GUEST_UNRESPONSIVE";
+                d.put("guest-unresponsive", g.guestUnresponsive());
+                d.put("detail", g.detail());
+            }
+            case VmEvent.Ready r -> {
+                name = "VM_READY";
+                d.put("detail", r.detail());
+            }
+            case VmEvent.ReadyMissed r -> {
+                name = "VM_NOT_READY";
+                d.put("detail", r.detail());
+            }
             case VmEvent.RestartPendingChange p -> {
                 name = "VM_RESTART_PENDING";
                 var keys = d.putArray("keys");

@@ -70,6 +70,7 @@ public final class VmCommands {
                 (a, s) -> c.stateResult(a, supervisor::reset, VmState.RUNNING, VmState.PAUSED));
         table.put(CommandTable.VM_RESET_FAILED.name(), (a, s) -> c.stateResult(a, supervisor::resetFailed));
         table.put(CommandTable.VM_QMP.name(), (a, s) -> c.vmQmp(a));
+        table.put(CommandTable.VM_EXEC.name(), (a, s) -> c.vmExec(a));
         table.put(CommandTable.DAEMON_RELOAD.name(), (a, s) -> c.reload());
     }
 
@@ -132,6 +133,18 @@ public final class VmCommands {
         putText(o, "intent", s.intent() == null ? null : s.intent().name().toLowerCase(java.util.Locale.ROOT));
         o.put("autostart", s.autostart());
         o.put("intent-persisted", s.intentPersisted());
+        o.put("agent", s.agent().label());
+        o.put("guest-unresponsive", s.guestUnresponsive());
+        o.put("ready", s.ready());
+        putText(o, "held-back", s.heldBack());
+        putText(o, "ip", io.qsup.vm.GuestInterface.primaryAddress(s.interfaces()));
+        ArrayNode ifs = o.putArray("interfaces");
+        for (io.qsup.vm.GuestInterface i : s.interfaces()) {
+            ObjectNode io = ifs.addObject().put("name", i.name());
+            putText(io, "mac", i.mac());
+            ArrayNode addrs = io.putArray("addresses");
+            i.addresses().forEach(addrs::add);
+        }
         supervisor.definition(s.name()).ifPresent(d -> o.put("stop-timeout-seconds", d.stopTimeout().toMillis() / 1000.0));
         VmPaths p = settings.pathsFor(s.name());
         o.put("qmp-socket", p.qmpSocket().toString());
@@ -298,6 +311,33 @@ public final class VmCommands {
             throw new ControlException(ControlException.TIMEOUT, name + ": " + e.getMessage());
         } catch (QmpException | SupervisorException e) {
             throw new ControlException(ControlException.INVALID_STATE, name + ": " + e.getMessage());
+        }
+    }
+
+    private JsonNode vmExec(Arguments args) throws ControlException {
+        String name = vm(args);
+        java.util.List<String> argv = args.strings("args");
+        try {
+            io.qsup.vm.ExecResult r = supervisor.exec(name, args.string("path"), argv == null ? java.util.List.of()
+                    : argv, args.seconds("timeout"));
+            ObjectNode o = JSON.objectNode();
+            if (r.exitCode() >= 0) {
+                o.put("exit-code", r.exitCode());
+            } else {
+                o.putNull("exit-code");
+            }
+            if (r.signal() >= 0) {
+                o.put("signal", r.signal());
+            } else {
+                o.putNull("signal");
+            }
+            o.put("stdout", new String(r.stdout(), java.nio.charset.StandardCharsets.UTF_8));
+            o.put("stderr", new String(r.stderr(), java.nio.charset.StandardCharsets.UTF_8));
+            o.put("timed-out", r.timedOut());
+            o.put("truncated", r.truncated());
+            return o;
+        } catch (SupervisorException e) {
+            throw new ControlException(ControlException.INVALID_STATE, e.getMessage());
         }
     }
 

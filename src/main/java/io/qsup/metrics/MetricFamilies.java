@@ -57,7 +57,7 @@ public final class MetricFamilies {
      */
     public record Family(String name, Type type, String help, List<String> labels, Sampler sampler) {}
 
-    private static final String[] FLAGS = {"unresponsive", "restart-pending"};
+    private static final String[] FLAGS = {"unresponsive", "restart-pending", "guest-unresponsive"};
 
     /** The table. */
     public static final List<Family> ALL = List.of(
@@ -72,12 +72,14 @@ public final class MetricFamilies {
                     }),
             new Family("qsup_vm_flag", Type.GAUGE,
                     "1 while the VM has the flag (unresponsive: its liveness probe missed the deadline;"
-                            + " restart-pending: changed definition keys wait for a restart), else 0",
+                            + " restart-pending: changed definition keys wait for a restart; guest-unresponsive: the"
+                            + " guest agent went silent while QEMU answers), else 0",
                     List.of("vm", "flag"),
                     (s, out) -> {
                         for (VmStats v : s.vms()) {
                             out.add(v.unresponsive() ? 1 : 0, v.vm(), FLAGS[0]);
                             out.add(v.restartPending() ? 1 : 0, v.vm(), FLAGS[1]);
+                            out.add(v.guestUnresponsive() ? 1 : 0, v.vm(), FLAGS[2]);
                         }
                     }),
             new Family("qsup_vm_info", Type.INFO,

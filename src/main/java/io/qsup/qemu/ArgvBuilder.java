@@ -128,6 +128,7 @@ public final class ArgvBuilder {
             disks();
             networks();
             devices();
+            guestAgent();
             a.addAll(vm.extraArgs());
             return List.copyOf(a);
         }
@@ -271,6 +272,18 @@ public final class ArgvBuilder {
                         .put("qom-type", "rng-random").put("id", "rng0").put("filename", "/dev/urandom")));
                 add("-device", json(device("virtio-rng-pci", "rng0-dev").put("rng", "rng0")));
             }
+        }
+
+        /** The guest agent's channel: a virtio-serial port named as qemu-ga expects, on a socket qsupd connects to. */
+        private void guestAgent() {
+            if (!vm.guestAgent()) {
+                return;
+            }
+            add("-chardev", QemuOptions.of("socket").add("id", "agent0").add("path", paths.agentSocket().toString())
+                    .add("server", "on").add("wait", "off").toString());
+            add("-device", json(device("virtio-serial-pci", "vserial0")));
+            add("-device", json(device("virtserialport", "agent0-port").put("bus", "vserial0.0")
+                    .put("chardev", "agent0").put("name", "org.qemu.guest_agent.0")));
         }
 
         private static ObjectNode device(String driver, String id) {

@@ -31,7 +31,14 @@ import java.util.regex.Pattern;
  *
  * <p>A message longer than the limit is a protocol error after which the stream is unusable; the buffer never grows
  * past the limit, so a hostile peer cannot make the reader allocate more than that. Used by the QMP client and by the
- * daemon's control server. Not thread-safe: one reader thread per instance.
+ * daemon's control server.
+ *
+ * <p>The guest agent's framing ({@link #delimited}) is the same plus one byte: the agent answers
+ * {@code guest-sync-delimited} with {@link #AGENT_DELIMITER} (0xFF, which never occurs in UTF-8 text) before its reply.
+ * A delimited reader drops whatever partial message or broken line it holds when it meets that byte and reports it
+ * (see {@link #isDelimiter}), so a client can resynchronise with a confused or restarted agent.
+ *
+ * <p>Not thread-safe: one reader thread per instance.
  */
 public final class QmpFraming {
     /** The largest message a QMP client accepts: 10 MiB, as libvirt and QEMU's Python library (cf. CVE-2018-5748). */
@@ -46,6 +53,10 @@ public final class QmpFraming {
     private static final ObjectReader READER = MAPPER.reader()
             .with(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .with(JsonReadFeature.ALLOW_SINGLE_QUOTES);
+    /** The byte the guest agent sends before its reply to {@code guest-sync-delimited}. */
+    public static final byte AGENT_DELIMITER = (byte) 0xFF;
+    /** What a delimited {@link #read} returns for {@link #AGENT_DELIMITER}; never handed out as a message. */
+    private static final ObjectNode DELIMITER = MAPPER.createObjectNode();
     private static final Pattern DUPLICATE = Pattern.compile("Duplicate field '(.*)'", Pattern.DOTALL);
     private static final byte[] CRLF = {'\r', '\n'};
     private static final int INITIAL_BUFFER = 4096;
@@ -57,6 +68,7 @@ public final class QmpFraming {
 
     private final InputStream in;
     private final int maxMessageBytes;
+    private final boolean delimited;
     private final byte[] chunk = new byte[8192];
     private int chunkPos;
     private int chunkLimit;
@@ -69,11 +81,26 @@ public final class QmpFraming {
 
     /** Reads messages from {@code in}, refusing any message longer than {@code maxMessageBytes}. */
     public QmpFraming(InputStream in, int maxMessageBytes) {
+        this(in, maxMessageBytes, false);
+    }
+
+    private QmpFraming(InputStream in, int maxMessageBytes, boolean delimited) {
         if (maxMessageBytes < 2) {
             throw new IllegalArgumentException("maxMessageBytes must be at least 2, got " + maxMessageBytes);
         }
         this.in = in;
         this.maxMessageBytes = maxMessageBytes;
+        this.delimited = delimited;
+    }
+
+    /** A reader for the guest agent's stream, which also reports each {@link #AGENT_DELIMITER} it meets. */
+    public static QmpFraming delimited(InputStream in, int maxMessageBytes) {
+        return new QmpFraming(in, maxMessageBytes, true);
+    }
+
+    /** Whether {@code message}, returned by a delimited {@link #read}, stands for an {@link #AGENT_DELIMITER}. */
+    public static boolean isDelimiter(ObjectNode message) {
+        return message == DELIMITER;
     }
 
     /** The shared Jackson mapper for QMP JSON; do not reconfigure it. */
@@ -107,6 +134,10 @@ public final class QmpFraming {
                 throw new EOFException("stream ended in the middle of a QMP message after " + length + " bytes");
             }
             byte b = chunk[chunkPos++];
+            if (delimited && b == AGENT_DELIMITER) {
+                length = 0; // what came before the delimiter is stale by definition
+                return DELIMITER;
+            }
             if (depth == 0) {
                 if (b == ' ' || b == '\t' || b == '\r' || b == '\n') {
                     continue;
@@ -176,6 +207,9 @@ public final class QmpFraming {
         while (true) {
             if (chunkPos == chunkLimit && !fill()) {
                 return false;
+            }
+            if (delimited && chunk[chunkPos] == AGENT_DELIMITER) {
+                return true; // read() reports it
             }
             if (chunk[chunkPos++] == '\n') {
                 return true;

@@ -94,6 +94,8 @@ public final class Supervisor implements AutoCloseable {
         volatile boolean unsaved;
         /** The state file was unreadable at load and moved aside: the intent is a stand-in until adoption settles it. */
         volatile String recoveredFrom;
+        /** Why autostart holds the VM back (a dependency not ready yet, or that missed its ready-timeout), or null. */
+        volatile String heldBack;
 
         Managed(VmDefinition def, StateStore.Loaded loaded, VmState initial) {
             this.name = def.name();
@@ -279,16 +281,52 @@ public final class Supervisor implements AutoCloseable {
         for (String n : todo.keySet()) {
             done.put(n, new CompletableFuture<>());
         }
+        Map<String, Boolean> held = new java.util.concurrent.ConcurrentHashMap<>();
         for (Managed m : todo.values()) {
             Thread.ofVirtual().name("autostart " + m.name).start(() -> {
                 for (String dep : deps.get(m.name)) {
                     join(done.get(dep), null, m.name + ": waiting for " + dep);
+                    String why = held.containsKey(dep) ? "dependency " + dep + " was not started" : awaitReady(m, dep);
+                    if (why != null) {
+                        m.heldBack = "not started: " + why;
+                        held.put(m.name, true);
+                        log.warn("VM {}: autostart held back: {}", m.name, why);
+                        done.get(m.name).complete(VmState.STOPPED);
+                        return;
+                    }
                 }
+                m.heldBack = null;
                 VmState s = join(m.ctl.start(Cause.AUTOSTART, ""), VmState.STOPPED, m.name + ": autostart");
                 done.get(m.name).complete(s);
             });
         }
         CompletableFuture.allOf(done.values().toArray(CompletableFuture[]::new)).join();
+    }
+
+    /**
+     * For autostart: waits until dependency {@code dep} of {@code m} is ready when it has {@code ready-when} (running
+     * is enough otherwise); null when it is, else why not. A dependency that is not a VM here is not waited for.
+     */
+    private String awaitReady(Managed m, String dep) {
+        Managed d = vms.get(dep);
+        if (d == null || d.def.readyWhen() == null) {
+            return null;
+        }
+        if (d.ctl.ready()) {
+            return null;
+        }
+        if (!d.ctl.state().hasProcess()) {
+            return "dependency " + dep + " is " + d.ctl.state().label() + ", not ready";
+        }
+        m.heldBack = "waiting for " + dep + " to be ready";
+        Boolean ok = join(d.ctl.readiness().completeOnTimeout(false,
+                d.def.readyTimeout().toMillis() + 5_000, java.util.concurrent.TimeUnit.MILLISECONDS), false,
+                m.name + ": waiting for " + dep + " to be ready");
+        if (Boolean.TRUE.equals(ok)) {
+            return null;
+        }
+        String detail = d.ctl.readyDetail();
+        return "dependency " + dep + " did not become ready" + (detail.isEmpty() ? "" : ": " + detail);
     }
 
     /** Adoption, then autostart. */
@@ -430,7 +468,8 @@ public final class Supervisor implements AutoCloseable {
         return new VmSnapshot(m.name, c.state(), c.stateMachine().unresponsive(), c.pid(),
                 last, lastAt, r.restarts(), c.restartPendingKeys(),
                 c.launchError(), started == null ? null : Duration.between(started, clock.instant()), r.intent(),
-                m.def.autostart(), !unsaved);
+                m.def.autostart(), !unsaved, c.agentState(), c.guestInterfaces(),
+                c.guestUnresponsive(), m.def.readyWhen() != null && c.ready(), m.heldBack);
     }
 
     /**
@@ -482,6 +521,7 @@ public final class Supervisor implements AutoCloseable {
     /** Operator start: persisted as intent, clears failed and the restart tally. */
     public IntentFuture<VmState> start(String name) throws SupervisorException {
         Managed m = require(name);
+        m.heldBack = null; // the operator decides now
         synchronized (m) {
             String warning = update(m, r -> r.withTallyReset().withIntent(Intent.STARTED).withStopPending(false)
                     .withRestartInProgress(false));
@@ -592,6 +632,16 @@ public final class Supervisor implements AutoCloseable {
             throws SupervisorException, io.qsup.qmp.QmpException {
         try {
             return require(name).ctl.qmp(command, args, timeout);
+        } catch (io.qsup.vm.VmException e) {
+            throw new SupervisorException(e.getMessage(), e);
+        }
+    }
+
+    /** Runs a command in the VM's guest through its agent ({@code qsup exec}). */
+    public io.qsup.vm.ExecResult exec(String name, String path, List<String> args, Duration timeout)
+            throws SupervisorException {
+        try {
+            return require(name).ctl.exec(path, args, timeout);
         } catch (io.qsup.vm.VmException e) {
             throw new SupervisorException(e.getMessage(), e);
         }
@@ -775,7 +825,17 @@ public final class Supervisor implements AutoCloseable {
         List<String> argv = ArgvBuilder.build(d, settings, host);
         return new VmSpec(d.name(), argv, p.dir(), p.qmpSocket(), p.pidFile(), p.qemuLog(), d.stopTimeout(),
                 d.hangAction() == HangAction.RESTART, options.probeInterval(), options.probeTimeout(),
-                Duration.ofSeconds(30));
+                Duration.ofSeconds(30), d.guestAgent() ? p.agentSocket() : null, d.guestHangAfter(),
+                d.guestHangAction() == HangAction.RESTART, readyCheck(d, p), d.readyTimeout());
+    }
+
+    private static io.qsup.vm.ReadyCheck readyCheck(VmDefinition d, VmPaths p) {
+        return switch (d.readyWhen()) {
+            case null -> null;
+            case io.qsup.config.ReadyWhen.Agent a -> new io.qsup.vm.ReadyCheck.Agent();
+            case io.qsup.config.ReadyWhen.Serial s -> new io.qsup.vm.ReadyCheck.SerialLine(s.pattern(), p.serialLog());
+            case io.qsup.config.ReadyWhen.Tcp t -> new io.qsup.vm.ReadyCheck.Tcp(t.host(), t.port());
+        };
     }
 
     /** A run this long counts as good: the backoff starts over at the next exit. */

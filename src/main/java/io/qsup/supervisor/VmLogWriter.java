@@ -42,6 +42,11 @@ final class VmLogWriter implements Consumer<VmEvent>, AutoCloseable {
                     + (sc.detail().isEmpty() ? "" : ": " + sc.detail()) + ")";
             case VmEvent.ResponsivenessChange rc -> rc.unresponsive() ? "unresponsive: " + rc.detail() : "responsive";
             case VmEvent.StopRungReached r -> "stop ladder: " + r.rung();
+            case VmEvent.GuestHangChange g -> g.guestUnresponsive() ? "guest unresponsive: " + g.detail()
+                    : "guest responsive again";
+            case VmEvent.Ready r -> "ready: " + r.detail();
+            case VmEvent.ReadyMissed r -> "not ready: " + r.detail();
+            case VmEvent.AgentChange a -> "guest agent " + a.state() + " (" + a.detail() + ")";
             case VmEvent.RestartPendingChange rp -> rp.changedKeys().isEmpty() ? "restart no longer pending"
                     : "restart pending, changed keys " + rp.changedKeys();
             default -> null;

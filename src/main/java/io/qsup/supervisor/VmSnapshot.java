@@ -22,8 +22,15 @@ import java.util.List;
  * @param intent             the operator's persisted request
  * @param autostart          the definition's autostart
  * @param intentPersisted    false while the VM's latest intent could not be written to state-dir
+ * @param agent              the guest agent's state
+ * @param interfaces         the guest's interfaces as its agent last reported them; empty when unknown
+ * @param guestUnresponsive  the guest agent went silent while QEMU answers QMP (a hung guest OS)
+ * @param ready              the VM has {@code ready-when} and passed it
+ * @param heldBack           why autostart holds the VM back (its dependency is not ready), or null
  */
 public record VmSnapshot(String name, VmState state, boolean unresponsive, long pid, ExitCause lastExit, Instant lastExitAt,
                          int restarts,
                          List<String> restartPendingKeys, String launchError, Duration uptime, Intent intent,
-                         boolean autostart, boolean intentPersisted) {}
+                         boolean autostart, boolean intentPersisted, io.qsup.vm.AgentState agent,
+                         List<io.qsup.vm.GuestInterface> interfaces, boolean guestUnresponsive,
+                         boolean ready, String heldBack) {}

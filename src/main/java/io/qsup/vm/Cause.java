@@ -62,6 +62,8 @@ public enum Cause {
     HOST_ERROR("QEMU shut down on a host error"),
     /** The liveness probe missed its deadline and hang-action: restart ended the VM. */
     HANG("the liveness probe missed its deadline"),
+    /** The guest OS hung (its agent went silent while QEMU answered) and guest-hang-action: restart ended the VM. */
+    GUEST_HANG("the guest agent went silent while QEMU answered"),
     /** The launch failed; the detail holds QEMU's own words. */
     LAUNCH_FAILED("the launch failed"),
     /** QEMU ended with a SHUTDOWN reason qsupd has no word for; the detail holds it. */

@@ -34,6 +34,11 @@ public record ExitCause(Kind kind, String detail) {
         LAUNCH_FAILED(true),
         /** The liveness probe missed its deadline and {@code hang-action: restart} ended the VM. */
         HANG(true),
+        /**
+         * The guest agent answered, then missed its pings for {@code guest-hang-after} while QEMU went on answering
+         * QMP (a hung guest OS), and {@code guest-hang-action: restart} ended the VM.
+         */
+        GUEST_HANG(true),
         /** qsupd stopped the VM because the operator (or a reload) asked. */
         OPERATOR_STOP(false),
         /** A SHUTDOWN reason qsupd has no class for; detail holds it. */

@@ -6,6 +6,11 @@ import java.util.Locale;
 public enum StopRung {
     /** ACPI {@code system_powerdown}, re-sent every few seconds. */
     POWERDOWN,
+    /**
+     * The guest agent's {@code guest-shutdown}, sent beside the power button inside the powerdown rung; named as the
+     * rung that ended the VM when the agent accepted it before the VM went down.
+     */
+    AGENT,
     /** QMP {@code quit}. */
     QUIT,
     /** SIGTERM to the QEMU process. */

@@ -2,13 +2,11 @@ package io.qsup.vm;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.qsup.qmp.QmpClient;
-import io.qsup.qmp.QmpDisconnectedException;
 import io.qsup.qmp.QmpEndpoint;
 import io.qsup.qmp.QmpSocketProbe;
 import io.qsup.qmp.QmpEvent;
 import io.qsup.qmp.QmpException;
 import io.qsup.qmp.QmpStatus;
-import io.qsup.qmp.QmpTimeoutException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -27,9 +25,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One VM's life: launch as named steps, the QMP session, exit causes, the liveness probe, the stop ladder and adoption
- * of a QEMU that outlived a previous qsupd. It owns the VM's {@link VmStateMachine}; restart decisions are asked of a
- * {@link Supervision}.
+ * One VM's life, coordinated: launch as named steps, the QMP session, exit causes and what the supervision decides
+ * about them. The stop ladder ({@link StopLadder}), adoption of a QEMU that outlived a previous qsupd
+ * ({@link Adoption}) and the liveness probe ({@link LivenessProbe}) live in their own classes; this one owns the VM's
+ * {@link VmStateMachine} and decides every state change.
  *
  * <p>Threading: every operation that changes the VM (start, stop, exit handling, adoption, pause, ...) runs on one
  * thread {@code vm-ops NAME}, one at a time, so they never race; the public methods only queue and return a
@@ -42,12 +41,11 @@ import org.slf4j.LoggerFactory;
 public final class VmController implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(VmController.class);
     private static final int MAX_SOCKET_PATH = 107; // sun_path is 108 bytes with the terminating NUL
-    private static final Duration POWERDOWN_RESEND = Duration.ofSeconds(3);
     private static final long POLL_MILLIS = 25;
-    /** How long a QEMU found in the middle of {@code -daemonize} gets to finish it before it is taken as it is. */
-    private static final Duration DAEMONIZE_SETTLE = Duration.ofSeconds(10);
-    /** How often the monitor loop refreshes the {@code /proc} figures of {@link #stats()}, between probes too. */
-    private static final Duration STATS_INTERVAL = Duration.ofSeconds(1);
+    /** A pause longer than this leaves the guest's clock behind enough to set it again at resume. */
+    private static final Duration CLOCK_RESYNC_AFTER = Duration.ofSeconds(3);
+    /** Deadline of one guest-exec-status poll. */
+    private static final Duration EXEC_POLL_TIMEOUT = Duration.ofSeconds(5);
 
     /** What {@link #adopt()} found. */
     public enum AdoptOutcome {
@@ -61,38 +59,31 @@ public final class VmController implements AutoCloseable {
         STALE
     }
 
-    /** Where the stop ladder begins. */
-    private enum Start { POWERDOWN, QUIT, SIGKILL }
-
-    /** One QMP session to one QEMU process; the event fields are written by the QMP dispatcher thread. */
-    private static final class Session {
-        final QmpClient client;
-        final long pid;
-        volatile String shutdownReason;
-        volatile boolean panicked;
-        volatile boolean watchdog;
-        /** Set when we end the process ourselves, so the disconnect is expected. */
-        volatile boolean ending;
-
-        Session(QmpClient client, long pid) {
-            this.client = client;
-            this.pid = pid;
-        }
-    }
-
     private final VmStateMachine sm;
     private final VmStatsRecorder stats;
     private final Supervision supervision;
     private final QemuLauncher launcher;
     private final ProcessInspector inspector;
     private final ExecutorService ops;
-    private final Thread monitor;
+    private final LivenessProbe probe;
+    private final StopLadder ladder;
+    private final Adoption adoption;
     private final AtomicLong generation = new AtomicLong();
     /** Counts requests (start, stop, restart, kill) as they arrive; a restart starts only if none came after it. */
     private final AtomicLong requests = new AtomicLong();
 
     private volatile VmSpec spec;
-    private volatile Session session;
+    private volatile QmpSession session;
+    /** The guest agent's probe for the current QEMU, or null; replaced on the ops thread only. */
+    private volatile GuestAgentProbe agent;
+    /** The readiness check of the current QEMU, or null; replaced on the ops thread only. */
+    private volatile ReadinessProbe readiness;
+    /** Completes with the current (or next) QEMU's readiness: true ready, false missed or ended. */
+    private volatile CompletableFuture<Boolean> readyFuture = new CompletableFuture<>();
+    private volatile boolean ready;
+    private volatile String readyDetail = "";
+    /** Where the serial log ended before the current launch; its lines after that count for ready-when serial. */
+    private volatile long serialOffset;
     private volatile long pid = -1;
     private volatile String launchError;
     private volatile Instant startedAt;
@@ -123,9 +114,10 @@ public final class VmController implements AutoCloseable {
         // starve the others past every deadline (seen with three VMs on a 2-core host).
         this.ops = Executors.newSingleThreadExecutor(
                 Thread.ofPlatform().name("vm-ops " + spec.name()).daemon(true).factory());
-        this.monitor = Thread.ofPlatform().name("vm-monitor " + spec.name()).daemon(true)
-                .unstarted(this::monitorLoop);
-        monitor.start();
+        this.ladder = new StopLadder(spec.name(), inspector, () -> closed, sm::reportRung);
+        this.adoption = new Adoption(spec.name(), inspector, this::openSession);
+        this.probe = new LivenessProbe(spec.name(), sm, stats, new ProbeHost());
+        probe.start();
     }
 
     public String name() {
@@ -193,7 +185,7 @@ public final class VmController implements AutoCloseable {
             restarting = ticket;
             StopResult r;
             try {
-                r = doStop(force ? Start.QUIT : Start.POWERDOWN, requested, timeout, cause, detail);
+                r = doStop(force ? StopLadder.Start.QUIT : StopLadder.Start.POWERDOWN, requested, timeout, cause, detail);
             } finally {
                 restarting = -1;
             }
@@ -227,7 +219,7 @@ public final class VmController implements AutoCloseable {
         noteRequest("stop");
         stopRequested = true;
         generation.incrementAndGet(); // cancels a scheduled restart
-        return submit(() -> doStop(force ? Start.QUIT : Start.POWERDOWN, requested, timeout, cause, detail));
+        return submit(() -> doStop(force ? StopLadder.Start.QUIT : StopLadder.Start.POWERDOWN, requested, timeout, cause, detail));
     }
 
     /** Ends the VM with SIGKILL at once. */
@@ -236,7 +228,7 @@ public final class VmController implements AutoCloseable {
         noteRequest("kill");
         stopRequested = true;
         generation.incrementAndGet();
-        return submit(() -> doStop(Start.SIGKILL, requested, spec.stopTimeout(), cause, detail));
+        return submit(() -> doStop(StopLadder.Start.SIGKILL, requested, spec.stopTimeout(), cause, detail));
     }
 
     /** Finds a QEMU left by an earlier qsupd and takes it over without touching it. */
@@ -254,10 +246,14 @@ public final class VmController implements AutoCloseable {
         });
     }
 
-    /** Resumes the vCPUs (QMP cont). */
+    /** Resumes the vCPUs (QMP cont); after a pause of more than a few seconds, sets the guest's clock by its agent. */
     public CompletableFuture<VmState> resume() {
         return submit(() -> {
+            Instant pausedSince = sm.state() == VmState.PAUSED ? sm.since() : null;
             requireSession("resume").client.cont();
+            if (pausedSince != null && Duration.between(pausedSince, Instant.now()).compareTo(CLOCK_RESYNC_AFTER) > 0) {
+                resyncGuestClock(Duration.between(pausedSince, Instant.now()));
+            }
             sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, Cause.OPERATOR_RESUME, "");
             return sm.state();
         });
@@ -305,8 +301,8 @@ public final class VmController implements AutoCloseable {
         return f;
     }
 
-    private Session requireSession(String what) throws VmException {
-        Session s = session;
+    private QmpSession requireSession(String what) throws VmException {
+        QmpSession s = session;
         if (s == null) {
             throw new VmException("VM " + name() + " is " + sm.state() + ", cannot " + what
                     + "; start it first (or wait until its monitor is regained)");
@@ -341,7 +337,7 @@ public final class VmController implements AutoCloseable {
         try {
             sm.setState(VmState.STARTING, cause, detail);
             launchError = null;
-            long running = liveInstance(spec);
+            long running = adoption.liveInstance(spec);
             if (running > 0) {
                 log.warn("VM {}: a QEMU of this VM already runs as pid {}; adopting it instead of launching a second",
                         name(), running);
@@ -371,7 +367,7 @@ public final class VmController implements AutoCloseable {
     private VmState launch() throws LaunchFailedException {
         VmSpec sp = spec;
         LaunchSteps steps = new LaunchSteps(sp.name());
-        Session[] made = new Session[1];
+        QmpSession[] made = new QmpSession[1];
         VmState[] reached = new VmState[1];
         try {
             steps.step("validate", () -> validate(sp), null);
@@ -382,10 +378,14 @@ public final class VmController implements AutoCloseable {
                 }
                 Files.deleteIfExists(sp.qmpSocket());
                 Files.deleteIfExists(sp.pidFile());
+                if (sp.agentSocket() != null) {
+                    Files.deleteIfExists(sp.agentSocket());
+                }
             }, null);
             if (stopRequested) {
                 return null;
             }
+            serialOffset = sp.readyCheck() instanceof ReadyCheck.SerialLine s ? sizeOf(s.serialLog()) : 0;
             steps.step("spawn", () -> {
                 QemuLauncher.Result r = launcher.run(sp.name(), sp.argv(), sp.qemuLog(), sp.launchTimeout());
                 if (!r.ok()) {
@@ -416,6 +416,8 @@ public final class VmController implements AutoCloseable {
             throw e;
         }
         session = made[0];
+        attachAgent();
+        attachReadiness(false);
         return reached[0];
     }
 
@@ -435,57 +437,8 @@ public final class VmController implements AutoCloseable {
         }
     }
 
-    /**
-     * The pid of a live QEMU of this VM, or -1: the pidfile's pid if it is this VM's, else one found in {@code /proc}
-     * by the VM's argv markers (the pidfile may be lost, emptied or garbled), else the pid serving its QMP socket.
-     */
-    private long liveInstance(VmSpec sp) {
-        OptionalLong fromFile;
-        try {
-            fromFile = ProcessInspector.readPidFile(sp.pidFile());
-        } catch (IOException e) {
-            log.warn("VM {}: {}", name(), e.getMessage());
-            fromFile = OptionalLong.empty();
-        }
-        if (fromFile.isPresent() && inspector.belongsTo(fromFile.getAsLong(), sp.name(), sp.pidFile(), sp.qmpSocket())) {
-            return fromFile.getAsLong();
-        }
-        ProcessInspector.Instances found = inspector.findInstances(sp.name(), sp.pidFile(), sp.qmpSocket());
-        long settle = System.nanoTime() + DAEMONIZE_SETTLE.toNanos();
-        while (found.serving().isEmpty() && !found.starting().isEmpty() && System.nanoTime() < settle
-                && !Thread.currentThread().isInterrupted()) {
-            // a QEMU of this VM is still daemonizing (a launch by a qsupd that was killed): let it finish
-            sleepQuietly(POLL_MILLIS);
-            found = inspector.findInstances(sp.name(), sp.pidFile(), sp.qmpSocket());
-        }
-        List<Long> live = found.serving().isEmpty() ? found.starting() : found.serving();
-        if (live.size() > 1) {
-            log.error("VM {}: {} QEMUs of this VM are alive: pids {}; taking {} and leaving the others alone; end them"
-                    + " by hand", name(), live.size(), live, live.get(0));
-        }
-        if (!live.isEmpty()) {
-            long p = live.get(0);
-            log.warn("VM {}: pidfile {} does not name its live QEMU; found pid {} in /proc by its argv", name(),
-                    sp.pidFile(), p);
-            return p;
-        }
-        long served = QmpSocketProbe.peerPid(sp.qmpSocket());
-        if (served > 0 && inspector.belongsTo(served, sp.name(), sp.pidFile(), sp.qmpSocket())) {
-            return served;
-        }
-        return -1;
-    }
-
     private static String join(String a, String b) {
         return a == null || a.isEmpty() ? b : a + "; " + b;
-    }
-
-    private static void sleepQuietly(long millis) {
-        try {
-            Thread.sleep(millis);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 
     private static void awaitSocket(Path socket, Duration timeout) throws VmException, InterruptedException {
@@ -498,10 +451,10 @@ public final class VmController implements AutoCloseable {
         }
     }
 
-    private Session openSession(VmSpec sp, long qemuPid, Duration connectTimeout) throws QmpException {
+    private QmpSession openSession(VmSpec sp, long qemuPid, Duration connectTimeout) throws QmpException {
         QmpClient client = QmpClient.connect(new QmpEndpoint.Unix(sp.qmpSocket()),
                 new QmpClient.Options(connectTimeout, Duration.ofSeconds(10), sp.name()));
-        Session s = new Session(client, qemuPid);
+        QmpSession s = new QmpSession(client, qemuPid);
         client.addEventListener(ev -> onEvent(s, ev));
         client.onDisconnect(ex -> {
             try {
@@ -513,10 +466,217 @@ public final class VmController implements AutoCloseable {
         return s;
     }
 
+    // ---- the guest agent ----
+
+    /** On the ops thread: a QEMU is ours now; watch its guest agent if it has a channel. */
+    private void attachAgent() {
+        detachAgent();
+        VmSpec sp = spec;
+        if (sp.agentSocket() == null || closed) {
+            return;
+        }
+        QmpSession s = session;
+        GuestAgentProbe g = new GuestAgentProbe(sp.name(), sp.agentSocket(), sm, sp.probeInterval(),
+                sp.probeTimeout(), () -> sm.state() == VmState.PAUSED, () -> spec, detail -> {
+                    if (spec.restartOnGuestHang()) {
+                        queue(() -> endSession(s, ExitCause.of(ExitCause.Kind.GUEST_HANG, detail)));
+                    }
+                });
+        agent = g;
+        g.start();
+    }
+
+    /**
+     * On the ops thread: start the readiness check of a QEMU qsupd just launched. A QEMU qsupd found running
+     * ({@code found}: adopted, or its monitor regained) was ready long ago: it counts as ready at once.
+     */
+    private void attachReadiness(boolean found) {
+        ReadinessProbe old = readiness;
+        readiness = null;
+        if (old != null) {
+            old.close();
+        }
+        CompletableFuture<Boolean> f = readyFuture;
+        if (f.isDone()) {
+            f = new CompletableFuture<>();
+            readyFuture = f;
+        }
+        VmSpec sp = spec;
+        if (sp.readyCheck() == null || found) {
+            markReady(f, found && sp.readyCheck() != null ? "found running" : "running");
+            return;
+        }
+        ready = false;
+        readyDetail = "waiting: ready-when not passed yet";
+        ReadinessProbe r = new ReadinessProbe(sp.name(), sp.readyCheck(), sp.readyTimeout(), this::agentState,
+                serialOffset);
+        readiness = r;
+        CompletableFuture<Boolean> target = f;
+        r.result().thenAccept(ok -> {
+            if (readiness != r) {
+                return; // a later QEMU's check is in charge
+            }
+            if (ok) {
+                markReady(target, r.detail());
+            } else {
+                readyDetail = r.detail();
+                if (!closed) {
+                    sm.announce(new VmEvent.ReadyMissed(name(), r.detail(), Instant.now()));
+                }
+                target.complete(false);
+            }
+        });
+        r.start();
+    }
+
+    private void markReady(CompletableFuture<Boolean> f, String detail) {
+        ready = true;
+        readyDetail = detail;
+        log.info("VM {}: ready ({})", name(), detail);
+        if (spec.readyCheck() != null) {
+            sm.announce(new VmEvent.Ready(name(), detail, Instant.now()));
+        }
+        f.complete(true);
+    }
+
+    /** On the ops thread: the QEMU is gone; its readiness ends, and the next launch gets a fresh future. */
+    private void detachReadiness() {
+        ReadinessProbe r = readiness;
+        readiness = null;
+        if (r != null) {
+            r.close();
+        }
+        ready = false;
+        readyDetail = "";
+        CompletableFuture<Boolean> f = readyFuture;
+        readyFuture = new CompletableFuture<>();
+        f.complete(false); // a waiter on this launch learns it ended before it was ready (no-op if it was)
+    }
+
+    /** Whether the running VM has passed its ready-when check (every running VM without one is ready). */
+    public boolean ready() {
+        return ready && sm.state().hasProcess();
+    }
+
+    /** What passed, what is awaited, or why readiness was missed; empty without a process. */
+    public String readyDetail() {
+        return readyDetail;
+    }
+
+    /**
+     * Completes when the current launch (or the next one, if none runs) is ready (true), or missed its ready-timeout
+     * or ended first (false).
+     */
+    public CompletableFuture<Boolean> readiness() {
+        return readyFuture;
+    }
+
+    private static long sizeOf(Path p) {
+        try {
+            return Files.size(p);
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    /** On the ops thread (or at close): the QEMU is gone or no longer ours; stop watching its agent. */
+    private void detachAgent() {
+        GuestAgentProbe g = agent;
+        agent = null;
+        if (g != null) {
+            g.close();
+            if (g.state() != AgentState.ABSENT) {
+                sm.announce(new VmEvent.AgentChange(name(), AgentState.ABSENT, "QEMU ended", Instant.now()));
+            }
+        }
+    }
+
+    /** The guest agent's state; {@code absent} when there is no channel or no process. */
+    public AgentState agentState() {
+        GuestAgentProbe g = agent;
+        return g == null ? AgentState.ABSENT : g.state();
+    }
+
+    /**
+     * Runs {@code path args} in the guest through its agent and waits up to {@code timeout} for it to end. It goes
+     * straight to the agent, not through the ops thread, like {@link #qmp}.
+     *
+     * @throws VmException when the VM has no connected agent, or the agent refused or did not answer
+     */
+    public ExecResult exec(String path, List<String> args, Duration timeout) throws VmException {
+        GuestAgentProbe g = agent;
+        AgentState st = g == null ? AgentState.ABSENT : g.state();
+        if (st != AgentState.CONNECTED) {
+            throw new VmException("VM " + name() + ": the guest agent is " + st + (spec.agentSocket() == null
+                    ? " (the definition says guest-agent: false)" : "; run qemu-ga in the guest (its channel is the"
+                    + " virtio-serial port org.qemu.guest_agent.0)") + ", so nothing can run in the guest");
+        }
+        long deadline = System.nanoTime() + timeout.toNanos();
+        try {
+            long gpid = g.client().exec(path, args, timeout);
+            while (true) {
+                // each poll has a deadline of its own: the command's timeout bounds the waiting, not the last poll
+                JsonNode s = g.client().execStatus(gpid, EXEC_POLL_TIMEOUT);
+                if (s.path("exited").asBoolean(false)) {
+                    java.util.Base64.Decoder b64 = java.util.Base64.getDecoder();
+                    return new ExecResult(s.path("exitcode").asInt(-1), s.path("signal").asInt(-1),
+                            b64.decode(s.path("out-data").asText("")), b64.decode(s.path("err-data").asText("")),
+                            false, s.path("out-truncated").asBoolean(false) || s.path("err-truncated").asBoolean(false));
+                }
+                if (System.nanoTime() >= deadline) {
+                    return new ExecResult(-1, -1, new byte[0], new byte[0], true, false);
+                }
+                Thread.sleep(Math.min(100, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)));
+            }
+        } catch (io.qsup.qmp.QmpErrorException e) {
+            throw new VmException("VM " + name() + ": the guest agent refused: " + e.getMessage());
+        } catch (QmpException e) {
+            throw new VmException("VM " + name() + ": guest agent: " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VmException("VM " + name() + ": interrupted while the command ran in the guest");
+        }
+    }
+
+    /**
+     * The guest's clock stood still while its vCPUs were paused: set it from the host's with {@code guest-set-time},
+     * on a thread of its own so the ops thread never waits on the guest.
+     */
+    private void resyncGuestClock(Duration paused) {
+        GuestAgentProbe g = agent;
+        if (g == null || g.state() != AgentState.CONNECTED) {
+            log.info("VM {}: resumed after {} s paused; no guest agent, so the guest's clock is left as it is", name(),
+                    paused.toSeconds());
+            return;
+        }
+        Thread.ofPlatform().name("vm-agent-settime " + name()).daemon(true).start(() -> {
+            try {
+                g.client().setTime(Instant.now(), Duration.ofSeconds(5));
+                log.info("VM {}: resumed after {} s paused; guest clock set by guest-set-time", name(),
+                        paused.toSeconds());
+            } catch (QmpException e) {
+                log.warn("VM {}: resumed after {} s paused; guest-set-time failed: {}", name(), paused.toSeconds(),
+                        e.getMessage());
+            }
+        });
+    }
+
+    /** Whether the guest OS counts as hung: its agent went silent while QEMU answers QMP. */
+    public boolean guestUnresponsive() {
+        GuestAgentProbe g = agent;
+        return g != null && g.guestUnresponsive();
+    }
+
+    /** The guest's interfaces as its agent last reported them; empty when unknown. */
+    public List<GuestInterface> guestInterfaces() {
+        GuestAgentProbe g = agent;
+        return g == null ? List.of() : g.interfaces();
+    }
+
     // ---- QMP events and exits ----
 
     /** On the QMP dispatcher thread: record, never block. */
-    private void onEvent(Session s, QmpEvent ev) {
+    private void onEvent(QmpSession s, QmpEvent ev) {
         JsonNode data = ev.data();
         sm.announce(new VmEvent.QmpEventSeen(name(), ev.name(), data, ev.timestamp()));
         switch (ev.name()) {
@@ -574,12 +734,12 @@ public final class VmController implements AutoCloseable {
     }
 
     /** On the ops thread: the QMP connection of {@code s} closed. */
-    private void onSessionEnded(Session s) {
+    private void onSessionEnded(QmpSession s) {
         if (s != session || s.ending || closed) {
             return; // an old session, or one we are ending ourselves
         }
         long p = s.pid;
-        boolean dead = awaitDeath(p, System.nanoTime() + Duration.ofSeconds(5).toNanos());
+        boolean dead = ladder.awaitDeath(p, System.nanoTime() + Duration.ofSeconds(5).toNanos());
         if (!dead) {
             session = null;
             sm.setState(VmState.ORPHANED, Cause.MONITOR_LOST, "QMP connection lost while QEMU pid " + p + " lives on");
@@ -588,7 +748,7 @@ public final class VmController implements AutoCloseable {
         handleExit(causeOf(s));
     }
 
-    private ExitCause causeOf(Session s) {
+    private ExitCause causeOf(QmpSession s) {
         if (s.panicked) {
             return ExitCause.of(ExitCause.Kind.GUEST_PANIC);
         }
@@ -602,20 +762,22 @@ public final class VmController implements AutoCloseable {
     }
 
     /** On the ops thread: end a session's QEMU ourselves (hang, paused panic) and handle the exit with {@code cause}. */
-    private void endSession(Session s, ExitCause cause) {
+    private void endSession(QmpSession s, ExitCause cause) {
         if (s != session) {
             return;
         }
         s.ending = true;
         killQuietly(s.pid);
-        awaitDeath(s.pid, System.nanoTime() + Duration.ofSeconds(5).toNanos());
+        ladder.awaitDeath(s.pid, System.nanoTime() + Duration.ofSeconds(5).toNanos());
         handleExit(cause);
     }
 
     /** On the ops thread: the VM ended (or did not start); ask the supervision what next and go there. */
     private void handleExit(ExitCause cause) {
-        Session s = session;
+        QmpSession s = session;
         session = null;
+        detachAgent();
+        detachReadiness();
         if (s != null) {
             s.ending = true;
             s.client.close();
@@ -672,7 +834,7 @@ public final class VmController implements AutoCloseable {
 
     // ---- stop ladder ----
 
-    private StopResult doStop(Start first, long requestedNanos, Duration timeout, Cause cause, String detail) {
+    private StopResult doStop(StopLadder.Start first, long requestedNanos, Duration timeout, Cause cause, String detail) {
         if (sm.state() == VmState.ADOPTING) {
             doAdopt(); // a stop queued before adoption ran: find the QEMU first, so the stop reaches it
         }
@@ -690,64 +852,27 @@ public final class VmController implements AutoCloseable {
             }
             default -> { }
         }
-        Session ses = session;
+        QmpSession ses = session;
         long p = pid;
         sm.setState(VmState.STOPPING, cause, detail);
         if (ses != null) {
             ses.ending = true;
         }
-        long total = timeout.toNanos();
-        long deadline = requestedNanos + total;
-        long killShare = Math.min(Duration.ofSeconds(2).toNanos(), total / 10);
-        long termShare = Math.min(Duration.ofSeconds(3).toNanos(), total / 6);
-        long quitShare = Math.min(Duration.ofSeconds(5).toNanos(), total / 5);
-        long termEnd = deadline - killShare;
-        long quitEnd = termEnd - termShare;
-        long powerdownEnd = quitEnd - quitShare;
-
-        StopRung rung = null;
-        boolean dead = !inspector.isAlive(p);
-        if (!dead && first == Start.POWERDOWN && ses != null && s == VmState.RUNNING) {
-            rung = StopRung.POWERDOWN;
-            sm.reportRung(rung);
-            dead = powerdownRung(ses, p, powerdownEnd);
-        }
-        if (!dead && closed) {
+        GuestAgentProbe g = agent;
+        StopLadder.Outcome out = ladder.climb(first, ses, p, s == VmState.RUNNING,
+                g != null && g.state() == AgentState.CONNECTED ? g.client() : null, requestedNanos, timeout);
+        StopRung rung = out.rung();
+        if (out.abandoned()) {
             return abandoned(rung, p, requestedNanos);
         }
-        if (!dead && first != Start.SIGKILL && ses != null) {
-            rung = StopRung.QUIT;
-            sm.reportRung(rung);
-            try {
-                ses.client.execute("quit", null, Duration.ofNanos(Math.max(quitEnd - System.nanoTime(), 1_000_000)));
-            } catch (QmpException e) {
-                log.info("VM {}: quit: {}", name(), e.getMessage());
-            }
-            dead = awaitDeath(p, quitEnd);
-        }
-        if (!dead && closed) {
-            return abandoned(rung, p, requestedNanos);
-        }
-        if (!dead && first != Start.SIGKILL) {
-            rung = StopRung.SIGTERM;
-            sm.reportRung(rung);
-            signalQuietly(p, ProcessInspector.Signal.TERM);
-            dead = awaitDeath(p, termEnd);
-        }
-        if (!dead && closed) {
-            return abandoned(rung, p, requestedNanos);
-        }
-        if (!dead) {
-            rung = StopRung.SIGKILL;
-            sm.reportRung(rung);
-            signalQuietly(p, ProcessInspector.Signal.KILL);
-            dead = awaitDeath(p, Math.max(deadline, System.nanoTime() + Duration.ofMillis(500).toNanos()));
-        }
+        boolean dead = out.dead();
         Duration took = Duration.ofNanos(System.nanoTime() - requestedNanos);
         if (ses != null) {
             ses.client.close();
         }
         session = null;
+        detachAgent();
+        detachReadiness();
         stopRequested = false;
         if (!dead) {
             sm.setState(VmState.FAILED, Cause.STOP_FAILED, "pid " + p + " survived SIGKILL");
@@ -773,55 +898,9 @@ public final class VmController implements AutoCloseable {
                 "qsupd exited with the ladder " + at + "; the next qsupd resumes the stop");
     }
 
-    /** Presses the power button now and every few seconds until the process dies or the rung's time is up. */
-    private boolean powerdownRung(Session ses, long p, long end) {
-        while (System.nanoTime() < end && !closed) {
-            try {
-                ses.client.execute("system_powerdown", null,
-                        Duration.ofNanos(Math.max(Math.min(end - System.nanoTime(), Duration.ofSeconds(2).toNanos()),
-                                1_000_000)));
-            } catch (QmpException e) {
-                log.info("VM {}: system_powerdown: {}", name(), e.getMessage());
-                if (e instanceof QmpDisconnectedException) {
-                    return awaitDeath(p, end);
-                }
-            }
-            if (awaitDeath(p, Math.min(end, System.nanoTime() + POWERDOWN_RESEND.toNanos()))) {
-                return true;
-            }
-        }
-        return !inspector.isAlive(p);
-    }
-
-    private boolean awaitDeath(long p, long deadlineNanos) {
-        if (p <= 0) {
-            return true;
-        }
-        while (inspector.isAlive(p)) {
-            if (System.nanoTime() >= deadlineNanos) {
-                return false;
-            }
-            try {
-                Thread.sleep(POLL_MILLIS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return !inspector.isAlive(p);
-            }
-        }
-        return true;
-    }
-
-    private void signalQuietly(long p, ProcessInspector.Signal sig) {
-        try {
-            inspector.signal(p, sig);
-        } catch (IOException e) {
-            log.warn("VM {}: cannot send {} to pid {}: {}", name(), sig, p, e.getMessage());
-        }
-    }
-
     private void killQuietly(long p) {
         if (p > 0 && inspector.belongsTo(p, name(), spec.pidFile(), spec.qmpSocket())) {
-            signalQuietly(p, ProcessInspector.Signal.KILL);
+            ladder.signal(p, ProcessInspector.Signal.KILL);
         }
     }
 
@@ -829,6 +908,9 @@ public final class VmController implements AutoCloseable {
         try {
             Files.deleteIfExists(sp.pidFile());
             Files.deleteIfExists(sp.qmpSocket());
+            if (sp.agentSocket() != null) {
+                Files.deleteIfExists(sp.agentSocket());
+            }
         } catch (IOException e) {
             log.warn("VM {}: cannot remove runtime files: {}", name(), e.toString());
         }
@@ -842,7 +924,7 @@ public final class VmController implements AutoCloseable {
         if (now != VmState.STOPPED && now != VmState.ADOPTING) {
             return now == VmState.ORPHANED ? AdoptOutcome.ORPHANED : AdoptOutcome.ADOPTED;
         }
-        long running = liveInstance(sp);
+        long running = adoption.liveInstance(sp);
         if (running > 0) {
             return adoptPid(sp, running, "pid " + running) == VmState.ORPHANED ? AdoptOutcome.ORPHANED
                     : AdoptOutcome.ADOPTED;
@@ -868,50 +950,18 @@ public final class VmController implements AutoCloseable {
     private VmState adoptPid(VmSpec sp, long candidate, String detail) {
         pid = candidate;
         startedAt = ProcessHandle.of(candidate).flatMap(h -> h.info().startInstant()).orElse(Instant.now());
-        restorePidFile(sp, candidate);
+        adoption.restorePidFile(sp, candidate);
         try {
-            Session s = openSession(sp, candidate, Duration.ofSeconds(5));
-            QmpStatus st;
-            try {
-                st = s.client.queryStatus(adoptTimeout());
-            } catch (QmpException e) {
-                s.client.close(); // QEMU serves one monitor client at a time: never keep a failed one
-                throw e;
-            }
-            session = s;
-            sm.setState(st.running() ? VmState.RUNNING : VmState.PAUSED, Cause.ADOPTED, detail);
+            Adoption.Regained r = adoption.regain(sp, candidate, Duration.ofSeconds(5));
+            session = r.session();
+            attachAgent();
+            attachReadiness(true);
+            sm.setState(r.running() ? VmState.RUNNING : VmState.PAUSED, Cause.ADOPTED, detail);
         } catch (QmpException e) {
             sm.setState(VmState.ORPHANED, Cause.MONITOR_LOST, "pid " + candidate + " alive but QMP does not answer: "
                     + e.getMessage());
         }
         return sm.state();
-    }
-
-    /** Rewrites a lost or wrong pidfile (temp file, then rename) so the next adoption and every tool find the pid. */
-    private void restorePidFile(VmSpec sp, long p) {
-        try {
-            OptionalLong inFile = ProcessInspector.readPidFile(sp.pidFile());
-            if (inFile.isPresent() && inFile.getAsLong() == p) {
-                return;
-            }
-        } catch (IOException garbled) {
-            // rewritten below
-        }
-        Path tmp = sp.pidFile().resolveSibling(sp.pidFile().getFileName() + ".qsupd-tmp");
-        try {
-            Files.writeString(tmp, p + "\n", StandardCharsets.US_ASCII);
-            Files.move(tmp, sp.pidFile(), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
-                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            log.info("VM {}: wrote pid {} to {}", name(), p, sp.pidFile());
-        } catch (IOException e) {
-            log.warn("VM {}: cannot rewrite pidfile {}: {}", name(), sp.pidFile(), e.toString());
-        }
-    }
-
-    /** Adoption is a one-off under start-up load (a fresh JVM, many VMs at once): give QMP more than a probe. */
-    private Duration adoptTimeout() {
-        Duration p = spec.probeTimeout();
-        return p.compareTo(Duration.ofSeconds(5)) > 0 ? p : Duration.ofSeconds(5);
     }
 
     /** On the ops thread: try to regain the monitor of an orphan, or notice that it died. */
@@ -925,16 +975,11 @@ public final class VmController implements AutoCloseable {
             return;
         }
         try {
-            Session s = openSession(spec, p, Duration.ofSeconds(2));
-            QmpStatus st;
-            try {
-                st = s.client.queryStatus(adoptTimeout());
-            } catch (QmpException e) {
-                s.client.close(); // QEMU serves one monitor client at a time: never keep a failed one
-                throw e;
-            }
-            session = s;
-            sm.setState(st.running() ? VmState.RUNNING : VmState.PAUSED, Cause.MONITOR_REGAINED, "pid " + p);
+            Adoption.Regained r = adoption.regain(spec, p, Duration.ofSeconds(2));
+            session = r.session();
+            attachAgent();
+            attachReadiness(true);
+            sm.setState(r.running() ? VmState.RUNNING : VmState.PAUSED, Cause.MONITOR_REGAINED, "pid " + p);
         } catch (QmpException e) {
             log.debug("VM {}: still orphaned: {}", name(), e.getMessage());
         }
@@ -942,79 +987,36 @@ public final class VmController implements AutoCloseable {
 
     // ---- liveness ----
 
-    private void monitorLoop() {
-        long nextProbe = System.nanoTime() + spec.probeInterval().toNanos();
-        while (!closed) {
-            try {
-                Thread.sleep(Duration.ofNanos(Math.max(0,
-                        Math.min(nextProbe - System.nanoTime(), STATS_INTERVAL.toNanos()))));
-            } catch (InterruptedException e) {
-                return;
-            }
-            stats.sampleProcess(pid); // /proc only: cheap, and answers for a frozen QEMU too
-            if (System.nanoTime() < nextProbe) {
-                continue;
-            }
-            nextProbe = System.nanoTime() + spec.probeInterval().toNanos();
-            VmState st = sm.state();
-            Session s = session;
-            if (st == VmState.ORPHANED) {
-                try {
-                    ops.execute(this::retryOrphan);
-                } catch (RejectedExecutionException closing) {
-                    return;
-                }
-                continue;
-            }
-            if ((st != VmState.RUNNING && st != VmState.PAUSED) || s == null) {
-                continue;
-            }
-            probe(s);
+    /** What the liveness probe reads and reports; it runs on the probe's thread and only queues work. */
+    private final class ProbeHost implements LivenessProbe.Host {
+        @Override
+        public VmSpec spec() {
+            return spec;
         }
-    }
 
-    private void probe(Session s) {
-        Duration deadline = spec.probeTimeout();
-        try {
-            long sent = System.nanoTime();
-            QmpStatus q = s.client.queryStatus(deadline);
-            Duration rtt = Duration.ofNanos(System.nanoTime() - sent);
-            sm.setUnresponsive(false, "");
-            if (s == session) {
-                if (q.running()) {
-                    sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, Cause.QEMU_STATUS, "query-status: " + q.status());
-                } else if (!q.status().equals("shutdown")) {
-                    sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, Cause.QEMU_STATUS, "query-status: " + q.status());
-                }
-                stats.probed(s.pid, rtt, s.client.greeting().version(), blockstats(s, deadline));
-            }
-        } catch (QmpTimeoutException e) {
-            if (s != session) {
-                return;
-            }
-            sm.setUnresponsive(true, "query-status got no answer within " + deadline.toMillis() + " ms");
-            if (spec.restartOnHang()) {
-                try {
-                    ops.execute(() -> endSession(s, ExitCause.of(ExitCause.Kind.HANG,
-                            "no answer to query-status within " + deadline.toMillis() + " ms")));
-                } catch (RejectedExecutionException closing) {
-                    // closing
-                }
-            }
-        } catch (QmpDisconnectedException e) {
-            // the disconnect handler deals with it
-        } catch (QmpException e) {
-            log.debug("VM {}: probe: {}", name(), e.getMessage());
+        @Override
+        public QmpSession session() {
+            return session;
         }
-    }
 
-    /** {@code query-blockstats} for the VM's stats, or null when QEMU does not answer it in time. */
-    private JsonNode blockstats(Session s, Duration deadline) {
-        try {
-            return s.client.execute("query-blockstats", null, deadline);
-        } catch (QmpException e) {
-            log.debug("VM {}: query-blockstats: {}", name(), e.getMessage());
-            return null;
+        @Override
+        public long pid() {
+            return pid;
+        }
+
+        @Override
+        public boolean closed() {
+            return closed;
+        }
+
+        @Override
+        public void retryOrphan() {
+            queue(VmController.this::retryOrphan);
+        }
+
+        @Override
+        public void hung(QmpSession s, String detail) {
+            queue(() -> endSession(s, ExitCause.of(ExitCause.Kind.HANG, detail)));
         }
     }
 
@@ -1025,8 +1027,12 @@ public final class VmController implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
-        monitor.interrupt();
-        Session s = session;
+        probe.stop();
+        GuestAgentProbe g = agent;
+        if (g != null) {
+            g.close();
+        }
+        QmpSession s = session;
         if (s != null) {
             s.ending = true;
             s.client.close();

@@ -29,6 +29,21 @@ public sealed interface VmEvent {
     record QmpEventSeen(String vm, String event, com.fasterxml.jackson.databind.JsonNode data, Instant time)
             implements VmEvent {}
 
+    /** The guest agent connected, stopped answering, or went away ({@code VM_AGENT_CHANGED}). */
+    record AgentChange(String vm, AgentState state, String detail, Instant time) implements VmEvent {}
+
+    /**
+     * The guest OS started or stopped counting as hung: its agent missed its pings for {@code guest-hang-after} while
+     * QEMU answered QMP ({@code VM_GUEST_UNRESPONSIVE}).
+     */
+    record GuestHangChange(String vm, boolean guestUnresponsive, String detail, Instant time) implements VmEvent {}
+
+    /** The running VM passed its {@code ready-when} check ({@code VM_READY}); {@code detail} says what passed. */
+    record Ready(String vm, String detail, Instant time) implements VmEvent {}
+
+    /** The running VM missed its {@code ready-timeout} ({@code VM_NOT_READY}); {@code detail} says what it waited for. */
+    record ReadyMissed(String vm, String detail, Instant time) implements VmEvent {}
+
     /** The VM's definition changed on disk; the listed keys take effect at the next restart (empty list: cleared). */
     record RestartPendingChange(String vm, List<String> changedKeys, Instant time) implements VmEvent {}
 }

@@ -25,11 +25,12 @@ import java.util.Map;
  * @param stops          stop ladders that ended the VM since qsupd started, by the {@link StopRung#label()} that did
  * @param startSeconds   how long launches took, from {@code starting} to running
  * @param stopSeconds    how long stop ladders took, from {@code stopping} to stopped
+ * @param guestUnresponsive the guest agent went silent while QEMU answers (a hung guest OS)
  */
 public record VmStats(String vm, VmState state, boolean unresponsive, boolean restartPending, long pid,
                       Instant startedAt, ProcUsage usage, BlockSample block, double qmpRttSeconds, String machine,
                       String accel, String qemuVersion, long restarts, Map<String, Long> exits, Map<String, Long> stops,
-                      Durations startSeconds, Durations stopSeconds) {
+                      Durations startSeconds, Durations stopSeconds, boolean guestUnresponsive) {
 
     /**
      * {@code query-blockstats} of one QEMU at one probe.

@@ -32,6 +32,7 @@ public final class VmStatsRecorder implements Consumer<VmEvent> {
     private final String vm;
     private volatile VmState state;
     private volatile boolean unresponsive;
+    private volatile boolean guestUnresponsive;
     private volatile boolean restartPending;
     private volatile ProcUsage usage;
     private volatile VmStats.BlockSample block;
@@ -58,6 +59,7 @@ public final class VmStatsRecorder implements Consumer<VmEvent> {
         switch (event) {
             case VmEvent.StateChange s -> onStateChange(s);
             case VmEvent.ResponsivenessChange r -> unresponsive = r.unresponsive();
+            case VmEvent.GuestHangChange g -> guestUnresponsive = g.guestUnresponsive();
             case VmEvent.RestartPendingChange p -> restartPending = !p.changedKeys().isEmpty();
             case VmEvent.StopRungReached r -> lastRung = r.rung();
             default -> { }
@@ -68,6 +70,7 @@ public final class VmStatsRecorder implements Consumer<VmEvent> {
         long now = System.nanoTime();
         state = s.to();
         if (!s.to().hasProcess()) {
+            guestUnresponsive = false;
             unresponsive = false; // the state machine drops the flag silently when the process is gone
         }
         if (s.to() == VmState.STARTING) {
@@ -176,7 +179,7 @@ public final class VmStatsRecorder implements Consumer<VmEvent> {
                 live && u != null && u.pid() == pid ? u : null, live && b != null && b.pid() == pid ? b : null,
                 live ? rttSeconds : Double.NaN, option(argv, "-machine"), option(argv, "-accel"), qemuVersion,
                 restarts.get(), Collections.unmodifiableMap(exitCounts), Collections.unmodifiableMap(stopCounts),
-                startTimes.snapshot(), stopTimes.snapshot());
+                startTimes.snapshot(), stopTimes.snapshot(), live && guestUnresponsive);
     }
 
     /** The first QEMU option of an argv entry ({@code q35} of {@code -machine q35,pflash0=...}), or empty. */

@@ -40,7 +40,8 @@ class LifecycleProgressTest {
     @BeforeEach
     void startDaemon() throws Exception {
         fixture = new SupervisorFixture(2);
-        fixture.writeVm("deaf", "autostart: false\nrestart: no\nstop-timeout: 10s");
+        // no guest agent: the deaf guest must hold the ladder on its powerdown rung
+        fixture.writeVm("deaf", "autostart: false\nrestart: no\nstop-timeout: 10s\nguest-agent: false");
         fixture.writeVm("one", "autostart: false\nrestart: no");
         fixture.writeVm("two", "autostart: false\nrestart: no");
         DaemonSettings settings = fixture.settings();

@@ -35,7 +35,7 @@ public record Cli(int exit, String out, String err, long sentNanos, long endNano
 
     /** True if qsup never got its request to the daemon: it could not connect or negotiate (exit 4 at connect). */
     public boolean neverConnected() {
-        return exit == 4 && (err.contains("cannot reach qsupd") || err.contains("did not answer:"));
+        return exit == 4 && ((err + out).contains("cannot reach qsupd") || (err + out).contains("did not answer:"));
     }
 
     /** True if the connection dropped after the request may have been sent (qsupd went away mid-command). */

@@ -31,8 +31,9 @@ class StopLadderTest {
 
     @Test
     void guestThatListensPowersOffOnAcpiAndOneThatIgnoresItEndsByQuitWithinStopTimeout() throws Exception {
-        fx.writeVm("acpi", "stop-timeout: 60s");
-        fx.writeVm("deaf", "stop-timeout: 8s");
+        // no guest agent: this is the ladder of ACPI alone (AgentShutdownTest has the agent's part)
+        fx.writeVm("acpi", "stop-timeout: 60s\nguest-agent: false");
+        fx.writeVm("deaf", "stop-timeout: 8s\nguest-agent: false");
         Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
         sup.loadInitial();
         sup.startup();

@@ -56,7 +56,8 @@ class VmControllerTest {
                 "-display", "none", "-m", "32", "-qmp", "unix:" + qmpSocket + ",server=on,wait=off",
                 "-daemonize", "-pidfile", dir.resolve("qemu.pid").toString());
         return new VmSpec(name, argv, dir, qmpSocket, dir.resolve("qemu.pid"), dir.resolve("qemu.log"),
-                Duration.ofSeconds(5), false, Duration.ofMillis(300), Duration.ofMillis(500), Duration.ofSeconds(30));
+                Duration.ofSeconds(5), false, Duration.ofMillis(300), Duration.ofMillis(500), Duration.ofSeconds(30),
+                null, Duration.ofSeconds(30), false, null, Duration.ofMinutes(5));
     }
 
     private VmController controller(VmSpec spec) {
@@ -140,7 +141,8 @@ class VmControllerTest {
         // QEMU listens on one path, qsupd waits on another: the wait-qmp step fails after QEMU was spawned
         VmSpec spec = new VmSpec("lost", good.argv(), dir, dir.resolve("elsewhere.sock"), good.pidFile(),
                 good.qemuLog(), good.stopTimeout(), false, good.probeInterval(), good.probeTimeout(),
-                good.launchTimeout());
+                good.launchTimeout(), null, Duration.ofSeconds(30), false, null,
+                Duration.ofMinutes(5));
         VmController c = controller(spec);
         assertThat(c.start(Cause.OPERATOR_START, "test").get(60, TimeUnit.SECONDS)).as("a launch failure is a failure")
                 .isEqualTo(VmState.FAILED);

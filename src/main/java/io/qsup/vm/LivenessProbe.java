@@ -1,0 +1,134 @@
+package io.qsup.vm;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.qsup.qmp.QmpDisconnectedException;
+import io.qsup.qmp.QmpException;
+import io.qsup.qmp.QmpStatus;
+import io.qsup.qmp.QmpTimeoutException;
+import java.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The QMP liveness probe of one VM (DESIGN.md 3): every {@code probe-interval} a {@code query-status} with the
+ * {@code probe-timeout} deadline. A miss flags the VM {@code unresponsive}; an answer clears the flag and keeps
+ * running/paused in step with QEMU. Between probes it refreshes the {@code /proc} figures of the VM's stats.
+ *
+ * <p>Threading: one platform thread {@code vm-monitor NAME} runs the loop; it reads the controller's volatile fields
+ * through {@link Host}, never changes the VM's process itself, and hands anything that would (an orphan to retry, a
+ * hang to end) to the controller, which queues it on its ops thread.
+ */
+final class LivenessProbe {
+    private static final Logger log = LoggerFactory.getLogger(LivenessProbe.class);
+    /** How often the loop refreshes the {@code /proc} figures of the stats, between probes too. */
+    private static final Duration STATS_INTERVAL = Duration.ofSeconds(1);
+
+    /** What the probe reads from, and reports to, its controller; each call returns at once. */
+    interface Host {
+        VmSpec spec();
+
+        /** The current session, or null. */
+        QmpSession session();
+
+        /** The QEMU pid, or -1. */
+        long pid();
+
+        boolean closed();
+
+        /** The VM is orphaned: try to regain its monitor (queued). */
+        void retryOrphan();
+
+        /** Session {@code s} missed the probe deadline and the VM restarts on hang: end it (queued). */
+        void hung(QmpSession s, String detail);
+    }
+
+    private final String name;
+    private final VmStateMachine sm;
+    private final VmStatsRecorder stats;
+    private final Host host;
+    private final Thread thread;
+
+    LivenessProbe(String name, VmStateMachine sm, VmStatsRecorder stats, Host host) {
+        this.name = name;
+        this.sm = sm;
+        this.stats = stats;
+        this.host = host;
+        this.thread = Thread.ofPlatform().name("vm-monitor " + name).daemon(true).unstarted(this::loop);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    void stop() {
+        thread.interrupt();
+    }
+
+    private void loop() {
+        long nextProbe = System.nanoTime() + host.spec().probeInterval().toNanos();
+        while (!host.closed()) {
+            try {
+                Thread.sleep(Duration.ofNanos(Math.max(0,
+                        Math.min(nextProbe - System.nanoTime(), STATS_INTERVAL.toNanos()))));
+            } catch (InterruptedException e) {
+                return;
+            }
+            stats.sampleProcess(host.pid()); // /proc only: cheap, and answers for a frozen QEMU too
+            if (System.nanoTime() < nextProbe) {
+                continue;
+            }
+            nextProbe = System.nanoTime() + host.spec().probeInterval().toNanos();
+            VmState st = sm.state();
+            QmpSession s = host.session();
+            if (st == VmState.ORPHANED) {
+                host.retryOrphan();
+                continue;
+            }
+            if ((st != VmState.RUNNING && st != VmState.PAUSED) || s == null) {
+                continue;
+            }
+            probe(s);
+        }
+    }
+
+    private void probe(QmpSession s) {
+        VmSpec spec = host.spec();
+        Duration deadline = spec.probeTimeout();
+        try {
+            long sent = System.nanoTime();
+            QmpStatus q = s.client.queryStatus(deadline);
+            Duration rtt = Duration.ofNanos(System.nanoTime() - sent);
+            sm.setUnresponsive(false, "");
+            if (s == host.session()) {
+                if (q.running()) {
+                    sm.compareAndSet(VmState.PAUSED, VmState.RUNNING, Cause.QEMU_STATUS, "query-status: " + q.status());
+                } else if (!q.status().equals("shutdown")) {
+                    sm.compareAndSet(VmState.RUNNING, VmState.PAUSED, Cause.QEMU_STATUS, "query-status: " + q.status());
+                }
+                stats.probed(s.pid, rtt, s.client.greeting().version(), blockstats(s, deadline));
+            }
+        } catch (QmpTimeoutException e) {
+            if (s != host.session()) {
+                return;
+            }
+            sm.setUnresponsive(true, "query-status got no answer within " + deadline.toMillis() + " ms");
+            if (spec.restartOnHang()) {
+                host.hung(s, "no answer to query-status within " + deadline.toMillis() + " ms");
+            }
+        } catch (QmpDisconnectedException e) {
+            // the controller's disconnect handler deals with it
+        } catch (QmpException e) {
+            log.debug("VM {}: probe: {}", name, e.getMessage());
+        }
+    }
+
+    /** {@code query-blockstats} for the VM's stats, or null when QEMU does not answer it in time. */
+    private JsonNode blockstats(QmpSession s, Duration deadline) {
+        try {
+            return s.client.execute("query-blockstats", null, deadline);
+        } catch (QmpException e) {
+            log.debug("VM {}: query-blockstats: {}", name, e.getMessage());
+            return null;
+        }
+    }
+}
