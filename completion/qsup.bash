@@ -79,7 +79,8 @@ _qsup() {
         case $verb in
             list) opts="$opts --names" ;;
             top) opts="$opts --interval --sort --iterations" ;;
-            start|restart|kill|pause|resume|reset|reset-failed) opts="$opts --all --no-wait --allow-unpersisted" ;;
+            start) opts="$opts --all --no-wait --allow-unpersisted --wait-ready" ;;
+            restart|kill|pause|resume|reset|reset-failed) opts="$opts --all --no-wait --allow-unpersisted" ;;
             stop) opts="$opts --all --no-wait --allow-unpersisted --force --timeout" ;;
             events) opts="$opts --follow --type" ;;
             console) opts="--help --socket" ;;

@@ -197,7 +197,7 @@ abstract class LifecycleCommand implements Callable<Integer> {
                 PROGRESS_EVENTS.forEach(filter.putArray("events")::add);
                 client.call("event-subscribe", filter);
             }
-            return new Outcome(name, client.call(controlCommand(), args, callTimeout()), null);
+            return new Outcome(name, after(client, name, client.call(controlCommand(), args, callTimeout())), null);
         } catch (CliException e) {
             return new Outcome(name, null, e);
         } catch (RuntimeException e) {
@@ -205,6 +205,11 @@ abstract class LifecycleCommand implements Callable<Integer> {
         } finally {
             slots.release();
         }
+    }
+
+    /** What the verb does once the daemon answered, on the same connection; the answer as it is by default. */
+    JsonNode after(DaemonClient client, String name, JsonNode result) {
+        return result;
     }
 
     /**
@@ -234,9 +239,61 @@ abstract class LifecycleCommand implements Callable<Integer> {
             description = "Start VMs (also clears 'failed'); the operator intent 'started' is remembered.",
             footer = {"", "Examples:", "  qsup start web1 db1", "  qsup start --all --no-wait"})
     static final class Start extends LifecycleCommand {
+        @Option(names = "--wait-ready",
+                description = "Also wait until the VM passes its ready-when check (its guest agent answers, a console line"
+                        + " matches, a TCP service answers), up to its ready-timeout.")
+        boolean waitReady;
+
         @Override
         String controlCommand() {
             return "vm-start";
+        }
+
+        @Override
+        void addArguments(ObjectNode args) {
+            if (waitReady && noWait) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--wait-ready waits; drop --no-wait");
+            }
+        }
+
+        @Override
+        Duration callTimeout() {
+            return Duration.ofMinutes(20); // a ready-timeout may be long
+        }
+
+        /** With --wait-ready: polls the VM until it is ready, or fails saying what it is instead. */
+        @Override
+        JsonNode after(DaemonClient client, String name, JsonNode result) {
+            if (!waitReady) {
+                return result;
+            }
+            JsonNode vm = client.call("query-vm", Json.object().put("name", name));
+            ObjectNode out = result.deepCopy();
+            String check = Json.text(vm, "ready-when");
+            if (check == null) {
+                return out.put("message", "no ready-when: running counts as ready");
+            }
+            long limit = System.nanoTime() + Duration.ofMillis(Math.round(
+                    vm.path("ready-timeout-seconds").asDouble(300) * 1000)).plusSeconds(5).toNanos();
+            while (!vm.path("ready").asBoolean(false)) {
+                String state = vm.path("state").asText();
+                if (!state.equals("running") && !state.equals("paused")) {
+                    throw new CliException(ExitCodes.ERROR, name + " is " + state + " and did not become ready ("
+                            + check + ")");
+                }
+                if (System.nanoTime() > limit) {
+                    throw new CliException(ExitCodes.ERROR, name + " runs but did not become ready within its"
+                            + " ready-timeout (" + check + "); 'qsup status " + name + "' and its serial log tell more");
+                }
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new CliException(ExitCodes.ERROR, "interrupted while waiting for " + name + " to be ready");
+                }
+                vm = client.call("query-vm", Json.object().put("name", name));
+            }
+            return out.put("message", "ready: " + check);
         }
     }
 

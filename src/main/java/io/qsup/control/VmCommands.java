@@ -136,6 +136,10 @@ public final class VmCommands {
         o.put("agent", s.agent().label());
         o.put("guest-unresponsive", s.guestUnresponsive());
         o.put("ready", s.ready());
+        supervisor.definition(s.name()).ifPresent(d -> {
+            putText(o, "ready-when", readyWhenText(d.readyWhen()));
+            o.put("ready-timeout-seconds", d.readyTimeout().toMillis() / 1000.0);
+        });
         putText(o, "held-back", s.heldBack());
         putText(o, "ip", io.qsup.vm.GuestInterface.primaryAddress(s.interfaces()));
         ArrayNode ifs = o.putArray("interfaces");
@@ -363,5 +367,15 @@ public final class VmCommands {
             errors.add(e.format());
         }
         return o;
+    }
+
+    /** {@code agent}, {@code serial: REGEX}, {@code tcp: HOST:PORT}, or null: the definition's ready-when as written. */
+    static String readyWhenText(io.qsup.config.ReadyWhen r) {
+        return switch (r) {
+            case null -> null;
+            case io.qsup.config.ReadyWhen.Agent a -> "agent";
+            case io.qsup.config.ReadyWhen.Serial sr -> "serial: " + sr.regex();
+            case io.qsup.config.ReadyWhen.Tcp t -> "tcp: " + t.host() + ":" + t.port();
+        };
     }
 }
