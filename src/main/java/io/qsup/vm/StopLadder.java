@@ -13,7 +13,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The stop ladder (DESIGN.md 5): ACPI {@code system_powerdown} re-sent every few seconds (with the guest agent's
- * {@code guest-shutdown} beside it when the agent is connected), then QMP {@code quit}, then
+ * {@code guest-shutdown} a second after the first press when the agent is connected), then QMP {@code quit}, then
  * SIGTERM, then SIGKILL, each within its share of the stop timeout. It ends a process and says which rung did it; the
  * VM's states are the controller's business.
  *
@@ -27,6 +27,8 @@ final class StopLadder {
     private static final Logger log = LoggerFactory.getLogger(StopLadder.class);
     private static final Duration POWERDOWN_RESEND = Duration.ofSeconds(3);
     private static final long POLL_MILLIS = 25;
+    /** How long after the first press the agent's guest-shutdown follows, for a guest that did not heed it. */
+    private static final Duration AGENT_AFTER = Duration.ofSeconds(1);
     /** The longest the agent's guest-shutdown may wait for a refusal; a guest that accepts sends nothing. */
     private static final Duration AGENT_DEADLINE = Duration.ofSeconds(5);
 
@@ -81,9 +83,14 @@ final class StopLadder {
         boolean dead = !inspector.isAlive(p);
         if (!dead && first == Start.POWERDOWN && ses != null && mayPowerdown) {
             rung = begin(StopRung.POWERDOWN);
-            AgentShutdown viaAgent = agent == null ? null : new AgentShutdown(agent, powerdownEnd);
-            dead = powerdownRung(ses, p, powerdownEnd);
-            if (dead && viaAgent != null && viaAgent.accepted()) {
+            // The agent's guest-shutdown follows the first press by a moment, inside this rung's share: a guest that
+            // heeds the button is then reported as ended by powerdown, and only one that ignores it by agent.
+            long now = System.nanoTime();
+            long agentAt = now + Math.min(AGENT_AFTER.toNanos(), Math.max(0, (powerdownEnd - now) / 2));
+            AgentShutdown[] viaAgent = new AgentShutdown[1];
+            dead = powerdownRung(ses, p, powerdownEnd,
+                    agent == null ? null : () -> viaAgent[0] = new AgentShutdown(agent, powerdownEnd), agentAt);
+            if (dead && viaAgent[0] != null && viaAgent[0].accepted()) {
                 rung = begin(StopRung.AGENT);
             }
         }
@@ -153,8 +160,12 @@ final class StopLadder {
         return rung;
     }
 
-    /** Presses the power button now and every few seconds until the process dies or the rung's time is up. */
-    private boolean powerdownRung(QmpSession ses, long p, long end) {
+    /**
+     * Presses the power button now and every few seconds until the process dies or the rung's time is up; runs
+     * {@code agentCall} (when not null) once, at {@code agentAt}, if the process still lives then.
+     */
+    private boolean powerdownRung(QmpSession ses, long p, long end, Runnable agentCall, long agentAt) {
+        boolean agentSent = agentCall == null;
         while (System.nanoTime() < end && !closing.getAsBoolean()) {
             try {
                 ses.client.execute("system_powerdown", null,
@@ -166,8 +177,16 @@ final class StopLadder {
                     return awaitDeath(p, end);
                 }
             }
-            if (awaitDeath(p, Math.min(end, System.nanoTime() + POWERDOWN_RESEND.toNanos()))) {
-                return true;
+            long nextPress = Math.min(end, System.nanoTime() + POWERDOWN_RESEND.toNanos());
+            while (true) {
+                if (awaitDeath(p, agentSent ? nextPress : Math.min(nextPress, agentAt))) {
+                    return true;
+                }
+                if (agentSent || System.nanoTime() < agentAt || closing.getAsBoolean()) {
+                    break;
+                }
+                agentCall.run();
+                agentSent = true;
             }
         }
         return !inspector.isAlive(p);
