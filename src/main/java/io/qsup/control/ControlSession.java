@@ -276,7 +276,10 @@ public final class ControlSession {
     }
 
     private void writeLoop() {
-        try (OutputStream out = socket.getOutputStream()) {
+        boolean lingering = false;
+        // not try-with-resources: closing a socket's stream closes the socket, which lingering must not do yet
+        try {
+            OutputStream out = socket.getOutputStream();
             while (!closed.get()) {
                 Outgoing o = outbox.poll(1, TimeUnit.SECONDS);
                 if (o == null) {
@@ -284,6 +287,13 @@ public final class ControlSession {
                 }
                 queuedBytes.addAndGet(-o.bytes().length);
                 if (o.kind() == Kind.CLOSE) {
+                    if (finishing.get() && !closed.get()) {
+                        // A dropped client still has requests in flight: closing now would reset the connection and
+                        // could cost it the notice just written. End our side instead; the reader drains theirs, and
+                        // the DROP_GRACE timer closes the socket.
+                        socket.shutdownOutput();
+                        lingering = true;
+                    }
                     break;
                 }
                 if (log.isDebugEnabled()) {
@@ -297,7 +307,9 @@ public final class ControlSession {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
-            close();
+            if (!lingering) {
+                close();
+            }
             threadEnded();
         }
     }
