@@ -2,7 +2,6 @@ package io.qsup.cli;
 
 import io.qsup.daemon.Version;
 import java.nio.file.Path;
-import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -31,10 +30,8 @@ import picocli.CommandLine.ParseResult;
             "else /run/qsup/qsupd.sock. After 'qmp', --socket names a QEMU monitor instead.",
             "Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 daemon or socket unreachable.",
             "'qsup VERB --help' shows each verb's options and examples.",
-        }) // the verbs are added from VERBS, so that a run builds only the one it runs
-public final class QsupMain implements Runnable {
-    /** Every verb, in the order {@code qsup --help} lists them. */
-    static final List<Class<?>> VERBS = List.of(
+        },
+        subcommands = {
             CommandLine.HelpCommand.class,
             ListCommand.class,
             TopCommand.class,
@@ -54,7 +51,9 @@ public final class QsupMain implements Runnable {
             LogsCommand.class,
             QmpCommand.class,
             ValidateCommand.class,
-            ArgvCommand.class);
+            ArgvCommand.class,
+        })
+public final class QsupMain implements Runnable {
 
     @CommandLine.Spec CommandSpec spec;
 
@@ -88,30 +87,11 @@ public final class QsupMain implements Runnable {
 
     /** Runs the CLI and returns its exit code; used by tests to avoid System.exit. */
     public static int run(String... args) {
-        return commandLineFor(args).execute(args);
+        return commandLine().execute(args);
     }
 
-    /** The command tree a run of {@code args} needs: only the verb they name (see {@link #verbOf}). */
-    static CommandLine commandLineFor(String... args) {
-        return commandLine(verbOf(args));
-    }
-
-    /** The whole command tree, every verb in it. */
     public static CommandLine commandLine() {
-        return commandLine(null);
-    }
-
-    /**
-     * The command tree with only {@code verb} in it, or every verb when {@code verb} is null: picocli builds each
-     * verb's model by reflection, which cost a {@code qsup list} about 190 ms when all of them were built.
-     */
-    private static CommandLine commandLine(Class<?> verb) {
         CommandLine cl = new CommandLine(new QsupMain());
-        for (Class<?> v : VERBS) {
-            if (verb == null || v == verb) {
-                cl.addSubcommand(v);
-            }
-        }
         cl.setExitCodeExceptionMapper(ExitCodes::forException);
         cl.setParameterExceptionHandler(UsageError::print);
         cl.setExecutionStrategy(parsed -> {
@@ -127,30 +107,6 @@ public final class QsupMain implements Runnable {
             throw ex;
         });
         return cl;
-    }
-
-    /**
-     * The verb the arguments name, skipping the global options before it; null (build every verb) for help, for no
-     * verb or an unknown one, so that usage errors and suggestions see them all.
-     */
-    static Class<?> verbOf(String... args) {
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (a.equals("--socket")) {
-                i++;
-            } else if (a.equals("--json") || a.startsWith("--socket=")) {
-                continue;
-            } else {
-                for (Class<?> v : VERBS) {
-                    Command c = v.getAnnotation(Command.class);
-                    if (c != null && c.name().equals(a) && v != CommandLine.HelpCommand.class) {
-                        return v;
-                    }
-                }
-                return null;
-            }
-        }
-        return null;
     }
 
     @Override
