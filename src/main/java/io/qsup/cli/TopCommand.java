@@ -34,7 +34,7 @@ import picocli.CommandLine.Model.CommandSpec;
  * and hands keys over through a queue.
  */
 @Command(name = "top", mixinStandardHelpOptions = true,
-        description = {"A live view of every VM: state, CPU % of one core, resident memory (RSS), disk read and write",
+        description = {"A live view of every VM: state, CPU %% of one core, resident memory (RSS), disk read and write",
             "rates, uptime, restarts and IP (shown once qsupd knows it). On a terminal, a key sorts by its column:",
             "n name, s state, c CPU, m RSS, r read, w write, u uptime, x restarts; q quits. Without a terminal, a",
             "plain table is printed every interval."},
