@@ -154,7 +154,8 @@ final class ConsoleCommand implements Callable<Integer> {
             return new TerminalMode(saved);
         }
 
-        private static String stty(String... args) throws IOException, InterruptedException {
+        /** Runs stty on the controlling terminal (stdin) and returns what it printed. */
+        static String stty(String... args) throws IOException, InterruptedException {
             String[] cmd = new String[args.length + 1];
             cmd[0] = "stty";
             System.arraycopy(args, 0, cmd, 1, args.length);

@@ -397,15 +397,7 @@ final class TopCommand implements Callable<Integer> {
         }
 
         private static String stty(String... args) throws IOException, InterruptedException {
-            List<String> cmd = new ArrayList<>(List.of("stty"));
-            cmd.addAll(List.of(args));
-            Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.INHERIT)
-                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
-            String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (p.waitFor() != 0) {
-                throw new IOException("stty " + String.join(" ", args) + " failed");
-            }
-            return text;
+            return ConsoleCommand.TerminalMode.stty(args);
         }
 
         private synchronized void restore() {
