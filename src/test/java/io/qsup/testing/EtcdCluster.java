@@ -29,7 +29,9 @@ import java.util.stream.Stream;
  * namespace reaches), its data dir in a temp folder on tmpfs ({@code /dev/shm}: fsync is free there, so elections and
  * writes stay fast) and its log in {@code logDir/etcd-mN.log}. {@link #stop} and {@link #start} take one member down
  * and bring it back with its data, for quorum-loss tests. {@link #close} kills every member by pid and removes the
- * data dirs.
+ * data dirs; a shutdown hook does the same if the test JVM exits first. The data folder records its owner (pid and
+ * start time), so members left by a JVM killed with SIGKILL are killed, found by that folder in their argv, and the
+ * folder removed, when the next cluster starts.
  *
  * <p>{@link #put} and {@link #get} speak etcd's v3 JSON gateway ({@code /v3/kv/put}, {@code /v3/kv/range}) through one
  * member, so a test can check the cluster without a client library; reads are linearizable, so without quorum they
@@ -40,6 +42,8 @@ import java.util.stream.Stream;
 public final class EtcdCluster implements AutoCloseable {
     public static final String BINARY = "etcd";
     public static final int MEMBERS = 3;
+    private static final String DATA_PREFIX = "qsup-etcd";
+    private static final String OWNER = "owner";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final String address;
@@ -51,6 +55,7 @@ public final class EtcdCluster implements AutoCloseable {
     private final Process[] members = new Process[MEMBERS];
     private final boolean[] stopped = new boolean[MEMBERS];
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
+    private final Thread hook = new Thread(this::close, "etcd-cleanup");
     private boolean closed;
 
     private EtcdCluster(String address, Path dataRoot, Path logDir, int[] clientPorts, int[] peerPorts) {
@@ -70,10 +75,16 @@ public final class EtcdCluster implements AutoCloseable {
         }
         Files.createDirectories(logDir);
         Path shm = Path.of("/dev/shm");
-        Path dataRoot = Files.createTempDirectory(Files.isDirectory(shm) ? shm : Path.of("/tmp"), "qsup-etcd");
+        Path parent = Files.isDirectory(shm) ? shm : Path.of("/tmp");
+        sweepDeadClusters(parent);
+        Path dataRoot = Files.createTempDirectory(parent, DATA_PREFIX);
+        ProcessHandle me = ProcessHandle.current();
+        Files.writeString(dataRoot.resolve(OWNER), me.pid() + " "
+                + QemuProcesses.stat(me.pid()).map(QemuProcesses.Stat::startTicks).orElse(-1L) + "\n");
         int[] ports = freePorts(address, 2 * MEMBERS);
         EtcdCluster c = new EtcdCluster(address, dataRoot, logDir, new int[] {ports[0], ports[1], ports[2]},
                 new int[] {ports[3], ports[4], ports[5]});
+        Runtime.getRuntime().addShutdownHook(c.hook);
         try {
             for (int i = 0; i < MEMBERS; i++) {
                 c.start(i);
@@ -235,6 +246,11 @@ public final class EtcdCluster implements AutoCloseable {
     @Override
     public synchronized void close() {
         closed = true;
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException e) {
+            // already shutting down: this is the hook
+        }
         for (int i = 0; i < MEMBERS; i++) {
             try {
                 stop(i);
@@ -247,6 +263,47 @@ public final class EtcdCluster implements AutoCloseable {
         } catch (IOException e) {
             // already gone
         }
+    }
+
+    /** Kills the members of clusters whose test JVM is gone (by their data folder in argv) and removes the folder. */
+    private static void sweepDeadClusters(Path parent) throws IOException {
+        List<Path> roots;
+        try (Stream<Path> s = Files.list(parent)) {
+            roots = s.filter(p -> p.getFileName().toString().startsWith(DATA_PREFIX)).toList();
+        }
+        for (Path root : roots) {
+            String[] owner;
+            try {
+                owner = Files.readString(root.resolve(OWNER)).strip().split(" ");
+            } catch (IOException e) {
+                continue; // being created, or not ours
+            }
+            boolean alive = owner.length == 2 && owner[0].matches("\\d+")
+                    && QemuProcesses.stat(Long.parseLong(owner[0]))
+                            .map(st -> !st.dead() && Long.toString(st.startTicks()).equals(owner[1])).orElse(false);
+            if (alive) {
+                continue;
+            }
+            String marker = root + "/";
+            List<ProcessHandle> orphans = ProcessHandle.allProcesses()
+                    .filter(h -> h.info().commandLine().map(c -> c.contains(marker)).orElse(false))
+                    .filter(h -> h.info().command().map(c -> c.endsWith("/" + BINARY)).orElse(false))
+                    .toList();
+            orphans.forEach(ProcessHandle::destroyForcibly);
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            // a killed orphan is PID 1's child, and may stay a zombie (dead) for a while: wait on its state, not on it
+            while (orphans.stream().anyMatch(h -> alive(h.pid())) && System.nanoTime() < deadline) {
+                sleep(20);
+            }
+            try (Stream<Path> all = Files.walk(root)) {
+                all.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    /** True unless the process is gone or a zombie. */
+    static boolean alive(long pid) {
+        return QemuProcesses.stat(pid).map(st -> !st.dead()).orElse(false);
     }
 
     private String peerUrl(int i) {

@@ -56,6 +56,7 @@ class EtcdClusterTest {
         assertThat(etcd.get(1, "/lab/absent")).isEmpty();
 
         etcd.stop(1);
+        etcd.awaitHealthy(UP); // if member 1 led, the other two elect a leader first
         etcd.put(0, "/lab/k", "v2"); // two of three still make a quorum
         assertThat(etcd.get(2, "/lab/k")).hasValue("v2");
 
@@ -74,6 +75,44 @@ class EtcdClusterTest {
         assertThat(etcd.get(2, "/lab/k")).as("member 2 caught up").hasValue(after);
         etcd.put(1, "/lab/k", "v4");
         assertThat(etcd.get(0, "/lab/k")).hasValue("v4");
+    }
+
+    @Test
+    void membersLeftByAKilledJvmAreKilledAndTheirDataRemovedByTheNextCluster() throws Exception {
+        Path log = dir.resolve("child.log");
+        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path"), Child.class.getName(), dir.resolve("child").toString())
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        String[] printed = null;
+        long deadline = System.nanoTime() + UP.toNanos();
+        while (printed == null) {
+            printed = Files.readAllLines(log).stream().filter(l -> l.startsWith("etcd ")).findFirst()
+                    .map(l -> l.split(" ")).orElse(null);
+            assertThat(System.nanoTime() < deadline && child.isAlive()).as("the child's etcd is up: %s",
+                    Files.readString(log)).isTrue();
+            Thread.sleep(50);
+        }
+        Path orphanData = Path.of(printed[1]);
+        List<Long> orphans = List.of(Long.parseLong(printed[2]), Long.parseLong(printed[3]), Long.parseLong(printed[4]));
+        child.destroyForcibly(); // SIGKILL: no hook runs, and the members live on
+        child.waitFor();
+        assertThat(orphans).allMatch(EtcdCluster::alive);
+
+        etcd = EtcdCluster.start("127.0.0.1", dir, UP);
+        for (long pid : orphans) {
+            assertThat(EtcdCluster.alive(pid)).as("orphan etcd %d (a zombie is dead)", pid).isFalse();
+        }
+        assertThat(orphanData).doesNotExist();
+    }
+
+    /** A JVM that starts a cluster, prints its data folder and member pids, and waits to be killed. */
+    public static final class Child {
+        public static void main(String[] args) throws Exception {
+            EtcdCluster c = EtcdCluster.start("127.0.0.1", Path.of(args[0]), UP);
+            System.out.println("etcd " + c.dataRoot() + " " + c.pid(0) + " " + c.pid(1) + " " + c.pid(2));
+            System.out.flush();
+            Thread.sleep(120_000);
+        }
     }
 
     static boolean hasEtcd() {

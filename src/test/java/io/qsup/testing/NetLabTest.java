@@ -111,6 +111,20 @@ class NetLabTest {
         assertNothingLeftOf(killedId);
     }
 
+    @Test
+    void twoLabsAtOnceGetTheirOwnNamesAndSubnets() throws Exception {
+        lab = NetLab.create(1);
+        try (NetLab other = NetLab.create(1)) {
+            assertThat(other.id()).isNotEqualTo(lab.id());
+            assertThat(other.subnet()).isNotEqualTo(lab.subnet());
+            assertThat(other.namespace("h1")).isNotEqualTo(lab.namespace("h1"));
+            assertThat(lab.exec("h1", Duration.ofSeconds(5), "ip", "-4", "-o", "addr", "show", "eth0").orThrow()
+                    .output()).contains(lab.address("h1") + "/24");
+            assertThat(other.exec("h1", Duration.ofSeconds(5), "ip", "-4", "-o", "addr", "show", "eth0").orThrow()
+                    .output()).contains(other.address("h1") + "/24");
+        }
+    }
+
     /** A JVM that makes a one-host lab, prints its id, then exits without close ("exit") or waits ("hang"). */
     public static final class Child {
         public static void main(String[] args) throws Exception {
