@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -24,12 +25,24 @@ public final class QsupdProcess implements AutoCloseable {
 
     /** Starts {@code qsupd --config SETTINGS EXTRA...}, logging at INFO to {@code log}. */
     public static QsupdProcess start(Path settings, Path log, String... extra) throws IOException {
+        return start(settings, log, Map.of(), List.of(), extra);
+    }
+
+    /**
+     * Starts {@code qsupd --config SETTINGS EXTRA...} with {@code env} added to the environment and {@code jvmArgs}
+     * (such as {@code -Dkey=value}) given to its JVM.
+     */
+    public static QsupdProcess start(Path settings, Path log, Map<String, String> env, List<String> jvmArgs,
+            String... extra) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Dqsup.logLevel=INFO", "-cp", System.getProperty("java.class.path"), QsupdMain.class.getName(),
+                "-Dqsup.logLevel=INFO"));
+        cmd.addAll(jvmArgs);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), QsupdMain.class.getName(),
                 "--config", settings.toString()));
         cmd.addAll(List.of(extra));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        return new QsupdProcess(p, log);
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().putAll(env);
+        return new QsupdProcess(pb.start(), log);
     }
 
     public long pid() {

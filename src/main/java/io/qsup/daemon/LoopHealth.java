@@ -1,0 +1,209 @@
+package io.qsup.daemon;
+
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
+
+/**
+ * The health contract of qsupd's own loops, which the systemd watchdog reads ({@link SdWatchdog}): each supervising
+ * loop registers once and proves progress with one call, and only while every registered loop has proved progress
+ * within the watchdog's period does qsupd send {@code WATCHDOG=1}.
+ *
+ * <p>How a loop proves progress:
+ * <ul>
+ *   <li>{@link #beating}: the loop wakes by itself (the liveness probe) and calls {@link Loop#beat()} every cycle.</li>
+ *   <li>{@link #queue}: a work queue (a VM's {@code vm-ops} thread) may sit idle for hours, so the watchdog posts a
+ *       no-op through it when it has been quiet for half a period; the no-op running is the proof. A long operation on
+ *       that thread (a stop ladder) proves progress at its poll points with {@link #progress()}, and declares a single
+ *       step that blocks longer than a period with {@link Loop#quietFor}.</li>
+ *   <li>{@link #poked}: a loop blocked in {@code accept()} is woken by a real connection ({@link #connectingTo}), and
+ *       beats when {@code accept()} returns.</li>
+ * </ul>
+ * At most one poke or no-op is outstanding per loop, so a stuck queue does not fill with them.
+ *
+ * <p>Test hook: with the system property {@value #TEST_FREEZE_PROPERTY} naming a file, the watchdog's no-op blocks the
+ * queue loop whose name is that file's content (for example {@code vm-ops web1}) for as long as the file says so,
+ * without proving progress: the way tests freeze one VM's event thread in a real qsupd. Without the property (always,
+ * outside tests) the no-op only proves progress.
+ *
+ * <p>Threading: the registry is a concurrent set; each {@link Loop} holds only volatile fields and an atomic flag, so
+ * any thread may beat, register or close, and the watchdog thread reads them without a lock.
+ */
+public final class LoopHealth {
+    /** Test-only: names a file whose content freezes the queue loop of that name (see the class comment). */
+    public static final String TEST_FREEZE_PROPERTY = "qsup.test-only.freeze-loop-file";
+    private static final String FREEZE_FILE = System.getProperty(TEST_FREEZE_PROPERTY);
+
+    private static final Set<Loop> loops = ConcurrentHashMap.newKeySet();
+    /** The queue loop each thread serves, for {@link #progress()} from code that holds no handle. */
+    private static final Map<Thread, Loop> byThread = new ConcurrentHashMap<>();
+    /** The names of the loops the watchdog last found stale, for the status line. */
+    private static volatile List<String> stuck = List.of();
+
+    private LoopHealth() {}
+
+    /** A loop that wakes by itself and calls {@link Loop#beat()} each cycle. */
+    public static Loop beating(String name) {
+        return add(new Loop(name, null));
+    }
+
+    /**
+     * A work queue: {@code submit} posts a task to run on the queue's thread (dropping it once the queue is closed).
+     * A first no-op is posted at once, so the queue's thread is known to {@link #progress()} from its first task on.
+     */
+    public static Loop queue(String name, Consumer<Runnable> submit) {
+        Loop l = add(new Loop(name, null));
+        l.kicker = () -> submit.accept(l::kickRan);
+        l.kick();
+        return l;
+    }
+
+    /** A loop that blocks until something arrives; {@code poke} makes something arrive (it must not block). */
+    public static Loop poked(String name, Runnable poke) {
+        return add(new Loop(name, poke));
+    }
+
+    /** A poke for a loop that accepts on a unix socket: connect and hang up at once. */
+    public static Runnable connectingTo(Path socket) {
+        UnixDomainSocketAddress addr = UnixDomainSocketAddress.of(socket);
+        return () -> {
+            try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+                ch.configureBlocking(false); // a full backlog must not block the watchdog
+                ch.connect(addr);
+            } catch (IOException e) {
+                // the loop does not beat, and the watchdog reports it if it stays quiet
+            }
+        };
+    }
+
+    /** The current thread made progress, if it is the thread of a queue loop (a poll point inside a long step). */
+    public static void progress() {
+        Loop l = byThread.get(Thread.currentThread());
+        if (l != null) {
+            l.beat();
+        }
+    }
+
+    static List<Loop> loops() {
+        return new ArrayList<>(loops);
+    }
+
+    /** The loops the watchdog found stale at its last look; empty without a watchdog. */
+    static List<String> stuck() {
+        return stuck;
+    }
+
+    static void setStuck(List<String> names) {
+        stuck = List.copyOf(names);
+    }
+
+    private static Loop add(Loop l) {
+        loops.add(l);
+        return l;
+    }
+
+    /** One registered loop; {@link #close()} when the loop ends. */
+    public static final class Loop implements AutoCloseable {
+        private final String name;
+        private volatile Runnable kicker;
+        /** nanoTime of the last proof; later than now while a declared quiet step lasts. */
+        private volatile long lastBeat = System.nanoTime();
+        private final AtomicBoolean kickPending = new AtomicBoolean();
+        private volatile Thread thread;
+        /** Watchdog thread only: whether it has reported this loop stale. */
+        boolean reportedStale;
+
+        private Loop(String name, Runnable kicker) {
+            this.name = name;
+            this.kicker = kicker;
+        }
+
+        public String name() {
+            return name;
+        }
+
+        /** The loop made progress now. */
+        public void beat() {
+            lastBeat = System.nanoTime();
+            thread = Thread.currentThread();
+            kickPending.set(false);
+        }
+
+        /** The next step may block up to {@code d} without proving progress (a QEMU launch with its own timeout). */
+        public void quietFor(Duration d) {
+            lastBeat = System.nanoTime() + d.toNanos();
+        }
+
+        /** Nanoseconds since the last proof at {@code now} (negative within a quiet step). */
+        long silentNanos(long now) {
+            return now - lastBeat;
+        }
+
+        /** The thread that last proved progress, or null. */
+        Thread thread() {
+            return thread;
+        }
+
+        /** Asks an idle loop to prove progress, unless an earlier request is still outstanding. */
+        void kick() {
+            Runnable k = kicker;
+            if (k != null && kickPending.compareAndSet(false, true)) {
+                k.run();
+            }
+        }
+
+        /** On the queue's thread: the watchdog's no-op. */
+        private void kickRan() {
+            Thread me = Thread.currentThread();
+            Thread old = thread;
+            if (old != me && old != null) {
+                byThread.remove(old, this);
+            }
+            byThread.put(me, this);
+            holdWhileFrozen();
+            beat();
+        }
+
+        private void holdWhileFrozen() {
+            if (FREEZE_FILE == null) {
+                return;
+            }
+            Path f = Path.of(FREEZE_FILE);
+            try {
+                while (Files.exists(f) && Files.readString(f, StandardCharsets.UTF_8).strip().equals(name)) {
+                    Thread.sleep(100);
+                }
+            } catch (IOException e) {
+                // the file went away between the checks: thawed
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        @Override
+        public void close() {
+            loops.remove(this);
+            Thread t = thread;
+            if (t != null) {
+                byThread.remove(t, this);
+            }
+        }
+
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+}
