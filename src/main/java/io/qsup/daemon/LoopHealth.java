@@ -118,8 +118,10 @@ public final class LoopHealth {
     public static final class Loop implements AutoCloseable {
         private final String name;
         private volatile Runnable kicker;
-        /** nanoTime of the last proof; later than now while a declared quiet step lasts. */
+        /** nanoTime of the last proof. */
         private volatile long lastBeat = System.nanoTime();
+        /** nanoTime until which a declared quiet step may last; the next proof ends it early. */
+        private volatile long quietUntil = lastBeat;
         private final AtomicBoolean kickPending = new AtomicBoolean();
         private volatile Thread thread;
         /** Watchdog thread only: whether it has reported this loop stale. */
@@ -136,19 +138,29 @@ public final class LoopHealth {
 
         /** The loop made progress now. */
         public void beat() {
-            lastBeat = System.nanoTime();
+            long now = System.nanoTime();
+            lastBeat = now;
+            quietUntil = now;
             thread = Thread.currentThread();
             kickPending.set(false);
         }
 
-        /** The next step may block up to {@code d} without proving progress (a QEMU launch with its own timeout). */
+        /**
+         * The next step may block up to {@code d} without proving progress (a QEMU launch with its own timeout); the
+         * next proof ends the allowance.
+         */
         public void quietFor(Duration d) {
-            lastBeat = System.nanoTime() + d.toNanos();
+            quietUntil = System.nanoTime() + d.toNanos();
         }
 
-        /** Nanoseconds since the last proof at {@code now} (negative within a quiet step). */
+        /** Nanoseconds since the last proof at {@code now}. */
         long silentNanos(long now) {
             return now - lastBeat;
+        }
+
+        /** Whether a declared quiet step may still be under way at {@code now}. */
+        boolean quietAt(long now) {
+            return quietUntil - now > 0;
         }
 
         /** The thread that last proved progress, or null. */

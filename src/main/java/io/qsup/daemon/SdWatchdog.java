@@ -95,7 +95,10 @@ final class SdWatchdog implements AutoCloseable {
         }
     }
 
-    /** Asks quiet loops for proof and returns the names of those silent longer than a period; logs changes. */
+    /**
+     * Asks quiet loops for proof (a loop in a declared quiet step too: the request runs once the step is over, and ends
+     * the allowance) and returns the names of those silent longer than a period; logs changes.
+     */
     private List<String> judge(long now, long p) {
         List<String> stale = new ArrayList<>();
         for (LoopHealth.Loop l : LoopHealth.loops()) {
@@ -103,7 +106,7 @@ final class SdWatchdog implements AutoCloseable {
             if (silent > p / 2) {
                 l.kick();
             }
-            if (silent > p) {
+            if (silent > p && !l.quietAt(now)) {
                 stale.add(l.name());
                 if (!l.reportedStale) {
                     l.reportedStale = true;

@@ -85,7 +85,8 @@ class QsupdWatchdogTest {
         qsupd.awaitLog("watchdog: vm-ops a made no progress", INTERVAL.multipliedBy(2));
         systemd.await(m -> m.equals("STATUS=2 running, 0 failed, 0 unresponsive; stuck: vm-ops a"), INTERVAL,
                 qsupd::log);
-        Thread.sleep(Math.max(0, frozenAt + INTERVAL.multipliedBy(2).plusSeconds(1).toNanos() - System.nanoTime()));
+        Thread.sleep(Duration.ofNanos(Math.max(0,
+                frozenAt + INTERVAL.multipliedBy(2).plusSeconds(1).toNanos() - System.nanoTime())));
         long cutoff = frozenAt + INTERVAL.plusSeconds(1).toNanos();
         assertThat(pingsAfter(cutoff)).as("WATCHDOG=1 more than an interval after the freeze; log:%n%s", qsupd.log())
                 .isEmpty();
