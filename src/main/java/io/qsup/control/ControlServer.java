@@ -199,6 +199,7 @@ public final class ControlServer implements AutoCloseable {
             AFUNIXSocket socket;
             try {
                 socket = serverSocket.accept();
+                health.beat();
             } catch (IOException e) {
                 if (closed) {
                     return;

@@ -38,8 +38,9 @@ import java.util.function.Consumer;
  * without proving progress: the way tests freeze one VM's event thread in a real qsupd. Without the property (always,
  * outside tests) the no-op only proves progress.
  *
- * <p>Threading: the registry is a concurrent set; each {@link Loop} holds only volatile fields and an atomic flag, so
- * any thread may beat, register or close, and the watchdog thread reads them without a lock.
+ * <p>Threading: the registry is a concurrent set; each {@link Loop} holds volatile fields and an atomic flag, so any
+ * thread may beat, register or close, and the watchdog thread reads them without a lock; its plain
+ * {@code reportedStale} flag belongs to the watchdog thread alone. Nothing here blocks, except the test hook.
  */
 public final class LoopHealth {
     /** Test-only: names a file whose content freezes the queue loop of that name (see the class comment). */
@@ -47,7 +48,7 @@ public final class LoopHealth {
     private static final String FREEZE_FILE = System.getProperty(TEST_FREEZE_PROPERTY);
 
     private static final Set<Loop> loops = ConcurrentHashMap.newKeySet();
-    /** The queue loop each thread serves, for {@link #progress()} from code that holds no handle. */
+    /** The loop each thread serves, for {@link #progress()} from code that holds no handle. */
     private static final Map<Thread, Loop> byThread = new ConcurrentHashMap<>();
     /** The names of the loops the watchdog last found stale, for the status line. */
     private static volatile List<String> stuck = List.of();
@@ -88,7 +89,7 @@ public final class LoopHealth {
         };
     }
 
-    /** The current thread made progress, if it is the thread of a queue loop (a poll point inside a long step). */
+    /** The current thread made progress, if it is a registered loop's thread (a poll point inside a long step). */
     public static void progress() {
         Loop l = byThread.get(Thread.currentThread());
         if (l != null) {
@@ -123,7 +124,9 @@ public final class LoopHealth {
         /** nanoTime until which a declared quiet step may last; the next proof ends it early. */
         private volatile long quietUntil = lastBeat;
         private final AtomicBoolean kickPending = new AtomicBoolean();
+        /** The loop's thread, as its last proof showed it. */
         private volatile Thread thread;
+        private volatile boolean closed;
         /** Watchdog thread only: whether it has reported this loop stale. */
         boolean reportedStale;
 
@@ -141,8 +144,23 @@ public final class LoopHealth {
             long now = System.nanoTime();
             lastBeat = now;
             quietUntil = now;
-            thread = Thread.currentThread();
             kickPending.set(false);
+            Thread me = Thread.currentThread();
+            Thread old = thread;
+            if (old != me) {
+                bind(old, me); // a queue's worker may be replaced; progress() follows it
+            }
+        }
+
+        private void bind(Thread old, Thread me) {
+            thread = me;
+            if (old != null) {
+                byThread.remove(old, this);
+            }
+            byThread.put(me, this);
+            if (closed) {
+                byThread.remove(me, this); // closed meanwhile: hold no thread
+            }
         }
 
         /**
@@ -180,10 +198,9 @@ public final class LoopHealth {
         private void kickRan() {
             Thread me = Thread.currentThread();
             Thread old = thread;
-            if (old != me && old != null) {
-                byThread.remove(old, this);
+            if (old != me) {
+                bind(old, me);
             }
-            byThread.put(me, this);
             holdWhileFrozen();
             beat();
         }
@@ -206,6 +223,7 @@ public final class LoopHealth {
 
         @Override
         public void close() {
+            closed = true;
             loops.remove(this);
             Thread t = thread;
             if (t != null) {

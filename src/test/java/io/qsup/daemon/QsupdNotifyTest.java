@@ -47,7 +47,7 @@ class QsupdNotifyTest {
                 "--config", fx.settingsFile.toString())
                 .redirectErrorStream(true).redirectOutput(fx.base.resolve("qsupd.log").toFile());
         pb.environment().put("NOTIFY_SOCKET", systemd.address());
-        pb.environment().put("WATCHDOG_USEC", "2000000");
+        pb.environment().put("WATCHDOG_USEC", "20000000");
         qsupd = pb.start();
 
         await(m -> m.equals("READY=1\nMAINPID=" + qsupd.pid()));

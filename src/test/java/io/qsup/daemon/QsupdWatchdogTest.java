@@ -28,8 +28,8 @@ import org.junit.jupiter.api.Test;
  */
 class QsupdWatchdogTest {
     private static final Duration BOOT = Duration.ofSeconds(90);
-    /** WATCHDOG_USEC of these tests: pings every 5 s. */
-    private static final Duration INTERVAL = Duration.ofSeconds(10);
+    /** WATCHDOG_USEC of most of these tests: pings every 8 s, and a loop may be silent that long (a loaded host). */
+    private static final Duration INTERVAL = Duration.ofSeconds(16);
     private static final Duration HALF = INTERVAL.dividedBy(2);
 
     private SupervisorFixture fx;
@@ -59,16 +59,16 @@ class QsupdWatchdogTest {
         systemd.await(m -> m.equals("STATUS=2 running, 0 failed, 0 unresponsive"), BOOT, qsupd::log);
         long since = System.nanoTime();
 
-        List<Long> pings = awaitPings(since, 5, INTERVAL.multipliedBy(4), qsupd);
+        List<Long> pings = awaitPings(since, 4, INTERVAL.multipliedBy(3), qsupd);
         for (int i = 1; i < pings.size(); i++) {
             Duration gap = Duration.ofNanos(pings.get(i) - pings.get(i - 1));
             assertThat(gap).as("gap between WATCHDOG=1 %d and %d; all: %s", i - 1, i, systemd.texts())
-                    .isBetween(HALF.minusMillis(500), HALF.plusMillis(1_000));
+                    .isBetween(HALF.minusMillis(500), HALF.multipliedBy(3).dividedBy(2));
         }
         List<String> texts = systemd.texts();
         assertThat(texts.indexOf("WATCHDOG=1")).as("no ping before READY=1").isGreaterThan(
                 texts.indexOf("READY=1\nMAINPID=" + qsupd.pid()));
-        assertThat(qsupd.log()).contains("watchdog: WATCHDOG=1 every 5000 ms").doesNotContain("made no progress");
+        assertThat(qsupd.log()).contains("watchdog: WATCHDOG=1 every 8000 ms").doesNotContain("made no progress");
     }
 
     @Test
@@ -135,14 +135,15 @@ class QsupdWatchdogTest {
             Thread.sleep(100);
         }
         assertThat(systemd.texts().subList(before, systemd.texts().size())).as("log:%n%s", Files.readString(log))
-                .contains("READY=1\nMAINPID=" + own.pid()).filteredOn("WATCHDOG=1"::equals).hasSizeGreaterThanOrEqualTo(3);
+                .contains("READY=1\nMAINPID=" + own.pid()).filteredOn("WATCHDOG=1"::equals)
+                .hasSizeGreaterThanOrEqualTo(3);
     }
 
     @Test
     void aLongStopLadderOnAnEventThreadIsBusyNotStuck() throws Exception {
-        // the guest ignores the power button, so the ladder presses it for most of its 25 s: longer than the 5 s a
+        // the guest ignores the power button, so the ladder presses it for most of its 30 s: longer than the 8 s a
         // loop may stay silent, yet the ops thread is making progress all along
-        fx.writeVm("deaf", "guest-agent: false\nstop-timeout: 25s");
+        fx.writeVm("deaf", "guest-agent: false\nstop-timeout: 30s");
         QsupdProcess qsupd = start(Map.of(), List.of());
         systemd.await(m -> m.equals("STATUS=1 running, 0 failed, 0 unresponsive"), BOOT, qsupd::log);
         try (GuestConsole c = fx.readyConsole("deaf", BOOT)) {
@@ -163,7 +164,7 @@ class QsupdWatchdogTest {
         assertThat(qsupd.log()).doesNotContain("made no progress");
     }
 
-    /** qsupd with the test's notify socket and WATCHDOG_USEC of {@link #INTERVAL}, unless {@code env} says otherwise. */
+    /** qsupd with the test's notify socket and WATCHDOG_USEC of {@link #INTERVAL}, unless {@code env} overrides. */
     private QsupdProcess start(Map<String, String> env, List<String> jvmArgs) throws Exception {
         Map<String, String> all = new java.util.HashMap<>(Map.of("NOTIFY_SOCKET", systemd.address(),
                 "WATCHDOG_USEC", Long.toString(INTERVAL.toNanos() / 1_000)));
