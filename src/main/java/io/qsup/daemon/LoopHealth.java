@@ -31,7 +31,8 @@ import java.util.function.Consumer;
  *   <li>{@link #poked}: a loop blocked in {@code accept()} is woken by a real connection ({@link #connectingTo}), and
  *       beats when {@code accept()} returns.</li>
  * </ul>
- * At most one poke or no-op is outstanding per loop, so a stuck queue does not fill with them.
+ * At most one no-op is outstanding per queue, so a stuck queue does not fill with them; a poke that did not wake its
+ * loop is repeated every quarter period.
  *
  * <p>Test hook: with the system property {@value #TEST_FREEZE_PROPERTY} naming a file, the watchdog's no-op blocks the
  * queue loop whose name is that file's content (for example {@code vm-ops web1}) for as long as the file says so,
@@ -57,7 +58,7 @@ public final class LoopHealth {
 
     /** A loop that wakes by itself and calls {@link Loop#beat()} each cycle. */
     public static Loop beating(String name) {
-        return add(new Loop(name, null));
+        return add(new Loop(name, null, false));
     }
 
     /**
@@ -65,15 +66,15 @@ public final class LoopHealth {
      * A first no-op is posted at once, so the queue's thread is known to {@link #progress()} from its first task on.
      */
     public static Loop queue(String name, Consumer<Runnable> submit) {
-        Loop l = add(new Loop(name, null));
+        Loop l = add(new Loop(name, null, true));
         l.kicker = () -> submit.accept(l::kickRan);
-        l.kick();
+        l.kick(System.nanoTime(), 0);
         return l;
     }
 
     /** A loop that blocks until something arrives; {@code poke} makes something arrive (it must not block). */
     public static Loop poked(String name, Runnable poke) {
-        return add(new Loop(name, poke));
+        return add(new Loop(name, poke, false));
     }
 
     /** A poke for a loop that accepts on a unix socket: connect and hang up at once. */
@@ -84,7 +85,7 @@ public final class LoopHealth {
                 ch.configureBlocking(false); // a full backlog must not block the watchdog
                 ch.connect(addr);
             } catch (IOException e) {
-                // the loop does not beat, and the watchdog reports it if it stays quiet
+                // the loop does not beat; the poke is repeated, and the watchdog reports the loop if it stays quiet
             }
         };
     }
@@ -124,15 +125,21 @@ public final class LoopHealth {
         /** nanoTime until which a declared quiet step may last; the next proof ends it early. */
         private volatile long quietUntil = lastBeat;
         private final AtomicBoolean kickPending = new AtomicBoolean();
+        /** A queue's no-op waits its turn, so one is enough; a poke may be lost, so it is repeated. */
+        private final boolean queued;
+        /** Watchdog thread only: when the last poke went out, if one did. */
+        private long lastPoke;
+        private boolean poked;
         /** The loop's thread, as its last proof showed it. */
         private volatile Thread thread;
         private volatile boolean closed;
         /** Watchdog thread only: whether it has reported this loop stale. */
         boolean reportedStale;
 
-        private Loop(String name, Runnable kicker) {
+        private Loop(String name, Runnable kicker, boolean queued) {
             this.name = name;
             this.kicker = kicker;
+            this.queued = queued;
         }
 
         public String name() {
@@ -186,10 +193,22 @@ public final class LoopHealth {
             return thread;
         }
 
-        /** Asks an idle loop to prove progress, unless an earlier request is still outstanding. */
-        void kick() {
+        /**
+         * Asks an idle loop to prove progress: a queue unless its no-op is still outstanding, a poked loop unless it
+         * was poked less than {@code retryNanos} ago.
+         */
+        void kick(long now, long retryNanos) {
             Runnable k = kicker;
-            if (k != null && kickPending.compareAndSet(false, true)) {
+            if (k == null) {
+                return;
+            }
+            if (queued) {
+                if (kickPending.compareAndSet(false, true)) {
+                    k.run();
+                }
+            } else if (!poked || now - lastPoke >= retryNanos) {
+                poked = true;
+                lastPoke = now;
                 k.run();
             }
         }

@@ -104,7 +104,7 @@ final class SdWatchdog implements AutoCloseable {
         for (LoopHealth.Loop l : LoopHealth.loops()) {
             long silent = l.silentNanos(now);
             if (silent > p / 2) {
-                l.kick();
+                l.kick(now, p / 4);
             }
             if (silent > p && !l.quietAt(now)) {
                 stale.add(l.name());
