@@ -26,6 +26,8 @@ final class SdWatchdog implements AutoCloseable {
     private final String socket;
     private final Duration period;
     private final Thread thread;
+    /** Watchdog thread only: silence before this does not count (start-up of a loaded host). */
+    private long startedAt;
 
     private SdWatchdog(String socket, Duration period) {
         this.socket = socket;
@@ -74,6 +76,7 @@ final class SdWatchdog implements AutoCloseable {
     }
 
     private void loop() {
+        startedAt = System.nanoTime();
         long p = period.toNanos();
         long tick = Math.clamp(p / 4, 50_000_000L, 1_000_000_000L);
         long nextPing = System.nanoTime() + tick; // after one round of asking idle loops for proof
@@ -106,6 +109,7 @@ final class SdWatchdog implements AutoCloseable {
             if (silent > p / 2) {
                 l.kick(now, p / 4);
             }
+            silent = Math.min(silent, now - startedAt);
             if (silent > p && !l.quietAt(now)) {
                 stale.add(l.name());
                 if (!l.reportedStale) {

@@ -154,9 +154,10 @@ class QsupdWatchdogTest {
         CompletableFuture<String> stop = CompletableFuture.supplyAsync(() -> qsup(socket, "stop", "deaf"));
         String out = stop.get(60, TimeUnit.SECONDS);
         long stoppedAt = System.nanoTime();
+        assertThat(out).startsWith("exit 0:");
         assertThat(Duration.ofNanos(stoppedAt - stopAt)).as("the ladder ran long: %s", out)
                 .isGreaterThan(INTERVAL);
-        assertThat(qsupd.log()).as("the stop went past powerdown").contains("rung quit");
+        assertThat(qsupd.log()).as("the stop went past powerdown; qsup said %s", out).contains("rung quit");
         List<Long> pings = systemd.messages().stream().filter(m -> m.text().equals("WATCHDOG=1"))
                 .map(NotifySocket.Message::nanos).filter(t -> t > stopAt && t < stoppedAt).toList();
         assertThat(pings.size()).as("pings during a %d ms ladder; log:%n%s", (stoppedAt - stopAt) / 1_000_000,
