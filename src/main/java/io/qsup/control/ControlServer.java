@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.qsup.config.DaemonSettings;
+import io.qsup.daemon.LoopHealth;
 import io.qsup.daemon.Version;
 import io.qsup.qmp.QmpFraming;
 import java.io.IOException;
@@ -110,6 +111,7 @@ public final class ControlServer implements AutoCloseable {
     private final ScheduledThreadPoolExecutor timer;
     private AFUNIXServerSocket serverSocket;
     private AccessPolicy policy;
+    private LoopHealth.Loop health;
     private volatile boolean closed;
     private long refusedInARow; // accept thread only
 
@@ -154,6 +156,7 @@ public final class ControlServer implements AutoCloseable {
         OptionalLong gid = applyGroup();
         policy = new AccessPolicy(currentUid(), groupName, gid);
         log.info("control: listening on {} (group {})", socketPath, gid.isPresent() ? groupName : "none");
+        health = LoopHealth.poked("control-accept", LoopHealth.connectingTo(socketPath));
         Thread.ofPlatform().daemon().name("control-accept").start(this::acceptLoop);
     }
 
@@ -192,9 +195,11 @@ public final class ControlServer implements AutoCloseable {
     /** Accepts until {@link #close}; a failing accept() backs off and retries, it never ends the loop. */
     private void acceptLoop() {
         while (!closed) {
+            health.beat();
             AFUNIXSocket socket;
             try {
                 socket = serverSocket.accept();
+                health.beat();
             } catch (IOException e) {
                 if (closed) {
                     return;
@@ -397,6 +402,9 @@ public final class ControlServer implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        if (health != null) {
+            health.close();
+        }
         backoff.wakeUp();
         try {
             if (serverSocket != null) {

@@ -131,12 +131,15 @@ public final class QsupdMain implements Callable<Integer> {
         MetricsServer metrics = startMetrics(settings, sup, control);
         sup.startup();
         notifier.ready();
+        java.util.Optional<SdWatchdog> watchdog = SdWatchdog.fromEnvironment();
+        watchdog.ifPresent(SdWatchdog::start);
         log.info("qsupd ready: {} VMs", sup.list().size());
         try {
             exit.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        watchdog.ifPresent(SdWatchdog::close);
         notifier.close();
         notifier.stopping();
         log.info("qsupd exiting; VMs keep running and are adopted by the next qsupd");

@@ -11,7 +11,8 @@ import java.util.function.Supplier;
 /**
  * What qsupd tells systemd over {@code NOTIFY_SOCKET}: {@code READY=1}, {@code RELOADING=1} with
  * {@code MONOTONIC_USEC=}, {@code STOPPING=1}, and a {@code STATUS=} line with the VM counts ("12 running, 1 failed,
- * 0 unresponsive") sent whenever it changes. Without a notify socket it sends nothing.
+ * 0 unresponsive", followed by "; stuck: vm-ops web1" while the watchdog finds a supervisor loop stuck) sent whenever
+ * it changes. Without a notify socket it sends nothing.
  *
  * <p>Threading: one platform thread ({@code sd-notify-status}; junixsocket I/O never runs on a virtual thread) owns
  * {@code lastStatus} and sends every STATUS line. {@link #changed()} is called from VM threads and only offers a
@@ -87,7 +88,8 @@ final class ServiceNotifier implements AutoCloseable {
         try {
             while (!Thread.currentThread().isInterrupted()) {
                 wake.poll(RECOUNT_MILLIS, TimeUnit.MILLISECONDS);
-                String s = status(vms.get());
+                List<String> stuck = LoopHealth.stuck();
+                String s = status(vms.get()) + (stuck.isEmpty() ? "" : "; stuck: " + String.join(", ", stuck));
                 if (!s.equals(lastStatus)) {
                     lastStatus = s;
                     SdNotify.notify(socket, "STATUS=" + s);

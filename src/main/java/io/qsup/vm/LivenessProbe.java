@@ -1,6 +1,7 @@
 package io.qsup.vm;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.qsup.daemon.LoopHealth;
 import io.qsup.qmp.QmpDisconnectedException;
 import io.qsup.qmp.QmpException;
 import io.qsup.qmp.QmpStatus;
@@ -47,6 +48,7 @@ final class LivenessProbe {
     private final VmStatsRecorder stats;
     private final Host host;
     private final Thread thread;
+    private final LoopHealth.Loop health;
 
     LivenessProbe(String name, VmStateMachine sm, VmStatsRecorder stats, Host host) {
         this.name = name;
@@ -54,6 +56,7 @@ final class LivenessProbe {
         this.stats = stats;
         this.host = host;
         this.thread = Thread.ofPlatform().name("vm-monitor " + name).daemon(true).unstarted(this::loop);
+        this.health = LoopHealth.beating("vm-monitor " + name);
     }
 
     void start() {
@@ -61,12 +64,14 @@ final class LivenessProbe {
     }
 
     void stop() {
+        health.close();
         thread.interrupt();
     }
 
     private void loop() {
         long nextProbe = System.nanoTime() + host.spec().probeInterval().toNanos();
         while (!host.closed()) {
+            health.beat();
             try {
                 Thread.sleep(Duration.ofNanos(Math.max(0,
                         Math.min(nextProbe - System.nanoTime(), STATS_INTERVAL.toNanos()))));

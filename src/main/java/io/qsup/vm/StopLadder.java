@@ -1,5 +1,6 @@
 package io.qsup.vm;
 
+import io.qsup.daemon.LoopHealth;
 import io.qsup.qmp.GuestAgentClient;
 import io.qsup.qmp.QmpDisconnectedException;
 import io.qsup.qmp.QmpException;
@@ -198,6 +199,7 @@ final class StopLadder {
             return true;
         }
         while (inspector.isAlive(p)) {
+            LoopHealth.progress(); // a ladder on a VM's ops thread is busy, not stuck
             if (System.nanoTime() >= deadlineNanos) {
                 return false;
             }

@@ -1,6 +1,7 @@
 package io.qsup.vm;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.qsup.daemon.LoopHealth;
 import io.qsup.qmp.QmpClient;
 import io.qsup.qmp.QmpEndpoint;
 import io.qsup.qmp.QmpSocketProbe;
@@ -68,6 +69,7 @@ public final class VmController implements AutoCloseable {
     private final LivenessProbe probe;
     private final StopLadder ladder;
     private final Adoption adoption;
+    private final LoopHealth.Loop health;
     private final AtomicLong generation = new AtomicLong();
     /** Counts requests (start, stop, restart, kill) as they arrive; a restart starts only if none came after it. */
     private final AtomicLong requests = new AtomicLong();
@@ -114,6 +116,7 @@ public final class VmController implements AutoCloseable {
         // starve the others past every deadline (seen with three VMs on a 2-core host).
         this.ops = Executors.newSingleThreadExecutor(
                 Thread.ofPlatform().name("vm-ops " + spec.name()).daemon(true).factory());
+        this.health = LoopHealth.queue("vm-ops " + spec.name(), this::queue);
         this.ladder = new StopLadder(spec.name(), inspector, () -> closed, sm::reportRung);
         this.adoption = new Adoption(spec.name(), inspector, this::openSession);
         this.probe = new LivenessProbe(spec.name(), sm, stats, new ProbeHost());
@@ -326,6 +329,7 @@ public final class VmController implements AutoCloseable {
         // a stop request ends the wait, so a queued VM never delays its own stop.
         try {
             while (!supervision.tryAcquireLaunchSlot(name(), Duration.ofMillis(100))) {
+                health.beat();
                 if (stopRequested || closed) {
                     return sm.state();
                 }
@@ -387,6 +391,7 @@ public final class VmController implements AutoCloseable {
             }
             serialOffset = sp.readyCheck() instanceof ReadyCheck.SerialLine s ? sizeOf(s.serialLog()) : 0;
             steps.step("spawn", () -> {
+                health.quietFor(sp.launchTimeout().plusSeconds(5));
                 QemuLauncher.Result r = launcher.run(sp.name(), sp.argv(), sp.qemuLog(), sp.launchTimeout());
                 if (!r.ok()) {
                     String why = r.timedOut() ? "the QEMU launcher did not finish within "
@@ -1027,6 +1032,7 @@ public final class VmController implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        health.close();
         probe.stop();
         GuestAgentProbe g = agent;
         if (g != null) {

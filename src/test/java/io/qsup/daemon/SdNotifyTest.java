@@ -31,6 +31,20 @@ class SdNotifyTest {
     }
 
     @Test
+    void anAbstractNamespaceSocketNamedWithAnAtSignGetsTheDatagram() throws Exception {
+        String name = "qsup-sdn-" + java.util.UUID.randomUUID();
+        try (AFUNIXDatagramSocket server = AFUNIXDatagramSocket.newInstance()) {
+            server.bind(AFUNIXSocketAddress.inAbstractNamespace(name));
+            server.setSoTimeout(5000);
+            assertThat(SdNotify.notify("@" + name, "WATCHDOG=1")).isTrue();
+            DatagramPacket p = new DatagramPacket(new byte[512], 512);
+            server.receive(p);
+            assertThat(new String(p.getData(), 0, p.getLength(), StandardCharsets.UTF_8)).isEqualTo("WATCHDOG=1");
+        }
+        assertThat(Files.exists(Path.of("@" + name))).as("no file named after the socket").isFalse();
+    }
+
+    @Test
     void withoutNotifySocketNothingIsSent() {
         assertThat(SdNotify.notify(null, "READY=1")).isFalse();
         assertThat(SdNotify.notify("", "READY=1")).isFalse();

@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -24,7 +25,16 @@ public final class QsupdProcess implements AutoCloseable {
 
     /** Starts {@code qsupd --config SETTINGS EXTRA...}, logging at INFO to {@code log}. */
     public static QsupdProcess start(Path settings, Path log, String... extra) throws IOException {
-        return start(List.of(), null, settings, log, extra);
+        return start(List.of(), null, settings, log, Map.of(), List.of(), extra);
+    }
+
+    /**
+     * Starts {@code qsupd --config SETTINGS EXTRA...} with {@code env} added to the environment and {@code jvmArgs}
+     * (such as {@code -Dkey=value}) given to its JVM.
+     */
+    public static QsupdProcess start(Path settings, Path log, Map<String, String> env, List<String> jvmArgs,
+            String... extra) throws IOException {
+        return start(List.of(), null, settings, log, env, jvmArgs, extra);
     }
 
     /**
@@ -34,15 +44,23 @@ public final class QsupdProcess implements AutoCloseable {
      */
     public static QsupdProcess start(List<String> wrapper, Path workDir, Path settings, Path log, String... extra)
             throws IOException {
+        return start(wrapper, workDir, settings, log, Map.of(), List.of(), extra);
+    }
+
+    /** The general form of the starters above. */
+    public static QsupdProcess start(List<String> wrapper, Path workDir, Path settings, Path log,
+            Map<String, String> env, List<String> jvmArgs, String... extra) throws IOException {
         List<String> cmd = new ArrayList<>(wrapper);
-        cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Dqsup.logLevel=INFO", "-cp", System.getProperty("java.class.path"), QsupdMain.class.getName(),
+        cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Dqsup.logLevel=INFO"));
+        cmd.addAll(jvmArgs);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), QsupdMain.class.getName(),
                 "--config", settings.toString()));
         cmd.addAll(List.of(extra));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
         if (workDir != null) {
             pb.directory(workDir.toFile());
         }
+        pb.environment().putAll(env);
         return new QsupdProcess(pb.start(), log);
     }
 

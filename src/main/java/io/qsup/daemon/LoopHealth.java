@@ -1,0 +1,258 @@
+package io.qsup.daemon;
+
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
+
+/**
+ * The health contract of qsupd's own loops, which the systemd watchdog reads ({@link SdWatchdog}): each supervising
+ * loop registers once and proves progress with one call, and only while every registered loop has proved progress
+ * within the watchdog's period does qsupd send {@code WATCHDOG=1}.
+ *
+ * <p>How a loop proves progress:
+ * <ul>
+ *   <li>{@link #beating}: the loop wakes by itself (the liveness probe) and calls {@link Loop#beat()} every cycle.</li>
+ *   <li>{@link #queue}: a work queue (a VM's {@code vm-ops} thread) may sit idle for hours, so the watchdog posts a
+ *       no-op through it when it has been quiet for half a period; the no-op running is the proof. A long operation on
+ *       that thread (a stop ladder) proves progress at its poll points with {@link #progress()}, and declares a single
+ *       step that blocks longer than a period with {@link Loop#quietFor}.</li>
+ *   <li>{@link #poked}: a loop blocked in {@code accept()} is woken by a real connection ({@link #connectingTo}), and
+ *       beats when {@code accept()} returns.</li>
+ * </ul>
+ * At most one no-op is outstanding per queue, so a stuck queue does not fill with them; a poke that did not wake its
+ * loop is repeated every quarter period.
+ *
+ * <p>Test hook: with the system property {@value #TEST_FREEZE_PROPERTY} naming a file, the watchdog's no-op blocks the
+ * queue loop whose name is that file's content (for example {@code vm-ops web1}) for as long as the file says so,
+ * without proving progress: the way tests freeze one VM's event thread in a real qsupd. Without the property (always,
+ * outside tests) the no-op only proves progress.
+ *
+ * <p>Threading: the registry is a concurrent set; each {@link Loop} holds volatile fields and an atomic flag, so any
+ * thread may beat, register or close, and the watchdog thread reads them without a lock; its plain
+ * {@code reportedStale} flag belongs to the watchdog thread alone. Nothing here blocks, except the test hook.
+ */
+public final class LoopHealth {
+    /** Test-only: names a file whose content freezes the queue loop of that name (see the class comment). */
+    public static final String TEST_FREEZE_PROPERTY = "qsup.test-only.freeze-loop-file";
+    private static final String FREEZE_FILE = System.getProperty(TEST_FREEZE_PROPERTY);
+
+    private static final Set<Loop> loops = ConcurrentHashMap.newKeySet();
+    /** The loop each thread serves, for {@link #progress()} from code that holds no handle. */
+    private static final Map<Thread, Loop> byThread = new ConcurrentHashMap<>();
+    /** The names of the loops the watchdog last found stale, for the status line. */
+    private static volatile List<String> stuck = List.of();
+
+    private LoopHealth() {}
+
+    /** A loop that wakes by itself and calls {@link Loop#beat()} each cycle. */
+    public static Loop beating(String name) {
+        return add(new Loop(name, null, false));
+    }
+
+    /**
+     * A work queue: {@code submit} posts a task to run on the queue's thread (dropping it once the queue is closed).
+     * A first no-op is posted at once, so the queue's thread is known to {@link #progress()} from its first task on.
+     */
+    public static Loop queue(String name, Consumer<Runnable> submit) {
+        Loop l = add(new Loop(name, null, true));
+        l.kicker = () -> submit.accept(l::kickRan);
+        l.kick(System.nanoTime(), 0);
+        return l;
+    }
+
+    /** A loop that blocks until something arrives; {@code poke} makes something arrive (it must not block). */
+    public static Loop poked(String name, Runnable poke) {
+        return add(new Loop(name, poke, false));
+    }
+
+    /** A poke for a loop that accepts on a unix socket: connect and hang up at once. */
+    public static Runnable connectingTo(Path socket) {
+        UnixDomainSocketAddress addr = UnixDomainSocketAddress.of(socket);
+        return () -> {
+            try (SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+                ch.configureBlocking(false); // a full backlog must not block the watchdog
+                ch.connect(addr);
+            } catch (IOException e) {
+                // the loop does not beat; the poke is repeated, and the watchdog reports the loop if it stays quiet
+            }
+        };
+    }
+
+    /** The current thread made progress, if it is a registered loop's thread (a poll point inside a long step). */
+    public static void progress() {
+        Loop l = byThread.get(Thread.currentThread());
+        if (l != null) {
+            l.beat();
+        }
+    }
+
+    static List<Loop> loops() {
+        return new ArrayList<>(loops);
+    }
+
+    /** The loops the watchdog found stale at its last look; empty without a watchdog. */
+    static List<String> stuck() {
+        return stuck;
+    }
+
+    static void setStuck(List<String> names) {
+        stuck = List.copyOf(names);
+    }
+
+    private static Loop add(Loop l) {
+        loops.add(l);
+        return l;
+    }
+
+    /** One registered loop; {@link #close()} when the loop ends. */
+    public static final class Loop implements AutoCloseable {
+        private final String name;
+        private volatile Runnable kicker;
+        /** nanoTime of the last proof. */
+        private volatile long lastBeat = System.nanoTime();
+        /** nanoTime until which a declared quiet step may last; the next proof ends it early. */
+        private volatile long quietUntil = lastBeat;
+        private final AtomicBoolean kickPending = new AtomicBoolean();
+        /** A queue's no-op waits its turn, so one is enough; a poke may be lost, so it is repeated. */
+        private final boolean queued;
+        /** Watchdog thread only: when the last poke went out, if one did. */
+        private long lastPoke;
+        private boolean poked;
+        /** The loop's thread, as its last proof showed it. */
+        private volatile Thread thread;
+        private volatile boolean closed;
+        /** Watchdog thread only: whether it has reported this loop stale. */
+        boolean reportedStale;
+
+        private Loop(String name, Runnable kicker, boolean queued) {
+            this.name = name;
+            this.kicker = kicker;
+            this.queued = queued;
+        }
+
+        public String name() {
+            return name;
+        }
+
+        /** The loop made progress now. */
+        public void beat() {
+            long now = System.nanoTime();
+            lastBeat = now;
+            quietUntil = now;
+            kickPending.set(false);
+            Thread me = Thread.currentThread();
+            Thread old = thread;
+            if (old != me) {
+                bind(old, me); // a queue's worker may be replaced; progress() follows it
+            }
+        }
+
+        private void bind(Thread old, Thread me) {
+            thread = me;
+            if (old != null) {
+                byThread.remove(old, this);
+            }
+            byThread.put(me, this);
+            if (closed) {
+                byThread.remove(me, this); // closed meanwhile: hold no thread
+            }
+        }
+
+        /**
+         * The next step may block up to {@code d} without proving progress (a QEMU launch with its own timeout); the
+         * next proof ends the allowance.
+         */
+        public void quietFor(Duration d) {
+            quietUntil = System.nanoTime() + d.toNanos();
+        }
+
+        /** Nanoseconds since the last proof at {@code now}. */
+        long silentNanos(long now) {
+            return now - lastBeat;
+        }
+
+        /** Whether a declared quiet step may still be under way at {@code now}. */
+        boolean quietAt(long now) {
+            return quietUntil - now > 0;
+        }
+
+        /** The thread that last proved progress, or null. */
+        Thread thread() {
+            return thread;
+        }
+
+        /**
+         * Asks an idle loop to prove progress: a queue unless its no-op is still outstanding, a poked loop unless it
+         * was poked less than {@code retryNanos} ago.
+         */
+        void kick(long now, long retryNanos) {
+            Runnable k = kicker;
+            if (k == null) {
+                return;
+            }
+            if (queued) {
+                if (kickPending.compareAndSet(false, true)) {
+                    k.run();
+                }
+            } else if (!poked || now - lastPoke >= retryNanos) {
+                poked = true;
+                lastPoke = now;
+                k.run();
+            }
+        }
+
+        /** On the queue's thread: the watchdog's no-op. */
+        private void kickRan() {
+            Thread me = Thread.currentThread();
+            Thread old = thread;
+            if (old != me) {
+                bind(old, me);
+            }
+            holdWhileFrozen();
+            beat();
+        }
+
+        private void holdWhileFrozen() {
+            if (FREEZE_FILE == null) {
+                return;
+            }
+            Path f = Path.of(FREEZE_FILE);
+            try {
+                while (Files.exists(f) && Files.readString(f, StandardCharsets.UTF_8).strip().equals(name)) {
+                    Thread.sleep(100);
+                }
+            } catch (IOException e) {
+                // the file went away between the checks: thawed
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        @Override
+        public void close() {
+            closed = true;
+            loops.remove(this);
+            Thread t = thread;
+            if (t != null) {
+                byThread.remove(t, this);
+            }
+        }
+
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+}
