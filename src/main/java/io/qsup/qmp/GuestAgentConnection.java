@@ -18,8 +18,8 @@ import org.slf4j.LoggerFactory;
  * resynchronises: it sends 0xFF (which resets the agent's parser), then {@code guest-sync-delimited} with a random
  * id, drops everything until the agent's 0xFF, and takes the reply that echoes the id.
  *
- * <p>Threading: one platform reader thread {@code agent-reader NAME} (junixsocket reads never run on virtual threads)
- * frames the stream into a queue. {@link #call} may be called by one thread at a time ({@link GuestAgentClient}
+ * <p>Threading: one virtual reader thread {@code agent-reader NAME} frames the stream into a queue; the socket is the
+ * JDK's own channel (nothing is ever passed to the agent as a file descriptor), so its reads park the virtual thread. {@link #call} may be called by one thread at a time ({@link GuestAgentClient}
  * serialises them); {@link #close} from any thread.
  */
 final class GuestAgentConnection implements AutoCloseable {
@@ -43,14 +43,14 @@ final class GuestAgentConnection implements AutoCloseable {
         this.label = label;
         this.endpoint = endpoint;
         this.transport = transport;
-        this.reader = Thread.ofPlatform().name("agent-reader " + label).daemon(true).unstarted(this::readLoop);
+        this.reader = Thread.ofVirtual().name("agent-reader " + label).unstarted(this::readLoop);
     }
 
     static GuestAgentConnection connect(String label, QmpEndpoint endpoint, Duration timeout)
             throws QmpConnectException {
         QmpTransport t;
         try {
-            t = QmpTransport.connect(endpoint, timeout);
+            t = QmpTransport.connect(endpoint, timeout, false);
         } catch (QmpConnectException e) {
             throw new QmpConnectException("cannot connect to guest agent socket " + endpoint + ": "
                     + e.getMessage().replaceFirst("^cannot connect to QMP socket [^:]*: ", ""), e.getCause());

@@ -92,12 +92,13 @@ public final class QmpClient implements AutoCloseable {
     /**
      * Connects, reads the greeting and negotiates capabilities ({@code oob} only when the server offers it).
      *
-     * <p>From a virtual thread, the work moves to a short-lived platform thread: junixsocket 2.10's blocking calls on
-     * a virtual thread may sleep until their timeout although data has arrived, and leave the socket in a mode in
-     * which the session's reader thread then fails. Seen here as greetings that took the whole connect timeout.
+     * <p>From a virtual thread, a session that may pass fds (junixsocket) is connected on a short-lived platform
+     * thread: junixsocket 2.10's blocking calls on a virtual thread may sleep until their timeout although data has
+     * arrived, and leave the socket in a mode in which the session's reader thread then fails. Seen here as greetings
+     * that took the whole connect timeout. Without fd passing the JDK's channel serves, on the calling thread.
      */
     public static QmpClient connect(QmpEndpoint endpoint, Options options) throws QmpException {
-        if (!Thread.currentThread().isVirtual()) {
+        if (!Thread.currentThread().isVirtual() || !options.fdPassing() || endpoint instanceof QmpEndpoint.Tcp) {
             return connectHere(endpoint, options);
         }
         CompletableFuture<QmpClient> result = new CompletableFuture<>();

@@ -22,12 +22,12 @@ import org.slf4j.LoggerFactory;
 /**
  * The QMP protocol over one transport: greeting, id-matched replies and ordered event delivery.
  *
- * <p>Threads: one platform thread {@code qmp-reader NAME} reads and routes every message: replies complete the future
+ * <p>Threads: one thread {@code qmp-reader NAME} reads and routes every message: replies complete the future
  * waiting on their id, events are queued for one virtual thread {@code qmp-events NAME}, which calls the event
- * listeners in arrival order and, last of all, the disconnect listeners. One platform thread {@code qmp-writer NAME}
- * sends queued messages, so a peer that stops reading can block only that thread, never a caller past its deadline.
- * Reader and writer are platform threads because junixsocket I/O is a native call that would pin a virtual thread's
- * carrier.
+ * listeners in arrival order and, last of all, the disconnect listeners. One thread {@code qmp-writer NAME} sends
+ * queued messages, so a peer that stops reading can block only that thread, never a caller past its deadline. Reader
+ * and writer are virtual threads over the JDK's channel or a TCP socket, and platform threads over junixsocket, whose
+ * blocking native calls misbehave on virtual threads (kohlschutter/junixsocket#172).
  *
  * <p>A malformed message (bad JSON, an unclosed string) is dropped and reading goes on with the peer's next line; only
  * a message over the size limit ends the session, since the stream cannot be trusted after it.
@@ -149,8 +149,9 @@ final class QmpConnection {
     /** Starts the reader and the event dispatcher. */
     void start() {
         dispatcher = Thread.ofVirtual().name("qmp-events " + label).start(this::dispatchLoop);
-        Thread.ofPlatform().name("qmp-reader " + label).daemon(true).start(this::readLoop);
-        Thread.ofPlatform().name("qmp-writer " + label).daemon(true).start(this::writeLoop);
+        Thread.Builder io = transport.needsPlatformThreads() ? Thread.ofPlatform().daemon(true) : Thread.ofVirtual();
+        io.name("qmp-reader " + label).start(this::readLoop);
+        io.name("qmp-writer " + label).start(this::writeLoop);
     }
 
     /** Queues a message with a fresh id for the writer; the returned pending call completes on the reader thread. */

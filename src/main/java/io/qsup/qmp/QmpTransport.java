@@ -11,8 +11,6 @@ import java.net.SocketTimeoutException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.SelectionKey;
-import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -23,6 +21,9 @@ import org.newsclub.net.unix.AFUNIXSocketAddress;
  * Bytes in and out of one QMP socket, plus file descriptors on unix sockets: a unix socket through junixsocket when the
  * session may pass fds (SCM_RIGHTS, which only junixsocket does), else through the JDK's own {@link SocketChannel},
  * which needs no native library and works on virtual threads; or TCP.
+ *
+ * <p>Only the junixsocket transport needs platform threads for its reads and writes (see {@link #needsPlatformThreads});
+ * the JDK channel and the TCP socket park a virtual thread instead of blocking its carrier.
  *
  * <p>Locking: {@link #send} holds {@code writeLock} so a message and the fds attached to it go out together; reads are
  * done by one reader thread only; {@link #close} may be called from any thread and never takes the write lock.
@@ -114,10 +115,18 @@ final class QmpTransport implements AutoCloseable {
         return unix != null;
     }
 
+    /**
+     * Whether reads and writes must run on platform threads: junixsocket's blocking calls misbehave on virtual threads
+     * (kohlschutter/junixsocket#172), the JDK's channel and socket do not.
+     */
+    boolean needsPlatformThreads() {
+        return unix != null;
+    }
+
     /** A read timeout for the greeting; zero means block until data or close. */
     void setReadTimeout(Duration d) throws SocketException {
         if (channel != null) {
-            channel.timeoutMillis = d.toMillis();
+            channel.setTimeout(d.toMillis());
         } else {
             socket.setSoTimeout((int) Math.min(Integer.MAX_VALUE, d.toMillis()));
         }
@@ -148,15 +157,40 @@ final class QmpTransport implements AutoCloseable {
 
     /**
      * Blocking streams over a unix {@link SocketChannel}, read by the reader thread only and written under the
-     * transport's write lock. A read timeout (the greeting's) is honoured by one non-blocking read and a selector; no
-     * write happens while it is set, because the session sends nothing before the greeting.
+     * transport's write lock. A read timeout (the greeting's) is a watchdog on a virtual thread that closes the channel
+     * when the time is up, and the read then fails as a timeout: no selector, so the read parks a virtual thread like
+     * any other. The channel is useless after such a timeout, which ends the connect anyway.
      */
     private static final class ChannelStreams extends InputStream {
         private final SocketChannel ch;
-        volatile long timeoutMillis;
+        private volatile Thread watchdog;
+        private volatile boolean timedOut;
+        private volatile long timeoutMillis;
 
         ChannelStreams(SocketChannel ch) {
             this.ch = ch;
+        }
+
+        /** Arms (positive) or disarms (zero) the watchdog. */
+        void setTimeout(long millis) {
+            Thread old = watchdog;
+            watchdog = null;
+            if (old != null) {
+                old.interrupt();
+            }
+            timeoutMillis = millis;
+            if (millis <= 0) {
+                return;
+            }
+            watchdog = Thread.ofVirtual().name("qmp-read-timeout").start(() -> {
+                try {
+                    Thread.sleep(millis);
+                } catch (InterruptedException disarmed) {
+                    return;
+                }
+                timedOut = true;
+                closeQuietly();
+            });
         }
 
         @Override
@@ -171,24 +205,13 @@ final class QmpTransport implements AutoCloseable {
             if (len == 0) {
                 return 0;
             }
-            ByteBuffer buf = ByteBuffer.wrap(b, off, len);
-            long t = timeoutMillis;
-            if (t <= 0) {
-                return ch.read(buf);
-            }
-            ch.configureBlocking(false);
-            try (Selector sel = Selector.open()) {
-                ch.register(sel, SelectionKey.OP_READ);
-                int n = ch.read(buf);
-                if (n == 0) {
-                    if (sel.select(t) == 0) {
-                        throw new SocketTimeoutException("no data within " + t + " ms");
-                    }
-                    n = ch.read(buf);
+            try {
+                return ch.read(ByteBuffer.wrap(b, off, len));
+            } catch (IOException e) {
+                if (timedOut) {
+                    throw new SocketTimeoutException("no data within " + timeoutMillis + " ms");
                 }
-                return n;
-            } finally {
-                ch.configureBlocking(true); // the selector's close above deregistered the channel
+                throw e;
             }
         }
 

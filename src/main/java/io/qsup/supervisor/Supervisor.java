@@ -770,7 +770,7 @@ public final class Supervisor implements AutoCloseable {
         for (Managed m : new TreeMap<>(vms).values()) {
             CompletableFuture<StopResult> f = new CompletableFuture<>();
             fs.put(m.name, f);
-            Thread.ofPlatform().daemon().name("shutdown " + m.name).start(() -> {
+            Thread.ofVirtual().name("shutdown " + m.name).start(() -> {
                 try {
                     slots.acquire();
                 } catch (InterruptedException e) {

@@ -24,7 +24,7 @@ import org.slf4j.LoggerFactory;
  * then flagged {@code guest-unresponsive} ({@link VmEvent.GuestHangChange}) and the controller is told, once per
  * episode, so that {@code guest-hang-action: restart} can end it.
  *
- * <p>Threading: one platform thread {@code vm-agent NAME} (junixsocket reads run on platform threads) runs the loop
+ * <p>Threading: one virtual thread {@code vm-agent NAME} (the agent's socket is a JDK channel) runs the loop
  * and is the only writer of the volatile state fields; any thread reads them. {@link #client()} is thread-safe
  * and may be used by others (the stop ladder, exec) while the loop runs; their calls queue behind a ping for at
  * most their own deadline.
@@ -70,7 +70,7 @@ final class GuestAgentProbe implements AutoCloseable {
         this.interval = interval;
         this.timeout = timeout;
         this.paused = paused;
-        this.thread = Thread.ofPlatform().name("vm-agent " + name).daemon(true).unstarted(this::loop);
+        this.thread = Thread.ofVirtual().name("vm-agent " + name).unstarted(this::loop);
     }
 
     void start() {

@@ -15,7 +15,7 @@ import org.slf4j.LoggerFactory;
  * {@code probe-timeout} deadline. A miss flags the VM {@code unresponsive}; an answer clears the flag and keeps
  * running/paused in step with QEMU. Between probes it refreshes the {@code /proc} figures of the VM's stats.
  *
- * <p>Threading: one platform thread {@code vm-monitor NAME} runs the loop; it reads the controller's volatile fields
+ * <p>Threading: one virtual thread {@code vm-monitor NAME} runs the loop; it reads the controller's volatile fields
  * through {@link Host}, never changes the VM's process itself, and hands anything that would (an orphan to retry, a
  * hang to end) to the controller, which queues it on its ops thread.
  */
@@ -55,7 +55,7 @@ final class LivenessProbe {
         this.sm = sm;
         this.stats = stats;
         this.host = host;
-        this.thread = Thread.ofPlatform().name("vm-monitor " + name).daemon(true).unstarted(this::loop);
+        this.thread = Thread.ofVirtual().name("vm-monitor " + name).unstarted(this::loop);
         this.health = LoopHealth.beating("vm-monitor " + name);
     }
 

@@ -18,7 +18,7 @@ import org.slf4j.LoggerFactory;
  * passes or {@code ready-timeout} passes, and completes {@link #result()} with true (ready) or false (missed, or the
  * probe was closed because the process ended).
  *
- * <p>Threading: one platform thread {@code vm-ready NAME} polls; {@link #result()} may be read and waited on from any
+ * <p>Threading: one virtual thread {@code vm-ready NAME} polls; {@link #result()} may be read and waited on from any
  * thread; {@link #close} from any thread.
  */
 final class ReadinessProbe implements AutoCloseable {
@@ -47,7 +47,7 @@ final class ReadinessProbe implements AutoCloseable {
         this.timeout = timeout;
         this.agent = agent;
         this.serialOffset = serialOffset;
-        this.thread = Thread.ofPlatform().name("vm-ready " + name).daemon(true).unstarted(this::loop);
+        this.thread = Thread.ofVirtual().name("vm-ready " + name).unstarted(this::loop);
     }
 
     void start() {

@@ -134,7 +134,7 @@ final class StopLadder {
         AgentShutdown(GuestAgentClient agent, long end) {
             long left = end - System.nanoTime();
             Duration deadline = Duration.ofNanos(Math.max(1_000_000, Math.min(left, AGENT_DEADLINE.toNanos())));
-            thread = Thread.ofPlatform().name("vm-agent-shutdown " + name).daemon(true).start(() -> {
+            thread = Thread.ofVirtual().name("vm-agent-shutdown " + name).start(() -> {
                 try {
                     agent.shutdown(deadline);
                     accepted.set(true);

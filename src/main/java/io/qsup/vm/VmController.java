@@ -32,10 +32,12 @@ import org.slf4j.LoggerFactory;
  * {@link VmStateMachine} and decides every state change.
  *
  * <p>Threading: every operation that changes the VM (start, stop, exit handling, adoption, pause, ...) runs on one
- * thread {@code vm-ops NAME}, one at a time, so they never race; the public methods only queue and return a
+ * virtual thread {@code vm-ops NAME}, one at a time, so they never race; the public methods only queue and return a
  * future. QMP events arrive on the QMP client's dispatcher thread and only set volatile fields or queue work. The
- * liveness probe runs on {@code vm-monitor NAME}, which also refreshes the VM's {@link #stats()} (lock-free, see
- * {@link VmStatsRecorder}), and a scheduled restart waits on {@code vm-backoff NAME}. No lock is
+ * liveness probe runs on the virtual thread {@code vm-monitor NAME}, which also refreshes the VM's {@link #stats()}
+ * (lock-free, see {@link VmStatsRecorder}), and a scheduled restart waits on {@code vm-backoff NAME}. Every per-VM
+ * thread is virtual: the QMP and guest-agent sessions run over the JDK's own unix channel, which parks a virtual
+ * thread, so a VM, defined or running, costs no platform thread of its own. No lock is
  * held while waiting for QEMU: the ladder's waits happen on the ops thread with no lock, and a stuck VM delays only its
  * own queue. {@link #stop} sets a flag at once so a launch in progress gives up before it spawns.
  */
@@ -111,11 +113,9 @@ public final class VmController implements AutoCloseable {
         this.sm = new VmStateMachine(spec.name(), java.time.Clock.systemUTC(), initial);
         this.stats = new VmStatsRecorder(spec.name(), initial);
         sm.addListener(stats);
-        // Platform threads, not virtual: QMP connects read the greeting with junixsocket on the calling thread, and
-        // junixsocket parks a virtual thread on a poll job in the small common ForkJoinPool, where one slow poll can
-        // starve the others past every deadline (seen with three VMs on a 2-core host).
-        this.ops = Executors.newSingleThreadExecutor(
-                Thread.ofPlatform().name("vm-ops " + spec.name()).daemon(true).factory());
+        // A virtual thread: nothing on it touches junixsocket, whose blocking calls misbehave there (the QMP session
+        // is a JDK channel, the socket probe hops to a platform thread of its own).
+        this.ops = Executors.newSingleThreadExecutor(Thread.ofVirtual().name("vm-ops " + spec.name()).factory());
         this.health = LoopHealth.queue("vm-ops " + spec.name(), this::queue);
         this.ladder = new StopLadder(spec.name(), inspector, () -> closed, sm::reportRung);
         this.adoption = new Adoption(spec.name(), inspector, this::openSession);
@@ -458,7 +458,7 @@ public final class VmController implements AutoCloseable {
 
     private QmpSession openSession(VmSpec sp, long qemuPid, Duration connectTimeout) throws QmpException {
         QmpClient client = QmpClient.connect(new QmpEndpoint.Unix(sp.qmpSocket()),
-                new QmpClient.Options(connectTimeout, Duration.ofSeconds(10), sp.name()));
+                new QmpClient.Options(connectTimeout, Duration.ofSeconds(10), sp.name()).withoutFdPassing());
         QmpSession s = new QmpSession(client, qemuPid);
         client.addEventListener(ev -> onEvent(s, ev));
         client.onDisconnect(ex -> {
@@ -654,7 +654,7 @@ public final class VmController implements AutoCloseable {
                     paused.toSeconds());
             return;
         }
-        Thread.ofPlatform().name("vm-agent-settime " + name()).daemon(true).start(() -> {
+        Thread.ofVirtual().name("vm-agent-settime " + name()).start(() -> {
             try {
                 g.client().setTime(Instant.now(), Duration.ofSeconds(5));
                 log.info("VM {}: resumed after {} s paused; guest clock set by guest-set-time", name(),

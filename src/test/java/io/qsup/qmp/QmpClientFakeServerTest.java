@@ -224,8 +224,9 @@ class QmpClientFakeServerTest {
         });
     }
 
-    private static List<String> sessionThreads() {
-        return Thread.getAllStackTraces().keySet().stream().map(Thread::getName)
+    /** The session's threads, virtual ones included. */
+    static List<String> sessionThreads() {
+        return io.qsup.testing.ThreadNames.all().stream().map(io.qsup.testing.ThreadNames.Named::name)
                 .filter(n -> n.endsWith(" fake") && n.startsWith("qmp-")).toList();
     }
 
