@@ -202,7 +202,7 @@ public final class LiveMigration {
                 if (cancel.getAsBoolean()) {
                     cancelledBecause = "a stop was requested, or qsupd is exiting";
                 } else if (System.nanoTime() > deadline) {
-                    cancelledBecause = "it did not complete within " + settings.timeout().toSeconds() + " s (status "
+                    cancelledBecause = "it did not complete within " + io.qsup.qmp.QmpDurations.format(settings.timeout()) + " (status "
                             + status + ", " + info.path("ram").path("remaining").asLong(0)
                             + " bytes left); raise the timeout or the bandwidth";
                 }

@@ -68,7 +68,7 @@ class LiveMigrationTest {
     void runningGuestMovesWithItsUptimeTheSourceQemuEndsAndOnlyOneQemuEverRuns() throws Exception {
         Host a = host("a");
         Host b = host("b");
-        VmDefinition def = definition("64M");
+        VmDefinition def = definition("128M");
         VmController src = controller(def, a, Supervision.NONE);
         VmController dst = controller(def, b, Supervision.NONE);
         assertThat(src.start(Cause.OPERATOR_START, "test").get(WAIT.toSeconds(), TimeUnit.SECONDS))
@@ -108,7 +108,7 @@ class LiveMigrationTest {
     @Test
     void migrationToAPortNobodyListensOnFailsWithQemusReasonAndTheSourceRunsOn() throws Exception {
         Host a = host("a");
-        VmDefinition def = definition("64M");
+        VmDefinition def = definition("128M");
         VmController src = controller(def, a, Supervision.NONE);
         src.start(Cause.OPERATOR_START, "test").get(WAIT.toSeconds(), TimeUnit.SECONDS);
         long pid = src.pid();
@@ -137,7 +137,7 @@ class LiveMigrationTest {
     void targetKilledMidwayLeavesTheSourceRunningAndTheTargetIsNotRestarted() throws Exception {
         Host a = host("a");
         Host b = host("b");
-        VmDefinition def = definition("64M");
+        VmDefinition def = definition("128M");
         VmController src = controller(def, a, Supervision.NONE);
         VmController dst = controller(def, b, ALWAYS_RESTART);
         src.start(Cause.OPERATOR_START, "test").get(WAIT.toSeconds(), TimeUnit.SECONDS);
@@ -148,7 +148,7 @@ class LiveMigrationTest {
         LiveMigration.Incoming in = dst.startIncoming(incomingArgv(def, b), "127.0.0.1", Cause.MIGRATE, "test")
                 .get(WAIT.toSeconds(), TimeUnit.SECONDS);
         assertThat(dst.state()).isEqualTo(VmState.INCOMING);
-        // 256 KiB/s: the guest's 64 MiB take long enough to be caught in the middle
+        // 256 KiB/s: the guest's 128 MiB take long enough to be caught in the middle
         LiveMigration.Settings slow = new LiveMigration.Settings(Duration.ofMinutes(2), 256 * 1024,
                 Duration.ofMillis(300), Duration.ofSeconds(5));
         var outcome = src.migrateOut(in.uri(), slow, Cause.MIGRATE, "test");
@@ -179,7 +179,7 @@ class LiveMigrationTest {
     @Test
     void aTargetThatWouldShareTheSourcesRunDirIsRefusedAndTheSourceLeftAlone() throws Exception {
         Host a = host("a");
-        VmDefinition def = definition("64M");
+        VmDefinition def = definition("128M");
         VmController src = controller(def, a, Supervision.NONE);
         src.start(Cause.OPERATOR_START, "test").get(WAIT.toSeconds(), TimeUnit.SECONDS);
         long pid = src.pid();
@@ -199,7 +199,7 @@ class LiveMigrationTest {
     @Test
     void aTargetCommandLineThatIsNotTheVmsPlusIncomingDeferIsRefused() throws Exception {
         Host b = host("b");
-        VmDefinition def = definition("64M");
+        VmDefinition def = definition("128M");
         VmController dst = controller(def, b, Supervision.NONE);
         List<String> withoutIncoming = ArgvBuilder.build(def, b.settings(), facts);
 
