@@ -29,6 +29,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * Live migration of the test guest between two QEMUs on this host over loopback TCP, each under its own
@@ -212,6 +213,7 @@ class LiveMigrationTest {
 
     /** Not a pass/fail figure: prints the median over a few moves of a 128 MiB guest, back and forth. */
     @Test
+    @Timeout(value = 15, unit = TimeUnit.MINUTES)
     void migrationTimeOfA128MiBGuest() throws Exception {
         Host a = host("a");
         Host b = host("b");
