@@ -64,7 +64,7 @@ final class Table {
             String code = switch (state) {
                 case "running" -> "32";
                 case "failed", "orphaned" -> "31";
-                case "adopting", "backoff", "starting", "stopping" -> "33";
+                case "adopting", "backoff", "starting", "stopping", "incoming", "migrating" -> "33";
                 case "paused" -> "36";
                 default -> null;
             };

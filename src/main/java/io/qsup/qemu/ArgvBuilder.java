@@ -43,6 +43,18 @@ public final class ArgvBuilder {
         return new Run(vm, settings, host, true).argv();
     }
 
+    /**
+     * The command line of a live-migration target: {@link #build}'s, plus {@code -incoming defer} at the end, so QEMU
+     * starts with the same devices, waits without running guest code, and takes the VM's state once told where to
+     * listen ({@code migrate-incoming}). The two must match argument for argument, or the migration fails.
+     */
+    public static List<String> buildIncoming(VmDefinition vm, DaemonSettings settings, HostFacts host) {
+        List<String> argv = new ArrayList<>(build(vm, settings, host));
+        argv.add("-incoming");
+        argv.add("defer");
+        return List.copyOf(argv);
+    }
+
     /** The same command line without {@code -daemonize}, for running QEMU as a direct child. */
     public static List<String> buildForeground(VmDefinition vm, DaemonSettings settings, HostFacts host) {
         return new Run(vm, settings, host, false).argv();

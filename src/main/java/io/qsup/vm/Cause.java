@@ -40,6 +40,12 @@ public enum Cause {
     MONITOR_REGAINED("the monitor answers again"),
     /** QEMU's own run state changed (QMP STOP / RESUME, or query-status). */
     QEMU_STATUS("QEMU's own run state changed"),
+    /** A live migration of the VM began: its target was launched, or its source began to send. */
+    MIGRATE("a live migration of the VM began"),
+    /** A live migration handed the VM over: the target runs it, the source's QEMU is gone. */
+    MIGRATED("a live migration handed the VM over to another QEMU"),
+    /** A live migration failed; the VM runs on at its source, and its target is gone. The detail holds QEMU's reason. */
+    MIGRATION_FAILED("a live migration failed; the VM runs on at its source"),
     /** The start limit was hit. */
     START_LIMIT("the start limit was hit"),
     /** The process did not end even after SIGKILL. */

@@ -3,6 +3,8 @@ package io.qsup.vm;
 import static io.qsup.vm.VmState.ADOPTING;
 import static io.qsup.vm.VmState.BACKOFF;
 import static io.qsup.vm.VmState.FAILED;
+import static io.qsup.vm.VmState.INCOMING;
+import static io.qsup.vm.VmState.MIGRATING;
 import static io.qsup.vm.VmState.ORPHANED;
 import static io.qsup.vm.VmState.PAUSED;
 import static io.qsup.vm.VmState.RUNNING;
@@ -26,8 +28,15 @@ public final class Transitions {
         // ADOPTING ends in whatever adoption found: a live QEMU (running, paused, orphaned) or none.
         TABLE.put(ADOPTING, EnumSet.of(RUNNING, PAUSED, ORPHANED, STOPPED, BACKOFF, FAILED));
         // STARTING -> ORPHANED: a start found this VM's QEMU already alive and adopted it instead of launching.
-        TABLE.put(STARTING, EnumSet.of(RUNNING, PAUSED, STOPPING, STOPPED, BACKOFF, FAILED, ORPHANED));
-        TABLE.put(RUNNING, EnumSet.of(PAUSED, STOPPING, STOPPED, BACKOFF, FAILED, ORPHANED));
+        // STARTING -> INCOMING: the launch was of a live-migration target.
+        TABLE.put(STARTING, EnumSet.of(RUNNING, PAUSED, STOPPING, STOPPED, BACKOFF, FAILED, ORPHANED, INCOMING));
+        TABLE.put(RUNNING, EnumSet.of(PAUSED, STOPPING, STOPPED, BACKOFF, FAILED, ORPHANED, MIGRATING));
+        // A migration target takes the VM over (RUNNING), or the migration failed and it is quit (STOPPED); never
+        // BACKOFF: its QEMU ending must not boot the VM afresh while the source still runs it.
+        TABLE.put(INCOMING, EnumSet.of(RUNNING, STOPPING, STOPPED, ORPHANED));
+        // A migration source hands over and its QEMU is gone (STOPPED), or the migration failed and it runs on; its
+        // QEMU dying mid-way is an exit like any other.
+        TABLE.put(MIGRATING, EnumSet.of(RUNNING, STOPPING, STOPPED, BACKOFF, FAILED, ORPHANED));
         TABLE.put(PAUSED, EnumSet.of(RUNNING, STOPPING, STOPPED, BACKOFF, FAILED, ORPHANED));
         // A stop ends in STOPPED; FAILED only if even SIGKILL could not end the process.
         TABLE.put(STOPPING, EnumSet.of(STOPPED, FAILED));

@@ -95,6 +95,8 @@ public final class VmController implements AutoCloseable {
     /** The request number of a restart whose stop half is under way, or -1. */
     private volatile long restarting = -1;
     private volatile boolean closed;
+    /** The completed transfer of a migration out, until the hand-over finished or failed; ops thread only. */
+    private volatile LiveMigration.Outcome.Completed migratedOut;
 
     public VmController(VmSpec spec, Supervision supervision, QemuLauncher launcher, ProcessInspector inspector) {
         this(spec, supervision, launcher, inspector, VmState.STOPPED);
@@ -253,7 +255,9 @@ public final class VmController implements AutoCloseable {
     public CompletableFuture<VmState> resume() {
         return submit(() -> {
             Instant pausedSince = sm.state() == VmState.PAUSED ? sm.since() : null;
-            requireSession("resume").client.cont();
+            QmpSession s = requireSession("resume");
+            refuseResumeOfMigratedSource(s);
+            s.client.cont();
             if (pausedSince != null && Duration.between(pausedSince, Instant.now()).compareTo(CLOCK_RESYNC_AFTER) > 0) {
                 resyncGuestClock(Duration.between(pausedSince, Instant.now()));
             }
@@ -348,7 +352,7 @@ public final class VmController implements AutoCloseable {
                 return adoptPid(spec, running, "found running as pid " + running + " at start; adopted, not launched");
             }
             try {
-                VmState reached = launch();
+                VmState reached = launch(spec.argv(), false);
                 if (reached == null) {
                     sm.setState(VmState.STOPPED, Cause.OPERATOR_STOP, "stop requested during start");
                     return sm.state();
@@ -367,8 +371,12 @@ public final class VmController implements AutoCloseable {
         }
     }
 
-    /** Runs the launch steps; returns the state QEMU reports, or null if a stop came before the spawn. */
-    private VmState launch() throws LaunchFailedException {
+    /**
+     * Runs the launch steps with {@code argv}; returns the state QEMU reports, or null if a stop came before the spawn.
+     * A migration target ({@code incoming}) gets no agent or readiness watch yet: its guest runs nowhere here until the
+     * hand-over, and a silent agent must not count as a hung guest.
+     */
+    private VmState launch(List<String> argv, boolean incoming) throws LaunchFailedException {
         VmSpec sp = spec;
         LaunchSteps steps = new LaunchSteps(sp.name());
         QmpSession[] made = new QmpSession[1];
@@ -392,7 +400,7 @@ public final class VmController implements AutoCloseable {
             serialOffset = sp.readyCheck() instanceof ReadyCheck.SerialLine s ? sizeOf(s.serialLog()) : 0;
             steps.step("spawn", () -> {
                 health.quietFor(sp.launchTimeout().plusSeconds(5));
-                QemuLauncher.Result r = launcher.run(sp.name(), sp.argv(), sp.qemuLog(), sp.launchTimeout());
+                QemuLauncher.Result r = launcher.run(sp.name(), argv, sp.qemuLog(), sp.launchTimeout());
                 if (!r.ok()) {
                     String why = r.timedOut() ? "the QEMU launcher did not finish within "
                             + sp.launchTimeout().toSeconds() + " s" : "QEMU exited with status " + r.exitCode();
@@ -421,8 +429,10 @@ public final class VmController implements AutoCloseable {
             throw e;
         }
         session = made[0];
-        attachAgent();
-        attachReadiness(false);
+        if (!incoming) {
+            attachAgent();
+            attachReadiness(false);
+        }
         return reached[0];
     }
 
@@ -750,6 +760,12 @@ public final class VmController implements AutoCloseable {
             sm.setState(VmState.ORPHANED, Cause.MONITOR_LOST, "QMP connection lost while QEMU pid " + p + " lives on");
             return;
         }
+        if (sm.state() == VmState.INCOMING) {
+            // a target's end is no exit of the VM, which runs on at its source: no restart policy, no fresh boot
+            endIncoming(s, "the migration target QEMU pid " + p + " ended before the hand-over: "
+                    + causeOf(s).describe());
+            return;
+        }
         handleExit(causeOf(s));
     }
 
@@ -859,6 +875,10 @@ public final class VmController implements AutoCloseable {
         }
         QmpSession ses = session;
         long p = pid;
+        if (s == VmState.INCOMING || s == VmState.MIGRATING) {
+            // no guest to power down: a target has none running yet, a sent source is stopped (or was, if it failed)
+            first = StopLadder.Start.QUIT;
+        }
         sm.setState(VmState.STOPPING, cause, detail);
         if (ses != null) {
             ses.ending = true;
@@ -987,6 +1007,270 @@ public final class VmController implements AutoCloseable {
             sm.setState(r.running() ? VmState.RUNNING : VmState.PAUSED, Cause.MONITOR_REGAINED, "pid " + p);
         } catch (QmpException e) {
             log.debug("VM {}: still orphaned: {}", name(), e.getMessage());
+        }
+    }
+
+    // ---- live migration ----
+    //
+    // Two QEMUs of one VM exist on purpose during a migration: the source (MIGRATING) and the target (INCOMING), each
+    // under its own controller, normally on two hosts. On one host (tests, or a move between two qsupd instances that
+    // share a machine) they must have different run-dirs: the scans for "a live QEMU of this VM" (Adoption's pidfile,
+    // /proc argv markers and QMP socket) match by name AND by this controller's own pidfile or QMP socket path, so
+    // neither controller ever sees, adopts or refuses on the other's QEMU. If the paths are the same, startIncoming
+    // finds the source and refuses, rather than adopt it as its target or launch a QEMU on top of its files.
+    // Only one of the two runs guest code at any instant: see LiveMigration for the order of the steps.
+
+    /**
+     * Target side, step 1: launches this VM's QEMU as a live-migration target and has it listen on a free TCP port of
+     * {@code listenAddress}; the VM goes {@code stopped -> starting -> incoming}. Give the returned URI to the source's
+     * {@link #migrateOut}, then call {@link #finishIncoming} (the source completed) or {@link #abortIncoming} (it
+     * failed). The QEMU ending before that moves the VM to {@code stopped} ({@code migration-failed}), never to a
+     * restart: the VM still runs at its source.
+     *
+     * @param incomingArgv this VM's argv plus {@code -incoming defer}, from {@code ArgvBuilder.buildIncoming} with this
+     *                     host's settings; anything else is refused, since a target must be the source's exact machine
+     */
+    public CompletableFuture<LiveMigration.Incoming> startIncoming(List<String> incomingArgv, String listenAddress,
+            Cause cause, String detail) {
+        noteRequest("start-incoming");
+        return submit(() -> doStartIncoming(List.copyOf(incomingArgv), listenAddress, cause, detail));
+    }
+
+    /**
+     * Target side, step 2, once the source's {@link #migrateOut} completed: waits until this QEMU loaded the whole
+     * state, then runs it ({@code cont}); the VM goes {@code incoming -> running} ({@code migrated}). On failure the
+     * target QEMU is quit, the VM goes {@code stopped} ({@code migration-failed}) and the future fails with the
+     * reason: the caller then resumes the source with {@link #resumeAfterFailedHandOver}, which is safe because this
+     * QEMU never ran the guest.
+     */
+    public CompletableFuture<VmState> finishIncoming(Duration timeout) {
+        return submit(() -> doFinishIncoming(timeout));
+    }
+
+    /** Target side: the migration failed or was given up; quits the target QEMU, the VM goes {@code stopped}. */
+    public CompletableFuture<VmState> abortIncoming(String reason) {
+        return submit(() -> {
+            QmpSession s = session;
+            if (sm.state() != VmState.INCOMING || s == null) {
+                return sm.state();
+            }
+            endIncoming(s, reason);
+            return sm.state();
+        });
+    }
+
+    /**
+     * Source side: sends the running VM to the target listening at {@code uri} (from the target's
+     * {@link #startIncoming}) and completes when the transfer ended. The VM is {@code migrating} meanwhile; a stop
+     * requested meanwhile cancels the migration first. {@link LiveMigration.Outcome.Completed}: this QEMU is stopped
+     * and the VM stays {@code migrating} until {@link #finishMigrationOut} (the target took over) or
+     * {@link #resumeAfterFailedHandOver}. {@link LiveMigration.Outcome.Failed}: the VM runs on here, back to
+     * {@code running} ({@code migration-failed}, QEMU's reason in the detail); quit the target with
+     * {@link #abortIncoming}.
+     */
+    public CompletableFuture<LiveMigration.Outcome> migrateOut(String uri, LiveMigration.Settings settings, Cause cause,
+            String detail) {
+        return submit(() -> doMigrateOut(uri, settings, cause, detail));
+    }
+
+    /**
+     * Source side, after the target took over ({@link #finishIncoming} returned running): quits this stopped QEMU;
+     * the VM goes {@code migrating -> stopped} ({@code migrated}) with no QEMU and no runtime files left here. The
+     * caller releases the VM's local record (intent, claim) as it sees fit: the controller starts nothing again.
+     */
+    public CompletableFuture<VmState> finishMigrationOut() {
+        return submit(this::doFinishMigrationOut);
+    }
+
+    /**
+     * Source side, when the hand-over failed after a completed transfer: resumes this QEMU ({@code cont}); the VM goes
+     * {@code migrating -> running} ({@code migration-failed}). Call it only once the target is known never to have
+     * run the guest ({@link #finishIncoming} failed, or the target is gone), or the VM would run twice.
+     */
+    public CompletableFuture<VmState> resumeAfterFailedHandOver(String reason) {
+        return submit(() -> {
+            if (sm.state() != VmState.MIGRATING) {
+                return sm.state();
+            }
+            QmpSession s = requireSession("resume after a failed hand-over");
+            if (!s.client.queryStatus(spec.probeTimeout()).running()) {
+                s.client.cont();
+            }
+            migratedOut = null;
+            attachAgent();
+            sm.setState(VmState.RUNNING, Cause.MIGRATION_FAILED, reason + "; resumed here");
+            return sm.state();
+        });
+    }
+
+    private LiveMigration.Incoming doStartIncoming(List<String> argv, String address, Cause cause, String detail)
+            throws VmException {
+        if (sm.state() == VmState.ADOPTING) {
+            doAdopt();
+        }
+        VmState s = sm.state();
+        VmSpec sp = spec;
+        if (s != VmState.STOPPED && s != VmState.FAILED) {
+            throw new VmException("VM " + name() + " is " + s + " here; a migration target needs a VM with no QEMU on"
+                    + " this host (stop it first)");
+        }
+        List<String> own = sp.argv();
+        if (argv.size() != own.size() + 2 || !argv.subList(0, own.size()).equals(own)
+                || !argv.subList(own.size(), argv.size()).equals(List.of("-incoming", "defer"))) {
+            throw new VmException("VM " + name() + ": the migration target's command line is not this VM's plus"
+                    + " -incoming defer; build it with ArgvBuilder.buildIncoming from the same definition and settings");
+        }
+        long found = adoption.liveInstance(sp);
+        if (found > 0) {
+            throw new VmException("VM " + name() + ": a QEMU of this VM already runs as pid " + found + " with this"
+                    + " host's pidfile " + sp.pidFile() + "; not launching a migration target beside it (a migration"
+                    + " between two QEMUs on one machine needs a run-dir of its own for the target)");
+        }
+        stopRequested = false;
+        generation.incrementAndGet();
+        // No launch slot: max-parallel-starts bounds boots, and a target boots nothing.
+        sm.setState(VmState.STARTING, cause, join(detail, "as a live-migration target"));
+        launchError = null;
+        VmState reached;
+        try {
+            reached = launch(argv, true);
+        } catch (LaunchFailedException e) {
+            launchError = e.userMessage();
+            sm.setState(VmState.STOPPED, Cause.MIGRATION_FAILED, "the migration target did not start: "
+                    + e.userMessage());
+            throw new VmException("VM " + name() + ": the migration target did not start: " + e.userMessage()
+                    + (e.qemuStderr().isBlank() ? "" : "\n" + e.qemuStderr().strip()), e);
+        }
+        if (reached == null) {
+            sm.setState(VmState.STOPPED, Cause.OPERATOR_STOP, "stop requested during the target's start");
+            throw new VmException("VM " + name() + ": a stop came before the migration target started");
+        }
+        QmpSession ses = session;
+        try {
+            LiveMigration.Incoming in = LiveMigration.listen(name(), ses.client, pid, address, spec.probeTimeout()
+                    .compareTo(Duration.ofSeconds(5)) > 0 ? spec.probeTimeout() : Duration.ofSeconds(5));
+            sm.setState(VmState.INCOMING, Cause.LAUNCHED, "pid " + pid + ", waiting for the VM on " + in.uri());
+            return in;
+        } catch (VmException e) {
+            endIncoming(ses, e.getMessage());
+            throw e;
+        }
+    }
+
+    private VmState doFinishIncoming(Duration timeout) throws VmException {
+        QmpSession s = session;
+        if (sm.state() != VmState.INCOMING || s == null) {
+            throw new VmException("VM " + name() + " is " + sm.state() + ", not incoming; nothing to take over");
+        }
+        try {
+            LiveMigration.awaitLoaded(name(), s.client, timeout, Duration.ofSeconds(5));
+            s.client.execute("cont", null, Duration.ofSeconds(5));
+        } catch (VmException e) {
+            endIncoming(s, e.getMessage());
+            throw e;
+        } catch (QmpException e) {
+            // A lost reply could mean the target runs: kill it for certain before anyone resumes the source.
+            String why = "the migration target did not confirm cont: " + e.getMessage();
+            endIncoming(s, why);
+            throw new VmException("VM " + name() + ": " + why + "; the target QEMU was killed");
+        }
+        startedAt = Instant.now();
+        attachAgent();
+        attachReadiness(true);
+        sm.setState(VmState.RUNNING, Cause.MIGRATED, "pid " + pid + " took the VM over from its migration source");
+        supervision.onGoodStart(name());
+        return sm.state();
+    }
+
+    private LiveMigration.Outcome doMigrateOut(String uri, LiveMigration.Settings settings, Cause cause, String detail)
+            throws VmException {
+        VmState s = sm.state();
+        if (s != VmState.RUNNING) {
+            throw new VmException("VM " + name() + " is " + s + "; only a running VM can be migrated"
+                    + (s == VmState.PAUSED ? " (resume it first)" : ""));
+        }
+        QmpSession ses = requireSession("migrate");
+        sm.setState(VmState.MIGRATING, cause, join(detail, "to " + uri));
+        // The guest's agent falls silent once the source stops: it must not be taken for a hung guest.
+        detachAgent();
+        LiveMigration.Outcome o;
+        try {
+            o = LiveMigration.send(name(), ses.client, uri, settings, () -> stopRequested || closed);
+        } catch (VmException e) {
+            if (sm.state() == VmState.MIGRATING && session == ses) {
+                attachAgent();
+                sm.setState(VmState.RUNNING, Cause.MIGRATION_FAILED, e.getMessage());
+            }
+            throw e;
+        }
+        switch (o) {
+            case LiveMigration.Outcome.Completed c -> migratedOut = c;
+            case LiveMigration.Outcome.Failed f -> {
+                attachAgent();
+                sm.setState(VmState.RUNNING, Cause.MIGRATION_FAILED, f.reason());
+            }
+        }
+        return o;
+    }
+
+    private VmState doFinishMigrationOut() throws VmException {
+        QmpSession s = session;
+        if (sm.state() != VmState.MIGRATING || migratedOut == null || s == null) {
+            throw new VmException("VM " + name() + " is " + sm.state() + " with no completed migration to finish");
+        }
+        long p = pid;
+        s.ending = true;
+        try {
+            s.client.quit();
+        } catch (QmpException e) {
+            log.warn("VM {}: quit of the migrated source pid {} failed ({}); killing it", name(), p, e.getMessage());
+        }
+        if (!ladder.awaitDeath(p, System.nanoTime() + Duration.ofSeconds(5).toNanos())) {
+            killQuietly(p);
+            ladder.awaitDeath(p, System.nanoTime() + Duration.ofSeconds(5).toNanos());
+        }
+        s.client.close();
+        session = null;
+        detachReadiness();
+        pid = -1;
+        startedAt = null;
+        migratedOut = null;
+        deleteRuntimeFiles(spec);
+        sm.setState(VmState.STOPPED, Cause.MIGRATED, "the VM runs on at its migration target; source pid " + p
+                + " quit");
+        return sm.state();
+    }
+
+    /** On the ops thread: the migration target is given up; end its QEMU and go to stopped. */
+    private void endIncoming(QmpSession s, String reason) {
+        s.ending = true;
+        long p = s.pid;
+        try {
+            s.client.quit();
+        } catch (QmpException e) {
+            log.debug("VM {}: quit of the migration target failed: {}", name(), e.getMessage());
+        }
+        if (!ladder.awaitDeath(p, System.nanoTime() + Duration.ofSeconds(3).toNanos())) {
+            killQuietly(p);
+            ladder.awaitDeath(p, System.nanoTime() + Duration.ofSeconds(5).toNanos());
+        }
+        s.client.close();
+        session = null;
+        pid = -1;
+        startedAt = null;
+        deleteRuntimeFiles(spec);
+        sm.setState(VmState.STOPPED, Cause.MIGRATION_FAILED, reason);
+    }
+
+    /**
+     * A source whose state went to a migration target ({@code postmigrate}) must never run again by a resume: the
+     * target may run the VM. Only {@link #resumeAfterFailedHandOver} may, knowing the target never ran.
+     */
+    private void refuseResumeOfMigratedSource(QmpSession s) throws VmException, QmpException {
+        if (sm.state() == VmState.MIGRATING || "postmigrate".equals(s.client.queryStatus(spec.probeTimeout()).status())) {
+            throw new VmException("VM " + name() + ": this QEMU sent the VM to a migration target, which may be running"
+                    + " it; resuming here would run the VM twice. Stop this QEMU; if the target is gone for certain,"
+                    + " the migration's hand-over resumes it");
         }
     }
 

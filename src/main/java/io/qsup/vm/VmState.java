@@ -24,7 +24,18 @@ public enum VmState {
     /** The start limit was hit; only an explicit start or reset-failed leaves this state. */
     FAILED,
     /** QEMU is alive but its QMP monitor cannot be reached; reported, never killed. */
-    ORPHANED;
+    ORPHANED,
+    /**
+     * QEMU runs as the target of a live migration ({@code -incoming defer}): it waits for, or receives, the VM's state
+     * from the QEMU that runs the VM elsewhere, and runs no guest code until the migration hands the VM over.
+     */
+    INCOMING,
+    /**
+     * QEMU is sending the VM to a migration target. Until the target takes over this QEMU may still run the guest;
+     * once the transfer completed it is stopped ({@code postmigrate}) and waits to be quit, or resumed if the hand-over
+     * fails.
+     */
+    MIGRATING;
 
     /** The name users see: lower case, as in {@code qsup list}. */
     public String label() {
@@ -33,7 +44,8 @@ public enum VmState {
 
     /** True while a QEMU process is believed to exist for this VM. */
     public boolean hasProcess() {
-        return this == RUNNING || this == PAUSED || this == STOPPING || this == ORPHANED;
+        return this == RUNNING || this == PAUSED || this == STOPPING || this == ORPHANED || this == INCOMING
+                || this == MIGRATING;
     }
 
     /** Parses a {@link #label()}, ignoring case. */

@@ -22,9 +22,12 @@ import org.junit.jupiter.api.TestFactory;
 class ArgvGoldenTest {
     static final Path DIR = Goldens.root().resolve("argv");
 
+    /** The golden argv of a definition; a header {@code # golden: incoming} asks for the migration target's. */
     static List<String> argvOf(Path yaml) throws ConfigException {
         VmDefinition vm = ConfigLoader.loadFile(yaml, Goldens.settings(yaml), Goldens.host(yaml, FileCheck.allPresent()));
-        return ArgvBuilder.build(vm, Goldens.settings(yaml), Goldens.host(yaml, FileCheck.allPresent()));
+        return Goldens.flags(yaml).contains("incoming")
+                ? ArgvBuilder.buildIncoming(vm, Goldens.settings(yaml), Goldens.host(yaml, FileCheck.allPresent()))
+                : ArgvBuilder.build(vm, Goldens.settings(yaml), Goldens.host(yaml, FileCheck.allPresent()));
     }
 
     @TestFactory
@@ -37,6 +40,20 @@ class ArgvGoldenTest {
             }
             assertThat(expected).as("golden file %s (create it with -D%s=true)", expected, Goldens.REGENERATE).exists();
             assertEquals(Goldens.read(expected), actual, "argv of " + yaml.getFileName() + " differs from " + expected.getFileName());
+        }));
+    }
+
+    /** A migration target must be the same machine as its source, or QEMU refuses the incoming state. */
+    @TestFactory
+    Stream<DynamicTest> everyIncomingArgvIsTheLaunchArgvPlusIncomingDefer() {
+        return Goldens.list(DIR, ".yaml").stream().map(yaml -> DynamicTest.dynamicTest(yaml.getFileName().toString(), () -> {
+            VmDefinition vm = ConfigLoader.loadFile(yaml, Goldens.settings(yaml),
+                    Goldens.host(yaml, FileCheck.allPresent()));
+            List<String> launch = ArgvBuilder.build(vm, Goldens.settings(yaml), Goldens.host(yaml, FileCheck.allPresent()));
+            List<String> incoming = ArgvBuilder.buildIncoming(vm, Goldens.settings(yaml),
+                    Goldens.host(yaml, FileCheck.allPresent()));
+            assertThat(incoming).startsWith(launch.toArray(String[]::new)).hasSize(launch.size() + 2)
+                    .endsWith("-incoming", "defer");
         }));
     }
 

@@ -13,7 +13,7 @@ import java.util.stream.Stream;
 /**
  * The fixed daemon settings and host of the golden tests, so expected command lines and messages do not depend on
  * the machine. A golden definition may start with a line {@code # golden: no-kvm no-sandbox settings-accel=tcg}
- * to describe a different host or settings default.
+ * to describe a different host or settings default; {@code incoming} asks for the live-migration target's argv.
  */
 public final class Goldens {
     public static final String REGENERATE = "qsup.regenerateGoldens";

@@ -93,7 +93,7 @@ public final class GuestConsole implements AutoCloseable {
         awaitLine(l -> l.contains(TestGuest.READY_LINE), timeout);
     }
 
-    /** Sends one command line: {@code poweroff | reboot | panic | ignore-acpi | hang}. */
+    /** Sends one command line, one of those guest/README.md lists ({@code poweroff}, {@code uptime}, ...). */
     public void send(String command) {
         if (channel == null) {
             throw new UnsupportedOperationException("cannot send '" + command + "': " + source
@@ -120,6 +120,17 @@ public final class GuestConsole implements AutoCloseable {
         send(command);
         String expected = PREFIX + "OK " + command;
         awaitLine(l -> l.contains(expected), timeout);
+    }
+
+    /**
+     * Asks the guest for its kernel's uptime ({@code uptime}, answered {@code QSUP-GUEST OK uptime SECONDS}), in
+     * seconds. It goes on across a live migration and starts again near 0 after a new boot.
+     */
+    public double uptime(Duration timeout) {
+        send("uptime");
+        String line = awaitLine(l -> l.contains(PREFIX + "OK uptime "), timeout);
+        String value = line.substring(line.indexOf(PREFIX + "OK uptime ") + (PREFIX + "OK uptime ").length()).trim();
+        return Double.parseDouble(value);
     }
 
     /**
