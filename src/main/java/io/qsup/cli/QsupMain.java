@@ -66,18 +66,21 @@ public final class QsupMain extends QsupCommand {
     }
 
     /**
-     * The command tree a run of {@code args} needs: the top command with only the verb they name, or the whole tree
-     * for help, for no verb or an unknown one, so that usage errors and suggestions see every verb. picocli builds a
-     * verb's model by reflection on its annotations, and building all of them was the largest part of a
-     * {@code qsup list}.
+     * The command tree a run of {@code args} needs: the top command with only the verb they name (none for a lone
+     * {@code --version}), or the whole tree for help, for no verb or an unknown one, so that usage errors and
+     * suggestions see every verb. picocli builds a verb's model by reflection on its annotations, and building all
+     * of them was the largest part of a {@code qsup list}.
      */
     public static CommandLine commandLineFor(String... args) {
         Class<?> verb = verbOf(args);
-        if (verb == null) {
+        boolean versionOnly = args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"));
+        if (verb == null && !versionOnly) {
             return commandLine();
         }
         CommandLine cl = new CommandLine(new QsupCommand());
-        cl.addSubcommand(verb);
+        if (verb != null) {
+            cl.addSubcommand(verb);
+        }
         return configure(cl);
     }
 
