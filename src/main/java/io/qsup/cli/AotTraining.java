@@ -15,9 +15,9 @@ import java.util.stream.Stream;
 /**
  * The training run behind the start-up caches made at package time ({@code -XX:AOTCacheOutput} on JDK 25,
  * {@code -XX:ArchiveClassesAtExit} before it): it does in one JVM what a role does at start, so the cache holds the
- * classes that role loads. {@code qsup} runs the usual verbs against a qsupd child with no VMs; {@code qsupd} runs the
- * daemon in this JVM and asks it what a CLI would. Output is discarded; a step that fails (no QEMU on the build host,
- * say) only leaves its classes out of the cache.
+ * classes that role loads. {@code qsup} runs the usual verbs against a qsupd child with one VM that cannot launch;
+ * {@code qsupd} runs the daemon in this JVM and asks it what a CLI would. Output is discarded; a step that fails (no
+ * QEMU on the build host, say) only leaves its classes out of the cache.
  */
 public final class AotTraining {
     private AotTraining() {}
@@ -44,6 +44,11 @@ public final class AotTraining {
                     """);
             Path socket = dir.resolve("run/qsupd.sock");
             if (args[0].equals("qsup")) {
+                // One VM, so that list and status print rows as they do for a user's VMs; its QEMU binary does not
+                // exist, so start takes its error path and the build host never runs a VM.
+                Files.writeString(config, "qemu-binary: /nonexistent/qemu-system-x86_64\n",
+                        java.nio.file.StandardOpenOption.APPEND);
+                Files.writeString(dir.resolve("vms/training.yaml"), "memory: 64M\nautostart: false\nrestart: no\n");
                 trainCli(config, socket);
             } else {
                 trainDaemon(config, socket);
@@ -72,8 +77,9 @@ public final class AotTraining {
             String s = socket.toString();
             for (List<String> verb : List.of(List.of("--version"), List.of("--help"), List.of("list"),
                     List.of("list", "--json"), List.of("status", "training"), List.of("status", "--json", "training"),
-                    List.of("start", "training"), List.of("kill", "training"), List.of("stop", "training"),
-                    List.of("list"))) {
+                    List.of("start", "training"), List.of("start", "training", "absent"), List.of("start", "--all"),
+                    List.of("kill", "training"), List.of("stop", "training"), List.of("list"),
+                    List.of("status", "training"), List.of("status", "absent"))) {
                 String[] argv = Stream.concat(Stream.of("--socket", s), verb.stream()).toArray(String[]::new);
                 QsupMain.run(argv);
             }

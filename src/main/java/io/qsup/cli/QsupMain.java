@@ -1,36 +1,18 @@
 package io.qsup.cli;
 
-import io.qsup.daemon.Version;
-import java.nio.file.Path;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Model.OptionSpec;
-import picocli.CommandLine.Option;
 import picocli.CommandLine.ParseResult;
 
-/** Entry point of the {@code qsup} command line client; each verb lives in its own class. */
+/**
+ * Entry point of the {@code qsup} command line client; each verb lives in its own class. This annotation names every
+ * verb, for the help, the completion and the man pages (picocli-codegen reads it); a run that names one verb builds
+ * only that verb's model (see {@link #commandLineFor}).
+ */
 @Command(
-        name = "qsup",
-        mixinStandardHelpOptions = true,
-        versionProvider = QsupMain.VersionProvider.class,
-        description = "Control QEMU virtual machines supervised by qsupd, or talk QMP directly.",
-        footer = {
-            "",
-            "Examples:",
-            "  qsup list                         every VM and its state",
-            "  qsup start web1 && qsup console web1",
-            "  qsup stop --all                   ACPI powerdown, then quit, SIGTERM, SIGKILL",
-            "  qsup events --follow              state changes as they happen",
-            "  qsup qmp web1 query-block         one QMP command on a supervised VM",
-            "  qsup qmp --socket unix:/run/vm.sock query-status   any QEMU monitor, no daemon",
-            "  qsup validate /etc/qsup/vms       check definitions offline",
-            "",
-            "The daemon's socket: --socket PATH, before or after the verb; else $QSUP_SOCKET;",
-            "else /run/qsup/qsupd.sock. After 'qmp', --socket names a QEMU monitor instead.",
-            "Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 daemon or socket unreachable.",
-            "'qsup VERB --help' shows each verb's options and examples.",
-        },
         subcommands = {
             CommandLine.HelpCommand.class,
             ListCommand.class,
@@ -53,19 +35,7 @@ import picocli.CommandLine.ParseResult;
             ValidateCommand.class,
             ArgvCommand.class,
         })
-public final class QsupMain implements Runnable {
-
-    @CommandLine.Spec CommandSpec spec;
-
-    // Global options, written before the verb; each verb's own option of the same meaning wins when both are given.
-    @Option(names = "--socket", paramLabel = "PATH",
-            description = "qsupd's control socket, for every verb that talks to qsupd (for 'qmp': the daemon, as its"
-                    + " --daemon-socket). Also accepted after the verb.")
-    Path socket;
-
-    @Option(names = "--json", description = "Print stable JSON objects, for the verbs whose output is data."
-            + " Also accepted after the verb.")
-    boolean json;
+public final class QsupMain extends QsupCommand {
 
     public static void main(String[] args) {
         quietLogging();
@@ -87,11 +57,58 @@ public final class QsupMain implements Runnable {
 
     /** Runs the CLI and returns its exit code; used by tests to avoid System.exit. */
     public static int run(String... args) {
-        return commandLine().execute(args);
+        return commandLineFor(args).execute(args);
     }
 
+    /** The whole command tree, every verb in it. */
     public static CommandLine commandLine() {
-        CommandLine cl = new CommandLine(new QsupMain());
+        return configure(new CommandLine(new QsupMain()));
+    }
+
+    /**
+     * The command tree a run of {@code args} needs: the top command with only the verb they name (none for a lone
+     * {@code --version}), or the whole tree for help, for no verb or an unknown one, so that usage errors and
+     * suggestions see every verb. picocli builds a verb's model by reflection on its annotations, and building all
+     * of them was the largest part of a {@code qsup list}.
+     */
+    public static CommandLine commandLineFor(String... args) {
+        Class<?> verb = verbOf(args);
+        boolean versionOnly = args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"));
+        if (verb == null && !versionOnly) {
+            return commandLine();
+        }
+        CommandLine cl = new CommandLine(new QsupCommand());
+        if (verb != null) {
+            cl.addSubcommand(verb);
+        }
+        return configure(cl);
+    }
+
+    /**
+     * The verb class that {@code args} name, skipping the global options before it; null for anything else (help, a
+     * version or usage request, an {@code @file}, an unknown word). The verbs come from this class's annotation, so
+     * that they are listed once.
+     */
+    static Class<?> verbOf(String... args) {
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("--socket")) {
+                i++;
+            } else if (!a.equals("--json") && !a.startsWith("--socket=")) {
+                for (Class<?> v : QsupMain.class.getAnnotation(Command.class).subcommands()) {
+                    Command c = v.getAnnotation(Command.class);
+                    if (v != CommandLine.HelpCommand.class
+                            && (c.name().equals(a) || List.of(c.aliases()).contains(a))) {
+                        return v;
+                    }
+                }
+                return null;
+            }
+        }
+        return null;
+    }
+
+    private static CommandLine configure(CommandLine cl) {
         cl.setExitCodeExceptionMapper(ExitCodes::forException);
         cl.setParameterExceptionHandler(UsageError::print);
         cl.setExecutionStrategy(parsed -> {
@@ -109,11 +126,6 @@ public final class QsupMain implements Runnable {
         return cl;
     }
 
-    @Override
-    public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "name a verb, e.g. 'qsup list'");
-    }
-
     /**
      * Hands the global options to the verb: {@code --socket} to its {@code --socket} (to {@code --daemon-socket} for
      * {@code qmp}, whose own {@code --socket} is a QEMU monitor), {@code --json} to its {@code --json}. Verbs that
@@ -121,7 +133,7 @@ public final class QsupMain implements Runnable {
      * {@code --json} on a verb that prints only text is a usage error rather than silently ignored.
      */
     private static void applyGlobalOptions(ParseResult parsed) {
-        QsupMain top = parsed.commandSpec().commandLine().getCommand();
+        QsupCommand top = parsed.commandSpec().commandLine().getCommand();
         ParseResult verb = parsed;
         while (verb.hasSubcommand()) {
             verb = verb.subcommand();
@@ -145,13 +157,6 @@ public final class QsupMain implements Runnable {
                 throw new CommandLine.ParameterException(verb.commandSpec().commandLine(),
                         "--json does not apply to '" + spec.qualifiedName() + "', which prints text only");
             }
-        }
-    }
-
-    static final class VersionProvider implements CommandLine.IVersionProvider {
-        @Override
-        public String[] getVersion() {
-            return new String[] {"qsup " + Version.get()};
         }
     }
 }

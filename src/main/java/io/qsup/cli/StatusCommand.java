@@ -1,6 +1,7 @@
 package io.qsup.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.qsup.qmp.QmpFraming;
 import java.io.PrintWriter;
 import java.time.Instant;
 import java.time.ZoneId;
@@ -56,9 +57,10 @@ final class StatusCommand implements Callable<Integer> {
                 if (e.getKey().equals("uptime-seconds") && v.isNumber()) {
                     continue; // on the first line
                 }
+                // QmpFraming's mapper, not JsonNode.toString(), which builds a second ObjectMapper of its own
                 String text = v.isNull() ? "-" : e.getKey().equals("last-exit-cause") && v.isObject() ? lastExit(v, now)
                         : e.getKey().equals("interfaces") ? VmText.interfaces(v)
-                        : v.isValueNode() ? v.asText() : v.toString();
+                        : v.isValueNode() ? v.asText() : QmpFraming.toJson(v);
                 t.add(e.getKey() + ":", text);
             }
             String body = t.render();

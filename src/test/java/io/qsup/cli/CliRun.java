@@ -20,7 +20,7 @@ record CliRun(int code, String out, String err) {
     static CliRun qsupRaw(String... args) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
-        var cl = QsupMain.commandLine();
+        var cl = QsupMain.commandLineFor(args); // the tree main() builds: only the verb named
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(err, true));
         int code = cl.execute(args);

@@ -66,6 +66,26 @@ class CliUsageTest {
     }
 
     @Test
+    void helpAndVersionAreWholeThoughARunBuildsOnlyTheVerbItNames() {
+        CliRun help = qsupRaw("--help");
+        assertThat(help.code()).as(help.toString()).isZero();
+        for (Class<?> verb : QsupMain.class.getAnnotation(picocli.CommandLine.Command.class).subcommands()) {
+            String name = verb.getAnnotation(picocli.CommandLine.Command.class).name();
+            assertThat(help.out()).as("qsup --help lists " + name).containsPattern("(?m)^ +" + name + " ");
+        }
+        CliRun version = qsupRaw("--version");
+        assertThat(version.code()).isZero();
+        assertThat(version.out()).isEqualTo("qsup " + io.qsup.daemon.Version.get() + "\n");
+
+        CliRun verbHelp = qsupRaw("--socket", "/nonexistent.sock", "status", "--help");
+        assertThat(verbHelp.code()).as(verbHelp.toString()).isZero();
+        assertThat(verbHelp.out()).startsWith("Usage: qsup status");
+        CliRun helpVerb = qsupRaw("help", "start");
+        assertThat(helpVerb.code()).as(helpVerb.toString()).isZero();
+        assertThat(helpVerb.out()).startsWith("Usage: qsup start");
+    }
+
+    @Test
     void theRealLauncherPrintsTheSameTwoLinesAndNothingElse() throws Exception {
         String java = ProcessHandle.current().info().command().orElse("java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));

@@ -114,6 +114,18 @@ class LauncherCacheTest {
         assertIgnored(qsupVersion());
     }
 
+    @Test
+    void aCacheDamagedInsideIsIgnored() throws Exception {
+        // Right size and a sound header, but the mapped regions hold garbage (a bad disk, a botched copy): the JVM
+        // maps such a file without a check of its own and crashes in the middle of class loading.
+        byte[] damaged = goodCache.clone();
+        for (int at = damaged.length / 4; at < damaged.length / 4 * 3; at += 4096) {
+            damaged[at] ^= (byte) 0xff;
+        }
+        Files.write(cache, damaged);
+        assertIgnored(qsupVersion());
+    }
+
     private static void assertIgnored(Run r) {
         assertThat(r.out).isEqualTo("qsup " + Version.get() + "\n");
         assertThat(r.err).isEmpty();
@@ -126,7 +138,8 @@ class LauncherCacheTest {
     private static Run qsupVersion() throws Exception {
         Path log = dir.resolve("classes.log");
         Files.deleteIfExists(log);
-        ProcessBuilder pb = new ProcessBuilder(dir.resolve("bin/qsup").toString(), "--version");
+        ProcessBuilder pb = new ProcessBuilder(dir.resolve("bin/qsup").toString(), "--version")
+                .directory(dir.toFile()); // where a crashing JVM would leave its hs_err file
         pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
         pb.environment().remove("QSUP_JAR");
         pb.environment().put("QSUP_JAVA_OPTS", "-Xlog:class+load=info:file=" + log);
