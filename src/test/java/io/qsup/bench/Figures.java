@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.OptionalDouble;
 
 /** The samples of one benchmark run, by figure, in the order they were first taken; not thread-safe. */
 final class Figures {
@@ -18,6 +19,19 @@ final class Figures {
     void add(String figure, int iteration, double value) {
         samples.computeIfAbsent(figure, k -> new ArrayList<>()).add(value);
         raw.add(String.format(Locale.ROOT, "%s\t%d\t%.4f", figure, iteration, value));
+    }
+
+    /** The median of a figure's samples, if it has any. */
+    OptionalDouble median(String figure) {
+        List<Double> xs = sorted(figure);
+        return xs.isEmpty() ? OptionalDouble.empty() : OptionalDouble.of(median(xs));
+    }
+
+    /** A figure's samples, sorted; empty if it has none. */
+    List<Double> sorted(String figure) {
+        List<Double> s = new ArrayList<>(samples.getOrDefault(figure, List.of()));
+        Collections.sort(s);
+        return s;
     }
 
     /** A figure no run could measure: the smoke test fails on it. */
@@ -40,7 +54,7 @@ final class Figures {
         Files.writeString(file, "figure\titeration\tvalue\n" + String.join("\n", raw) + "\n");
     }
 
-    private static String num(double v) {
+    static String num(double v) {
         return String.format(Locale.ROOT, Math.abs(v) >= 100 ? "%.0f" : Math.abs(v) >= 10 ? "%.1f" : "%.3f", v);
     }
 
