@@ -16,9 +16,28 @@ final class Figures {
     private final Map<String, List<Double>> samples = new LinkedHashMap<>();
     private final List<String> raw = new ArrayList<>();
 
+    private final List<String> failures = new ArrayList<>();
+
+    /** A sample; NaN (a ratio with a failed side) is left out. */
     void add(String figure, int iteration, double value) {
+        if (Double.isNaN(value)) {
+            return;
+        }
         samples.computeIfAbsent(figure, k -> new ArrayList<>()).add(value);
         raw.add(String.format(Locale.ROOT, "%s\t%d\t%.4f", figure, iteration, value));
+    }
+
+    /** A command that failed in an iteration, so that its sample is missing. */
+    void failure(String figure, int iteration, String message) {
+        failures.add(String.format(Locale.ROOT, "iteration %d, %s: %s", iteration, figure, message));
+        System.err.println("bench: " + failures.get(failures.size() - 1));
+    }
+
+    /** The failures, as a Markdown list, or an empty string. */
+    String failures() {
+        StringBuilder sb = new StringBuilder();
+        failures.forEach(f -> sb.append("- ").append(f.replace("|", "\\|")).append('\n'));
+        return sb.toString();
     }
 
     /** The median of a figure's samples, if it has any. */

@@ -131,6 +131,20 @@ final class ProcessBench {
     private HostFacts host;
     /** VMs v0 … v(running-1) are defined and started. */
     private int running = 1;
+    private final java.util.Map<String, Double> phases = new java.util.LinkedHashMap<>();
+    private long phaseStart = System.nanoTime();
+
+    /** How long each phase took, in seconds, in order. */
+    java.util.Map<String, Double> phases() {
+        return phases;
+    }
+
+    private void phase(String name) {
+        long now = System.nanoTime();
+        phases.put(name, (now - phaseStart) / 1e9);
+        System.err.printf(Locale.ROOT, "bench: %s took %.0f s%n", name, (now - phaseStart) / 1e9);
+        phaseStart = now;
+    }
 
     ProcessBench(Figures fig, Path project, int vms, int many, boolean withLibvirt) throws IOException {
         this.fig = fig;
@@ -195,11 +209,13 @@ final class ProcessBench {
                     lv.define("lp" + p);
                 }
             }
+            phase(lv != null ? "set-up, libvirt's included" : "set-up");
             for (int i = 0; i < rounds; i++) {
                 cliRound(i);
                 lifecycleRound(i, bare);
                 parallelRound(i, bareMany);
             }
+            phase(rounds + " rounds of CLI, lifecycle and parallel start");
             growTo(vms, false);
             if (lv != null) {
                 startDomains();
@@ -224,9 +240,11 @@ final class ProcessBench {
                 lv.close();
                 lv = null;
             }
+            phase(vms + " VMs up, snapshot and daemon restarts");
             growTo(many, true);
             Thread.sleep(1000L * (many - vms)); // their boot
             snapshot(many, idleSeconds);
+            phase(many + " VMs up, snapshot and idle window");
         } finally {
             stopEverything();
         }
@@ -395,7 +413,11 @@ final class ProcessBench {
             timed(i, parallel(n), qsupWall, argv.toArray(String[]::new));
             try (QmpClient c = QmpClient.connect(new QmpEndpoint.Unix(socket))) {
                 for (int p = 0; p < n; p++) {
-                    c.execute("vm-kill", JSON.objectNode().put("name", "p" + p));
+                    try {
+                        c.execute("vm-kill", JSON.objectNode().put("name", "p" + p));
+                    } catch (io.qsup.qmp.QmpErrorException e) {
+                        // not running: its start failed, and that failure is recorded
+                    }
                 }
             }
         });
@@ -434,12 +456,12 @@ final class ProcessBench {
         });
         if (lv != null) {
             variants.add(() -> {
-                virshWall[0] = virshAll(n, "start");
+                virshWall[0] = virshAll(n, "start", i);
                 fig.add(virshParallel(n) + " wall (ms)", i, virshWall[0]);
                 for (int p = 0; p < n; p++) {
                     lv.noteRunning("lp" + p);
                 }
-                virshAll(n, "destroy");
+                virshAll(n, "destroy", -1);
             });
         }
         rotate(variants, i);
@@ -449,25 +471,34 @@ final class ProcessBench {
         }
     }
 
-    /** {@code virsh VERB lpK} for every K at once, as N processes; returns the wall time until all returned. */
-    private double virshAll(int n, String verb) throws Exception {
+    /**
+     * {@code virsh VERB lpK} for every K at once, as N processes; returns the wall time until all returned, or NaN when
+     * one failed, which is recorded as a failure of iteration {@code i} (none when {@code i < 0}: a clean-up).
+     */
+    private double virshAll(int n, String verb, int i) throws Exception {
         long t0 = System.nanoTime();
         List<Process> ps = new ArrayList<>();
         for (int p = 0; p < n; p++) {
             ps.add(new ProcessBuilder(lv.virsh(verb, "lp" + p)).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.DISCARD).start());
         }
+        boolean ok = true;
         for (int p = 0; p < n; p++) {
             if (ps.get(p).waitFor() != 0) {
-                throw new IllegalStateException("virsh " + verb + " lp" + p + " exited " + ps.get(p).exitValue());
+                ok = false;
+                if (i >= 0) {
+                    fig.failure(virshParallel(n), i, "virsh " + verb + " lp" + p + " exited " + ps.get(p).exitValue());
+                }
             }
         }
-        return (System.nanoTime() - t0) / 1e6;
+        return ok ? (System.nanoTime() - t0) / 1e6 : Double.NaN;
     }
 
     /** libvirt's domains for the restart phase: all started at once, as the qsup VMs were. */
     private void startDomains() throws Exception {
-        virshAll(vms, "start");
+        if (Double.isNaN(virshAll(vms, "start", 0))) {
+            throw new IllegalStateException("libvirt's " + vms + " domains did not all start; see the failures above");
+        }
         for (int p = 0; p < vms; p++) {
             lv.noteRunning("lp" + p);
         }
@@ -597,10 +628,16 @@ final class ProcessBench {
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(base.resolve("qsupd.log").toFile())).start();
     }
 
-    /** A whole process, timed: wall clock here, CPU from /usr/bin/time; both recorded under the figure's name. */
+    /**
+     * A whole process, timed: wall clock here, CPU from /usr/bin/time; both recorded under the figure's name. A process
+     * that fails is recorded as a failure with the end of its output, and its sample as missing (NaN), so that one
+     * command losing a race on a loaded machine does not end the run; a figure with no sample at all still fails it.
+     */
     private void timed(int i, String figure, double[] wallOut, String... cmd) {
+        wallOut[0] = Double.NaN;
         try {
             Path cpuFile = base.resolve("time.out");
+            Path outFile = base.resolve("command.out");
             List<String> argv = new ArrayList<>(List.of("/usr/bin/time", "-f", "%U %S", "-o", cpuFile.toString()));
             argv.addAll(List.of(cmd));
             ProcessBuilder pb = new ProcessBuilder(argv);
@@ -608,11 +645,14 @@ final class ProcessBench {
             pb.environment().put("QSUP_SOCKET", socket.toString());
             pb.environment().remove("QSUP_JAVA_OPTS");
             long t0 = System.nanoTime();
-            Process p = pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            Process p = pb.redirectErrorStream(true).redirectOutput(outFile.toFile()).start();
             int code = p.waitFor();
             double wall = (System.nanoTime() - t0) / 1e6;
             if (code != 0) {
-                throw new IllegalStateException(String.join(" ", cmd) + " exited " + code);
+                List<String> out = Files.readAllLines(outFile);
+                fig.failure(figure, i, String.join(" ", cmd) + " exited " + code + ": "
+                        + String.join(" / ", out.subList(Math.max(0, out.size() - 3), out.size())));
+                return;
             }
             String[] cpu = Files.readString(cpuFile).trim().split("\\s+");
             String[] last = cpu.length >= 2 ? new String[] {cpu[cpu.length - 2], cpu[cpu.length - 1]} : cpu;
@@ -650,7 +690,7 @@ final class ProcessBench {
 
     /**
      * Tears down libvirt's part, then kills the daemon and every QEMU of this run, found by the pidfiles under this
-     * run's own folder (qsupd's VMs and the bare ones), and removes the folder.
+     * run's own folder (qsupd's VMs and the bare ones), keeps the logs in target/bench-*.log, and removes the folder.
      */
     private void stopEverything() throws Exception {
         if (lv != null) {
@@ -675,6 +715,15 @@ final class ProcessBench {
                         PROC.awaitDeath(pid.getAsLong(), Duration.ofSeconds(10), 10);
                     }
                 }
+            }
+        }
+        // the logs outlive the run's folder, for a run that failed
+        Files.createDirectories(project.resolve("target"));
+        for (String[] log : new String[][] {{"qsupd.log", "bench-qsupd.log"},
+                {"libvirt/log/libvirtd.log", "bench-libvirtd.log"}}) {
+            if (Files.exists(base.resolve(log[0]))) {
+                Files.copy(base.resolve(log[0]), project.resolve("target").resolve(log[1]),
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             }
         }
         try (Stream<Path> s = Files.walk(base)) {
