@@ -15,6 +15,7 @@ import io.qsup.vm.ProcessInspector;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -723,7 +724,7 @@ final class ProcessBench {
                 {"libvirt/log/libvirtd.log", "bench-libvirtd.log"}}) {
             if (Files.exists(base.resolve(log[0]))) {
                 Files.copy(base.resolve(log[0]), project.resolve("target").resolve(log[1]),
-                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                        StandardCopyOption.REPLACE_EXISTING);
             }
         }
         try (Stream<Path> s = Files.walk(base)) {
