@@ -90,7 +90,13 @@ public final class Benchmarks {
         int processRounds = Math.max(rounds, quick ? 1 : 3);
         long inProcessEnd = System.nanoTime();
         ProcessBench pb = new ProcessBench(fig, project, vms, many, libvirt);
-        pb.run(processRounds, idle);
+        try {
+            pb.run(processRounds, idle);
+        } catch (Exception e) {
+            // the report is still written, with what was measured; the figures left are missing, and the run fails
+            e.printStackTrace();
+            fig.failure("the run", 0, "stopped: " + e);
+        }
         StringBuilder phases = new StringBuilder(String.format(Locale.ROOT, "in process %.0f s",
                 (inProcessEnd - began) / 1e9));
         pb.phases().forEach((k, v) -> phases.append(String.format(Locale.ROOT, "; %s %.0f s", k, v)));

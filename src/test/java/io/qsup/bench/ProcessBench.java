@@ -247,7 +247,11 @@ final class ProcessBench {
             snapshot(many, idleSeconds);
             phase(many + " VMs up, snapshot and idle window");
         } finally {
-            stopEverything();
+            try {
+                stopEverything();
+            } catch (Exception e) {
+                System.err.println("bench: clean-up: " + e); // never hides why the run stopped
+            }
         }
     }
 
@@ -701,9 +705,13 @@ final class ProcessBench {
                 System.err.println("bench: libvirt teardown: " + e);
             }
         }
+        // qsupd first and for sure: alive, it would relaunch the QEMUs killed below
         if (daemon != null) {
             daemon.destroy();
-            daemon.waitFor(30, TimeUnit.SECONDS);
+            if (!daemon.waitFor(30, TimeUnit.SECONDS)) {
+                daemon.destroyForcibly();
+                daemon.waitFor(30, TimeUnit.SECONDS);
+            }
         }
         Path run = base.resolve("run/vms");
         if (Files.isDirectory(run)) {
@@ -731,6 +739,8 @@ final class ProcessBench {
             for (Path f : s.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(f);
             }
+        } catch (IOException e) {
+            System.err.println("bench: could not remove " + base + ": " + e);
         }
     }
 }
