@@ -593,7 +593,9 @@ final class ProcessBench {
 
     /** Waits until the control socket answers and every VM answers vm-qmp; returns the v* VMs' restart counts' sum. */
     private int awaitAllAnswering() throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(300);
+        // qsupd starts max-parallel-starts VMs at a time, each taking seconds on a loaded machine: scale the bound
+        long bound = 300 + 5L * running;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(bound);
         while (true) {
             if (!daemon.isAlive()) {
                 throw new IllegalStateException("qsupd exited: see " + base.resolve("qsupd.log"));
@@ -618,7 +620,8 @@ final class ProcessBench {
                 // not listening yet
             }
             if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("the VMs did not all answer in 300 s");
+                throw new IllegalStateException("the " + running + " VMs did not all answer in " + bound
+                        + " s: see target/bench-qsupd.log");
             }
             Thread.sleep(2);
         }
