@@ -3,10 +3,7 @@ package io.qsup.bench;
 import io.qsup.config.ConfigLoader;
 import io.qsup.config.DaemonSettings;
 import io.qsup.config.VmDefinition;
-import io.qsup.qemu.ArgvBuilder;
 import io.qsup.qemu.HostFacts;
-import io.qsup.qmp.QmpClient;
-import io.qsup.qmp.QmpEndpoint;
 import io.qsup.supervisor.Supervisor;
 import io.qsup.supervisor.SupervisorFixture;
 import io.qsup.vm.ProcessInspector;
@@ -17,27 +14,20 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The benchmark harness: what qsup adds over bare QEMU, measured in one run on one machine and reported as ratios
- * against bare QEMU, because these machines are noisy. Run with {@code scripts/bench [--quick] [ROUNDS]}, which
- * regenerates the results part of BENCHMARKS.md and the raw samples in BENCHMARKS.tsv; the whole-process figures
- * are in {@link ProcessBench}.
+ * The benchmark harness: what qsup adds over bare QEMU (and, with {@code --with-libvirt}, what libvirt adds), measured
+ * in one run on one machine, with ratios taken per iteration against the bare operation done in the same loop,
+ * because these machines are noisy. Run with {@code scripts/bench [--quick] [--with-libvirt] [--vms N] [--many N]
+ * [ROUNDS]}, which regenerates the results part of BENCHMARKS.md and the raw samples in BENCHMARKS.tsv.
  *
- * <p>Each figure pairs a qsup measurement with the same work done on a bare QEMU in the same round:
- * <ul>
- *   <li>launch: qsupd's start of a test-guest VM until {@code running}, against spawning the same argv and getting
- *       a QMP {@code query-status} answer by hand;
- *   <li>crash detection: {@code kill -9} of QEMU until qsupd's state change, against a bare QMP client seeing EOF;
- *   <li>crash to running: {@code kill -9} until the VM runs again (restart-delay 0), against a bare launch;
- *   <li>memory: the RSS of a qsupd process supervising three VMs, against the RSS of one of those QEMUs.
- * </ul>
+ * <p>This class holds the entry point, the header and the in-process figures (the supervisor's own start and crash
+ * handling, with no process or socket around it); {@link ProcessBench} the whole-process and daemon figures;
+ * {@link Report} the tables of targets and of qsup, bare QEMU and libvirt side by side.
  */
 public final class Benchmarks {
     private static final ProcessInspector PROC = new ProcessInspector();
@@ -45,34 +35,80 @@ public final class Benchmarks {
     private Benchmarks() {}
 
     /**
-     * {@code [--quick] [--vms N] [--out FILE] [ROUNDS]}: runs every figure and writes the Markdown report to FILE
-     * (default: stdout) and the raw samples beside it ({@code FILE} with {@code .tsv}). {@code --quick} is the smoke
-     * test: one round, two VMs, a short idle window; it fails only when a figure cannot be measured.
+     * {@code [--quick] [--vms N] [--many N] [--with-libvirt] [--out FILE] [ROUNDS]}: runs every figure and writes the
+     * Markdown report to FILE (default: stdout) and the raw samples beside it ({@code FILE} with {@code .tsv}).
+     * {@code --vms} (default 20) is the VM count of the parallel start, the daemon restart and the first RSS figure;
+     * {@code --many} (default 100) that of the RSS, thread and idle-CPU figures. {@code --quick} is the smoke test: one
+     * round, two VMs, three for {@code --many}, a short idle window; it fails only when a figure cannot be measured.
+     * Exits 1 when a figure could not be measured.
      */
     public static void main(String[] args) throws Exception {
+        List<String> missing = run(args);
+        if (!missing.isEmpty()) {
+            System.err.println("bench: not measured: " + missing);
+            System.exit(1);
+        }
+    }
+
+    /** Runs the harness as {@link #main} does; returns the figures it could not measure. */
+    static List<String> run(String[] args) throws Exception {
+        long began = System.nanoTime();
+        String loadBefore = Files.readString(Path.of("/proc/loadavg")).trim();
         boolean quick = false;
+        boolean libvirt = false;
         int rounds = 5;
         int vms = 20;
+        int many = 100;
         Path out = null;
+        List<String> shown = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--out")) {
+                out = Path.of(args[++i]);
+                continue;
+            }
+            shown.add(args[i]);
             switch (args[i]) {
                 case "--quick" -> quick = true;
-                case "--vms" -> vms = Integer.parseInt(args[++i]);
-                case "--out" -> out = Path.of(args[++i]);
+                case "--with-libvirt" -> libvirt = true;
+                case "--vms" -> vms = Integer.parseInt(shownNext(shown, args, ++i));
+                case "--many" -> many = Integer.parseInt(shownNext(shown, args, ++i));
                 default -> rounds = Integer.parseInt(args[i]);
             }
         }
         if (quick) {
             rounds = 1;
             vms = Math.min(vms, 2);
+            many = Math.min(many, 3);
         }
+        if (many < vms) {
+            throw new IllegalArgumentException("--many " + many + " is below --vms " + vms + "; give --many >= --vms");
+        }
+        int idle = quick ? 3 : 60;
         Path project = Path.of(System.getProperty("qsup.projectDir", "."));
-        String inProcess = inProcess(rounds);
         Figures fig = new Figures();
-        new ProcessBench(fig, project, vms).run(Math.max(rounds, quick ? 1 : 3), quick ? 3 : 60);
-        List<String> missing = fig.missing(expected(vms));
-        String report = header(args, rounds, vms, quick) + "### The daemon's own work, in process\n\n" + inProcess
-                + "\n### Whole processes and the daemon as a service\n\n" + fig.table();
+        inProcess(fig, rounds);
+        int processRounds = Math.max(rounds, quick ? 1 : 3);
+        long inProcessEnd = System.nanoTime();
+        ProcessBench pb = new ProcessBench(fig, project, vms, many, libvirt);
+        try {
+            pb.run(processRounds, idle);
+        } catch (Exception e) {
+            // the report is still written, with what was measured; the figures left are missing, and the run fails
+            e.printStackTrace();
+            fig.failure("the run", 0, "stopped: " + e);
+        }
+        StringBuilder phases = new StringBuilder(String.format(Locale.ROOT, "in process %.0f s",
+                (inProcessEnd - began) / 1e9));
+        pb.phases().forEach((k, v) -> phases.append(String.format(Locale.ROOT, "; %s %.0f s", k, v)));
+        Report rep = new Report(fig, vms, many, idle, libvirt);
+        List<String> missing = fig.missing(rep.expected());
+        double minutes = (System.nanoTime() - began) / 60e9;
+        String report = header(shown, rounds, processRounds, vms, many, quick, libvirt, loadBefore, minutes, phases.toString())
+                + "### Targets\n\n" + rep.targets()
+                + "\n### qsup, bare QEMU and libvirt side by side\n\n" + rep.sideBySide()
+                + (fig.failures().isEmpty() ? "" : "\n### Commands that failed (their samples are missing)\n\n"
+                        + fig.failures())
+                + "\n### Every figure\n\n" + fig.table();
         if (out == null) {
             System.out.println(report);
         } else {
@@ -83,50 +119,51 @@ public final class Benchmarks {
             fig.writeRaw(raw);
             System.out.println("wrote " + out + " and " + raw);
         }
-        if (!missing.isEmpty()) {
-            System.err.println("bench: not measured: " + missing);
-            System.exit(1);
-        }
+        return missing;
+    }
+
+    private static String shownNext(List<String> shown, String[] args, int i) {
+        shown.add(args[i]);
+        return args[i];
     }
 
     /** Where the generated part of BENCHMARKS.md starts; everything above it is kept as written. */
     static final String RESULTS = "## Results (generated by scripts/bench; do not edit below)";
 
-    private static List<String> expected(int vms) {
-        return List.of("JVM hello world wall (ms)", "`qsup list` wall (ms)", "`qsup list` CPU (s)",
-                "`qsup status v0` wall (ms)", "`qsup --version` wall (ms)", "ratio `qsup list` / JVM hello world",
-                "ratio `qsup list` / socat", "ratio `qsup start b` / bare launch", "ratio `qsup kill b` / bare SIGTERM",
-                "ratio `vm-qmp` / direct QMP", "qsupd RSS with " + vms + " running VMs (MiB)",
-                "qsupd threads with " + vms + " running VMs",
-                "daemon restart, " + vms + " running VMs: start to all answering vm-qmp (ms)");
-    }
-
-    private static String header(String[] args, int rounds, int vms, boolean quick) throws Exception {
+    private static String header(List<String> args, int rounds, int processRounds, int vms, int many, boolean quick, boolean libvirt,
+            String loadBefore, double minutes, String phases) throws Exception {
         String qemu = new String(new ProcessBuilder("qemu-system-x86_64", "--version").start().getInputStream()
                 .readAllBytes()).lines().findFirst().orElse("?");
         String cpu = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
                 .findFirst().map(l -> l.substring(l.indexOf(':') + 2)).orElse("?");
         String mem = Files.readAllLines(Path.of("/proc/meminfo")).get(0).replaceAll("[^0-9]", "");
         String load = Files.readString(Path.of("/proc/loadavg")).trim();
+        String libvirtVersion = "";
+        if (libvirt) {
+            libvirtVersion = "; libvirt: " + new String(new ProcessBuilder("libvirtd", "--version").start()
+                    .getInputStream().readAllBytes()).trim() + " (libvirtd under a child subreaper, see above)";
+        }
         return String.format(Locale.ROOT, """
-                - date: %s
-                - command: `scripts/bench %s`
-                - machine: %d cores (%s), %d MiB; load average at the end: %s
-                - JDK: %s %s; QEMU: %s; TCG; guests: the test guest, 64 MiB, 1 vCPU, no disks
-                - rounds: %d%s; daemon figures with %d VMs
+                - date: %s; the run took %.1f min (after the build): %s
+                - command: `scripts/bench%s`
+                - machine: %d cores (%s), %d MiB; load average at the start: %s; at the end: %s
+                - JDK: %s %s; QEMU: %s; TCG%s
+                - guests: the test guest, 64 MiB, 1 vCPU, no disks
+                - rounds: %d in process, %d of whole processes%s; daemon restarts: %d; parallel start and daemon restart \
+                with %d VMs; RSS, threads and idle CPU with %d
 
-                """, java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS),
-                String.join(" ", args), Runtime.getRuntime().availableProcessors(), cpu,
-                Long.parseLong(mem) / 1024, load, System.getProperty("java.vm.vendor"),
-                System.getProperty("java.runtime.version"), qemu, rounds, quick ? " (--quick)" : "", vms);
+                """, java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS), minutes, phases,
+                args.isEmpty() ? "" : " " + String.join(" ", args), Runtime.getRuntime().availableProcessors(), cpu,
+                Long.parseLong(mem) / 1024, loadBefore, load, System.getProperty("java.vm.vendor"),
+                System.getProperty("java.runtime.version"), qemu, libvirtVersion, rounds, processRounds,
+                quick ? " (--quick)" : "", Math.max(1, processRounds / 2), vms, many);
     }
 
-    private static String inProcess(int rounds) throws Exception {
-        List<Double> bareLaunch = new ArrayList<>();
-        List<Double> qsupLaunch = new ArrayList<>();
-        List<Double> bareEof = new ArrayList<>();
-        List<Double> qsupCrash = new ArrayList<>();
-        List<Double> qsupBack = new ArrayList<>();
+    /**
+     * The daemon's own work with no process or socket around it: the supervisor in this JVM starts VM "bench" and sees
+     * its QEMU killed, against a bare launch and a bare QMP client's EOF in the same iteration.
+     */
+    private static void inProcess(Figures fig, int rounds) throws Exception {
         try (SupervisorFixture fx = new SupervisorFixture(2)) {
             fx.writeVm("bench", "restart: always\nrestart-delay: 0s\nstart-limit-burst: 1000\nautostart: false");
             DaemonSettings settings = fx.settings();
@@ -135,20 +172,32 @@ public final class Benchmarks {
             Supervisor sup = fx.supervisor(Supervisor.Options.defaults());
             sup.loadInitial();
             for (int i = 0; i < rounds; i++) {
-                bareLaunch.add(bareLaunchAndEof(bareDef, settings, host, bareEof));
+                double bare;
+                double eof;
+                try (Bare b = Bare.launch(bareDef, settings, host)) {
+                    bare = b.launchMillis;
+                    eof = b.killAndAwaitEof();
+                }
                 long t0 = System.nanoTime();
                 VmState s = sup.start("bench").get(60, TimeUnit.SECONDS);
-                qsupLaunch.add(millisSince(t0));
+                double launch = (System.nanoTime() - t0) / 1e6;
                 if (s != VmState.RUNNING) {
                     throw new IllegalStateException("bench VM did not start: " + s);
                 }
-                crashAndBack(sup, fx, qsupCrash, qsupBack);
+                double[] crash = crashAndBack(sup);
                 sup.stop("bench", true, Duration.ofSeconds(20)).get(60, TimeUnit.SECONDS);
+                fig.add(IN + "bare launch to a QMP answer (ms)", i, bare);
+                fig.add(IN + "supervisor start to `running` (ms)", i, launch);
+                fig.add(IN + "ratio start / bare launch", i, launch / bare);
+                fig.add(IN + "bare `kill -9` to monitor EOF (ms)", i, eof);
+                fig.add(IN + "`kill -9` to the `crashed` transition (ms)", i, crash[0]);
+                fig.add(IN + "`kill -9` to `running` again, restart-delay 0 (ms)", i, crash[1]);
+                fig.add(IN + "ratio crash to running again / bare launch", i, crash[1] / bare);
             }
-            double[] mem = memory(fx);
-            return report(rounds, bareLaunch, qsupLaunch, bareEof, qsupCrash, qsupBack, mem);
         }
     }
+
+    private static final String IN = "in process: ";
 
     private static Path writeBare(SupervisorFixture fx) throws IOException {
         Path f = fx.writeVm("bare", "autostart: false");
@@ -157,51 +206,8 @@ public final class Benchmarks {
         return moved;
     }
 
-    /** Spawns QEMU as qsupd would, waits for a query-status answer, then kills it and times the monitor's EOF. */
-    private static double bareLaunchAndEof(VmDefinition def, DaemonSettings settings, HostFacts host,
-            List<Double> eof) throws Exception {
-        var paths = settings.pathsFor(def.name());
-        Files.createDirectories(paths.dir());
-        Files.createDirectories(paths.logDir());
-        List<String> argv = ArgvBuilder.build(def, settings, host);
-        long t0 = System.nanoTime();
-        Process p = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                .start();
-        if (p.waitFor() != 0) {
-            throw new IllegalStateException("bare QEMU failed to start: " + argv);
-        }
-        QmpClient c = connectWithRetry(paths.qmpSocket());
-        c.queryStatus();
-        double launch = millisSince(t0);
-        long pid = ProcessInspector.readPidFile(paths.pidFile()).orElseThrow();
-        CountDownLatch gone = new CountDownLatch(1);
-        c.onDisconnect(e -> gone.countDown());
-        long k = System.nanoTime();
-        PROC.signal(pid, ProcessInspector.Signal.KILL);
-        gone.await(30, TimeUnit.SECONDS);
-        eof.add(millisSince(k));
-        c.close();
-        PROC.awaitDeath(pid, Duration.ofSeconds(10), 10);
-        Files.deleteIfExists(paths.pidFile());
-        return launch;
-    }
-
-    private static QmpClient connectWithRetry(Path socket) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (true) {
-            try {
-                return QmpClient.connect(new QmpEndpoint.Unix(socket));
-            } catch (io.qsup.qmp.QmpConnectException e) {
-                if (System.nanoTime() > deadline) {
-                    throw e;
-                }
-                Thread.sleep(5);
-            }
-        }
-    }
-
-    private static void crashAndBack(Supervisor sup, SupervisorFixture fx, List<Double> crash, List<Double> back)
-            throws Exception {
+    /** Kills the VM's QEMU; returns the milliseconds to the {@code crashed} transition and to {@code running} again. */
+    private static double[] crashAndBack(Supervisor sup) throws Exception {
         long pid = sup.get("bench").orElseThrow().pid();
         CompletableFuture<Long> crashed = new CompletableFuture<>();
         CompletableFuture<Long> running = new CompletableFuture<>();
@@ -219,84 +225,6 @@ public final class Benchmarks {
         long c = crashed.get(60, TimeUnit.SECONDS);
         long r = running.get(60, TimeUnit.SECONDS);
         l.close();
-        crash.add((c - k) / 1e6);
-        back.add((r - k) / 1e6);
-    }
-
-    /** RSS of a qsupd child process supervising three running VMs, and of one of its QEMUs, in MiB. */
-    private static double[] memory(SupervisorFixture fx) throws Exception {
-        for (String n : List.of("m1", "m2", "m3")) {
-            fx.writeVm(n, "restart: no");
-        }
-        Files.deleteIfExists(fx.base.resolve("vms/bench.yaml"));
-        String java = ProcessHandle.current().info().command().orElse("java");
-        String cp = System.getProperty("java.class.path");
-        Process daemon = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp", cp,
-                "io.qsup.daemon.QsupdMain", "--config", fx.settingsFile.toString())
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        try {
-            DaemonSettings s = fx.settings();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-            long qemuPid = -1;
-            while (System.nanoTime() < deadline) {
-                boolean all = true;
-                for (String n : List.of("m1", "m2", "m3")) {
-                    try {
-                        qemuPid = ProcessInspector.readPidFile(s.pathsFor(n).pidFile()).orElse(-1);
-                    } catch (IOException e) {
-                        qemuPid = -1;
-                    }
-                    all &= qemuPid > 0;
-                }
-                if (all) {
-                    break;
-                }
-                Thread.sleep(200);
-            }
-            Thread.sleep(5000); // let the guests boot and the daemon settle
-            return new double[] {rssMiB(daemon.pid()), rssMiB(qemuPid)};
-        } finally {
-            daemon.destroy();
-            daemon.waitFor(20, TimeUnit.SECONDS);
-        }
-    }
-
-    private static double rssMiB(long pid) throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-            if (line.startsWith("VmRSS:")) {
-                return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
-            }
-        }
-        throw new IOException("no VmRSS for pid " + pid);
-    }
-
-    private static double millisSince(long t0) {
-        return (System.nanoTime() - t0) / 1e6;
-    }
-
-    static double median(List<Double> xs) {
-        List<Double> s = new ArrayList<>(xs);
-        Collections.sort(s);
-        int n = s.size();
-        return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
-    }
-
-    private static String report(int rounds, List<Double> bareLaunch, List<Double> qsupLaunch, List<Double> bareEof,
-            List<Double> qsupCrash, List<Double> qsupBack, double[] mem) {
-        StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "| figure (median of %d rounds) | bare QEMU | qsup | ratio qsup/bare |%n",
-                rounds));
-        sb.append("|---|---|---|---|\n");
-        row(sb, "launch to a QMP answer / to `running`", median(bareLaunch), median(qsupLaunch), "ms");
-        row(sb, "`kill -9` to monitor EOF / to the `crashed` transition", median(bareEof), median(qsupCrash), "ms");
-        row(sb, "`kill -9` to running again (restart-delay 0) / bare launch", median(bareLaunch), median(qsupBack),
-                "ms");
-        row(sb, "RSS: one QEMU (TCG, 128M guest) / qsupd with 3 VMs", mem[1], mem[0], "MiB");
-        return sb.toString();
-    }
-
-    private static void row(StringBuilder sb, String what, double bare, double qsup, String unit) {
-        sb.append(String.format(Locale.ROOT, "| %s | %.1f %s | %.1f %s | %.2f |%n", what, bare, unit, qsup, unit,
-                qsup / bare));
+        return new double[] {(c - k) / 1e6, (r - k) / 1e6};
     }
 }
