@@ -148,7 +148,7 @@ public final class Benchmarks {
                 - command: `scripts/bench%s`
                 - machine: %d cores (%s), %d MiB; load average at the start: %s; at the end: %s
                 - JDK: %s %s; QEMU: %s; TCG%s
-                - guests: the test guest, 64 MiB, 1 vCPU, no disks
+                - guests: the test guest, 128 MiB, 1 vCPU, no disks (its kernel resets at once in 64 MiB)
                 - rounds: %d in process, %d of whole processes%s; daemon restarts: %d; parallel start and daemon restart \
                 with %d VMs; RSS, threads and idle CPU with %d
 

@@ -21,7 +21,7 @@ import java.util.concurrent.TimeUnit;
  * {@code /etc/libvirt}, {@code /run/libvirt}, {@code /var/lib/libvirt}, {@code /var/cache/libvirt} and
  * {@code /var/log/libvirt} are bind mounts of this run's own folders: a root libvirtd has those paths built in, and this
  * way it sees no definition, network or cache but this run's, and leaves nothing behind. Its domains are the test
- * guest as qsup runs it: 64 MiB, 1 vCPU, TCG, no disks, serial to a file, QEMU running as root like qsupd's.
+ * guest as qsup runs it: 128 MiB, 1 vCPU, TCG, no disks, serial to a file, QEMU running as root like qsupd's.
  *
  * <p>Not thread-safe, except {@link #virsh}, which only builds an argv.
  */
@@ -132,14 +132,14 @@ final class Libvirt implements AutoCloseable {
         }
     }
 
-    /** Defines domain {@code name}: the test guest, 64 MiB, 1 vCPU, TCG, no disks. */
+    /** Defines domain {@code name}: the test guest, 128 MiB, 1 vCPU, TCG, no disks. */
     void define(String name) throws Exception {
         TestGuest g = TestGuest.get();
         Path xml = dir.resolve(name + ".xml");
         Files.writeString(xml, """
                 <domain type='qemu'>
                   <name>%s</name>
-                  <memory unit='MiB'>64</memory>
+                  <memory unit='MiB'>128</memory>
                   <vcpu>1</vcpu>
                   <os>
                     <type arch='x86_64' machine='q35'>hvm</type>

@@ -181,7 +181,7 @@ final class ProcessBench {
     private static void writeVm(Path file, String extra) throws IOException {
         TestGuest g = TestGuest.get();
         Files.writeString(file, """
-                memory: 64M
+                memory: 128M
                 cpus: 1
                 kernel: %s
                 initrd: %s
