@@ -145,12 +145,17 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
 
     /** On the lease's fence-timer: SIGKILL every failover VM this host runs. */
     void fenceAll(String why) {
+        List<String> failover = new ArrayList<>();
         for (String name : List.copyOf(held.keySet())) {
             Optional<VmDefinition> d = supervisor.definition(name);
             if (d.isPresent() && d.get().failover()) {
-                int n = supervisor.fence(name, why);
-                log.error("VM {}: fenced: {} QEMU process(es) killed ({})", name, n, why);
+                failover.add(name);
+                supervisor.fenceFast(name, why); // every known QEMU first, before any slower search
             }
+        }
+        for (String name : failover) {
+            int n = supervisor.fence(name, why);
+            log.error("VM {}: fenced: {} more QEMU process(es) found and killed ({})", name, n, why);
         }
     }
 
@@ -184,7 +189,7 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
         view = v;
         long id = lease.validId();
         if (id != 0 && (leaseOfRegistration != id || !v.hosts().containsKey(cluster.host()))) {
-            register(id);
+            registerHost(id);
         }
         syncDefinitions(v);
         for (String name : v.vms().keySet()) {
@@ -200,7 +205,7 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
         publishStatus(v, id);
     }
 
-    private void register(long id) {
+    private void registerHost(long id) {
         ObjectNode h = NODES.objectNode().put("address", cluster.address()).put("memory", cluster.capacityMemory())
                 .put("cpus", cluster.capacityCpus()).put("version", Version.get())
                 .put("started", Instant.now().toString());
@@ -222,7 +227,9 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             defs.put(name, p);
             if (p.error() != null) {
                 log.error("VM {}: cluster definition not usable on this host: {}", name, p.error());
-            } else if (held.containsKey(name)) {
+            } else if (!held.containsKey(name)) {
+                register(p.def());
+            } else {
                 try {
                     supervisor.updateCluster(p.def());
                 } catch (SupervisorException ex) {
@@ -261,24 +268,29 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
         return new Parsed(e.modRevision(), d, null);
     }
 
-    /** Registers a cluster VM here (adopting a QEMU left running by an earlier qsupd); false if it cannot be. */
-    private boolean ensureRegistered(VmDefinition d) {
-        if (held.containsKey(d.name())) {
-            return true;
+    /**
+     * Registers every cluster VM on every host as soon as its definition appears, so that a failover finds it ready:
+     * registration adopts a QEMU left running by an earlier qsupd, and that check must come before any claim decision.
+     * The VM counts as held once the check is done.
+     */
+    private void register(VmDefinition d) {
+        if (supervisor.get(d.name()).isPresent()) {
+            if (!supervisor.isCluster(d.name())) {
+                log.error("VM {}: a local definition of host {} has this cluster VM's name; the cluster VM cannot run"
+                        + " here: rename one of them", d.name(), cluster.host());
+            }
+            return;
         }
         try {
-            CompletableFuture<?> adopted = supervisor.addCluster(d);
-            adopted.get(30, TimeUnit.SECONDS);
-            held.put(d.name(), -1L);
-            return true;
+            supervisor.addCluster(d).whenComplete((o, e) -> {
+                if (e != null) {
+                    log.error("VM {}: adoption check failed: {}", d.name(), e.toString());
+                }
+                held.putIfAbsent(d.name(), -1L);
+            });
         } catch (SupervisorException e) {
             log.error("{}", e.getMessage());
-        } catch (Exception e) {
-            held.put(d.name(), -1L);
-            log.error("VM {}: adoption check failed: {}", d.name(), e.toString());
-            return true;
         }
-        return false;
     }
 
     private boolean runsHere(String name) {
@@ -290,11 +302,8 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
         String me = cluster.host();
         ClusterView.Entry claim = v.claims().get(name);
         boolean wanted = wanted(v, d);
-        if (supervisor.get(name).isPresent() && !held.containsKey(name)) {
-            return; // a local VM of that name: reported by apply, left alone here
-        }
-        if (!held.containsKey(name) && (me.equals(v.placedOn(name)) || claim != null && me.equals(claim.field("host")))) {
-            ensureRegistered(d); // also adopts a QEMU that outlived an earlier qsupd
+        if (!held.containsKey(name)) {
+            return; // registering (its adoption check runs), or a local VM has the name
         }
         boolean running = runsHere(name);
         if (claim != null && claim.lease() == id && id != 0) {
@@ -433,7 +442,13 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
         }
         for (String name : held.keySet()) {
             ClusterView.Entry claim = v.claims().get(name);
-            if (claim == null || claim.lease() != id) {
+            ClusterView.Entry had = v.statuses().get(name);
+            boolean ours = claim != null && claim.lease() == id;
+            // a status this host wrote under a claim it no longer holds (fenced, released): say the VM is down here
+            boolean stale = !ours && had != null && cluster.host().equals(had.field("host"))
+                    && !"stopped".equals(had.field("state")) && !"host-lost".equals(had.field("state"))
+                    && !runsHere(name);
+            if (!ours && !stale) {
                 continue;
             }
             Optional<VmSnapshot> s = supervisor.get(name);
@@ -443,8 +458,10 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             String[] c = lastCause.getOrDefault(name, new String[] {"", ""});
             ObjectNode st = NODES.objectNode().put("host", cluster.host()).put("state", s.get().state().label())
                     .put("cause", c[0]).put("detail", c[1]);
+            if (stale) {
+                st.put("state", "stopped");
+            }
             String text = st.toString();
-            ClusterView.Entry had = v.statuses().get(name);
             if (text.equals(written.get(name)) && had != null && text.equals(had.text())) {
                 continue;
             }
@@ -719,15 +736,16 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             return out;
         }
         for (String name : v.vms().keySet()) {
-            if (runsHere(name)) {
-                continue;
-            }
             boolean listed = local.stream().anyMatch(o -> name.equals(o.path("name").asText()));
+            String elsewhere = v.claimedBy(name) != null ? v.claimedBy(name) : v.placedOn(name);
+            if (runsHere(name) || (listed && (elsewhere == null || elsewhere.equals(cluster.host())))) {
+                continue; // this host's own view of the VM is the true one
+            }
             ObjectNode o = NODES.objectNode().put("name", name);
             ClusterView.Entry st = v.statuses().get(name);
             String host = v.claimedBy(name) != null ? v.claimedBy(name) : v.placedOn(name);
             String state = st != null && st.field("state") != null ? st.field("state") : "stopped";
-            if (v.claimedBy(name) == null && !"host-lost".equals(state) && !"unplaced".equals(state)) {
+            if (v.claimedBy(name) == null && !"host-lost".equals(state) && !("unplaced".equals(state) && host == null)) {
                 state = Boolean.FALSE.equals(v.intent(name)) || host == null ? "stopped" : "starting";
             }
             o.put("state", state);

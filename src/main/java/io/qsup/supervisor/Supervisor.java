@@ -130,6 +130,11 @@ public final class Supervisor implements AutoCloseable {
 
         @Override
         public void onGoodStart(String vm) {
+            if (cluster && !clusterGate.test(name)) {
+                log.error("VM {}: its launch ended after this host lost the cluster claim; killing it", name);
+                fence(name, "launched after the claim was lost");
+                return;
+            }
             synchronized (this) {
                 lastGoodStart = clock.instant();
             }
@@ -912,22 +917,59 @@ public final class Supervisor implements AutoCloseable {
     }
 
     /**
-     * Self-fencing: SIGKILLs every QEMU of the VM at once, straight by pid (the VM's own queue may be busy with a
-     * launch or a stop ladder, and the lease does not wait), then queues the kill that records it with cause
-     * {@code fenced}. Returns how many processes got the signal.
+     * Self-fencing, first pass, for every VM before any slower work: a launch not yet spawned is called off, and the
+     * QEMU whose pid qsupd knows gets SIGKILL at once. Returns whether a signal was sent.
+     */
+    public boolean fenceFast(String name, String detail) {
+        Managed m = vms.get(name);
+        if (m == null) {
+            return false;
+        }
+        m.ctl.kill(Cause.FENCED, detail); // sets the stop flag at once, so no spawn follows; the kill is queued
+        long pid = m.ctl.pid();
+        try {
+            return pid > 0 && inspector.signal(pid, ProcessInspector.Signal.KILL);
+        } catch (java.io.IOException e) {
+            log.error("VM {}: fencing: SIGKILL of pid {} failed: {}", name, pid, e.getMessage());
+            return false;
+        }
+    }
+
+    /**
+     * Self-fencing: {@link #fenceFast}, then SIGKILL for every QEMU of the VM found in {@code /proc} (straight by pid:
+     * the VM's own queue may be busy with a launch or a stop ladder, and the lease does not wait), again for a second
+     * after, in case a spawn was under way; the record says stopped, so nothing restarts it. Returns how many
+     * processes got the signal.
      */
     public int fence(String name, String detail) {
         Managed m = vms.get(name);
         if (m == null) {
             return 0;
         }
-        VmSpec spec = m.ctl.spec();
-        Set<Long> pids = new java.util.TreeSet<>();
-        if (m.ctl.pid() > 0) {
-            pids.add(m.ctl.pid());
+        int killed = fenceFast(name, detail) ? 1 : 0;
+        killed += killFound(m);
+        Thread.ofVirtual().name("fence-sweep " + name).start(() -> {
+            for (int i = 0; i < 10; i++) {
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                if (killFound(m) > 0) {
+                    log.error("VM {}: fencing: killed a QEMU that a launch under way had spawned", name);
+                }
+            }
+        });
+        synchronized (m) {
+            update(m, r -> r.withIntent(Intent.STOPPED).withStopPending(false).withRestartInProgress(false));
         }
-        ProcessInspector.Instances found = inspector.findInstances(name, spec.pidFile(), spec.qmpSocket());
-        pids.addAll(found.serving());
+        return killed;
+    }
+
+    private int killFound(Managed m) {
+        VmSpec spec = m.ctl.spec();
+        ProcessInspector.Instances found = inspector.findInstances(m.name, spec.pidFile(), spec.qmpSocket());
+        Set<Long> pids = new java.util.TreeSet<>(found.serving());
         pids.addAll(found.starting());
         int killed = 0;
         for (long pid : pids) {
@@ -936,12 +978,8 @@ public final class Supervisor implements AutoCloseable {
                     killed++;
                 }
             } catch (java.io.IOException e) {
-                log.error("VM {}: fencing: SIGKILL of pid {} failed: {}", name, pid, e.getMessage());
+                log.error("VM {}: fencing: SIGKILL of pid {} failed: {}", m.name, pid, e.getMessage());
             }
-        }
-        synchronized (m) {
-            update(m, r -> r.withIntent(Intent.STOPPED).withStopPending(false).withRestartInProgress(false));
-            m.ctl.kill(Cause.FENCED, detail);
         }
         return killed;
     }

@@ -166,6 +166,15 @@ final class ClusterLab implements AutoCloseable {
         }
         QemuProcesses.killAll(base, Duration.ofSeconds(10));
         etcd.close();
+        // the hosts' logs outlive the run, for a failed test's reader
+        Path keep = Files.createDirectories(Path.of(System.getProperty("qsup.projectDir", "."), "target", "cluster-logs",
+                base.getFileName().toString()));
+        for (String h : hosts.keySet()) {
+            Path log = base.resolve(h).resolve("qsupd.log");
+            if (Files.exists(log)) {
+                Files.copy(log, keep.resolve(h + ".log"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
         try (Stream<Path> all = Files.walk(base)) {
             all.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }
