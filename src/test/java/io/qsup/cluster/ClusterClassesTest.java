@@ -42,7 +42,7 @@ class ClusterClassesTest {
             assertThat(clusterClasses(dir.resolve("daemon-classes.log"))).as("single-host qsupd").isEmpty();
             assertThat(clusterClasses(dir.resolve("cli-classes.log"))).as("qsup list").isEmpty();
 
-            Files.writeString(dir.resolve("cluster.yaml"), common.replace("run/", "run2/").replace("state", "state2")
+            Files.writeString(dir.resolve("cluster.yaml"), common.replace("run/", "run2/").replace("run-dir: run", "run-dir: run2").replace("state-dir: state", "state-dir: state2")
                     + "cluster:\n  etcd: [" + etcd.endpoint() + "]\n  host: h1\n  address: 127.0.0.1\n");
             daemon = java(dir, "cluster-classes", QsupdMain.class, "--config", dir.resolve("cluster.yaml").toString());
             awaitText(dir.resolve("cluster-classes.out"), "registered", daemon);
