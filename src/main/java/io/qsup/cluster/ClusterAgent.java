@@ -82,6 +82,8 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
     private final Map<String, Parsed> defs = new ConcurrentHashMap<>();
     /** Cluster VMs registered in the supervisor, with the intent revision last acted on. */
     private final Map<String, Long> held = new ConcurrentHashMap<>();
+    /** Claims this host won, by VM, with the lease they were made under: fresher than {@link #view}. */
+    private final Map<String, Long> won = new ConcurrentHashMap<>();
     /** VMs with a start or stop under way, so a tick does not queue another. */
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
     /** Last cause per VM, from the supervisor's events, for status. */
@@ -132,6 +134,9 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             Parsed p = defs.get(vm);
             // a failover: false VM is never stopped for want of etcd
             return p != null && p.def() != null && !p.def().failover() && !lease.fenced();
+        }
+        if (won.getOrDefault(vm, 0L) == id) {
+            return true; // won since the last read of etcd
         }
         ClusterView.Entry claim = v.claims().get(vm);
         return claim != null && claim.lease() == id;
@@ -330,6 +335,7 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             }
             if (id != 0 && me.equals(v.placedOn(name)) && (wanted || running) && inFlight.add(name)) {
                 if (claim(name, v.placements().get(name), id)) {
+                    won.put(name, id);
                     held.put(name, v.intentRevision(name));
                     if (!running && wanted) {
                         start(name, "placed here by the leader");
@@ -416,6 +422,7 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
     }
 
     private void deleteClaim(String name) {
+        won.remove(name);
         long id = currentLeaseOrAny();
         ByteSequence key = EtcdKeys.bytes(EtcdKeys.running(name));
         try {
