@@ -43,7 +43,7 @@ _qsup() {
     COMPREPLY=()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local verbs="list top status start stop restart kill pause resume reset reset-failed reload events qmp console logs argv validate help"
+    local verbs="list top status start stop restart kill pause resume reset reset-failed reload apply delete hosts events qmp console logs argv validate help"
 
     verb=""
     sock=""
@@ -96,10 +96,12 @@ _qsup() {
     case $verb in
         qmp)
             _qsup_qmp ;;
-        status|start|stop|restart|kill|pause|resume|reset|reset-failed|events|console|logs)
+        status|start|stop|restart|kill|pause|resume|reset|reset-failed|events|console|logs|delete)
             COMPREPLY=($(compgen -W "$(_qsup_vms "$sock")" -- "$cur")) ;;
         argv|validate)
             COMPREPLY=($(compgen -W "$(_qsup_vms "$sock")" -f -- "$cur")) ;;
+        apply)
+            COMPREPLY=($(compgen -f -- "$cur")) ;;
     esac
 }
 complete -F _qsup qsup

@@ -35,12 +35,20 @@ final class ListCommand implements Callable<Integer> {
                 return ExitCodes.OK;
             }
             Function<String, String> colour = Table.stateColours(Table.colourWanted());
-            Table t = new Table("NAME", "STATE", "FLAGS", "PID", "UPTIME", "IP", "RESTARTS",
-                    "LAST EXIT");
+            // cluster mode: every VM object names its host
+            boolean cluster = vms.size() > 0 && vms.get(0).has("host");
+            Table t = cluster ? new Table("NAME", "HOST", "STATE", "FLAGS", "PID", "UPTIME", "IP", "RESTARTS",
+                    "LAST EXIT") : new Table("NAME", "STATE", "FLAGS", "PID", "UPTIME", "IP", "RESTARTS", "LAST EXIT");
             for (JsonNode vm : vms) {
-                t.add(vm.path("name").asText(), colour.apply(VmText.state(vm)), VmText.flags(vm).isEmpty() ? "-"
-                        : VmText.flags(vm), VmText.pid(vm), VmText.uptime(vm), VmText.ip(vm), vm.path("restart-count").asText("0"),
-                        VmText.cause(vm));
+                String flags = VmText.flags(vm).isEmpty() ? "-" : VmText.flags(vm);
+                String restarts = vm.path("restart-count").asText("0");
+                if (cluster) {
+                    t.add(vm.path("name").asText(), vm.path("host").asText("-"), colour.apply(VmText.state(vm)),
+                            flags, VmText.pid(vm), VmText.uptime(vm), VmText.ip(vm), restarts, VmText.cause(vm));
+                } else {
+                    t.add(vm.path("name").asText(), colour.apply(VmText.state(vm)), flags, VmText.pid(vm),
+                            VmText.uptime(vm), VmText.ip(vm), restarts, VmText.cause(vm));
+                }
             }
             spec.commandLine().getOut().print(t.render());
             spec.commandLine().getOut().flush();

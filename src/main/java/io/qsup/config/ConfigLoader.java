@@ -66,7 +66,24 @@ public final class ConfigLoader {
             }
             parsed.add(parseFile(f, settings, host));
         }
+        return across(parsed, warnings, errorsByFile);
+    }
 
+    /**
+     * Loads definitions given as text, each with the file it came from (for {@code qsup apply} and the definitions a
+     * cluster keeps): the same checks as a folder gets, names unique across them, depends-on only among them.
+     */
+    public static LoadResult loadTexts(Map<Path, String> texts, DaemonSettings settings, HostFacts host) {
+        List<VmParser.Parsed> parsed = new ArrayList<>();
+        for (Map.Entry<Path, String> t : new TreeMap<>(texts).entrySet()) {
+            parsed.add(VmParser.parse(t.getKey().toAbsolutePath().normalize(), t.getValue(), settings, host));
+        }
+        return across(parsed, new ArrayList<>(), new TreeMap<>());
+    }
+
+    /** The checks that span files, then the result. */
+    private static LoadResult across(List<VmParser.Parsed> parsed, List<ConfigError> warnings,
+            Map<Path, List<ConfigError>> errorsByFile) {
         Map<Path, List<ConfigError>> extra = new HashMap<>();
         Map<String, List<VmParser.Parsed>> byName = new LinkedHashMap<>();
         for (VmParser.Parsed p : parsed) {

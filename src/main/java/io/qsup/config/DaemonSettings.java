@@ -14,7 +14,8 @@ import java.util.regex.Pattern;
  * the control socket serves at once, which QEMU to run, the default accelerator, how many VMs may start at once, the
  * log level, where the Prometheus metrics endpoint listens ({@code metricsListen}, null when {@code off}), and how
  * host shutdown runs: at most {@code shutdownParallel} stop ladders at once, all within {@code shutdownTimeout}.
- * {@code sourceFile} is null for {@link #defaults()}.
+ * {@code cluster} is null unless the file has a {@code cluster:} section. {@code sourceFile} is null for
+ * {@link #defaults()}.
  */
 public record DaemonSettings(
         Path vmsDir,
@@ -31,6 +32,7 @@ public record DaemonSettings(
         MetricsListen metricsListen,
         int shutdownParallel,
         java.time.Duration shutdownTimeout,
+        ClusterSettings cluster,
         Path sourceFile) {
 
     /** The default location of the settings file. */
@@ -39,7 +41,7 @@ public record DaemonSettings(
     static final List<String> KEYS = List.of(
             "vms-dir", "control-socket", "control-group", "control-max-connections", "run-dir", "state-dir", "log-dir",
             "qemu-binary", "accel", "max-parallel-starts", "log-level", "metrics-listen", "shutdown-parallel",
-            "shutdown-timeout");
+            "shutdown-timeout", "cluster");
     /**
      * The whole host-shutdown budget unless {@code shutdown-timeout} says otherwise: the default stop-timeout (90 s)
      * twice over, so two rounds of ladders fit.
@@ -75,6 +77,14 @@ public record DaemonSettings(
      */
     public static final MetricsListen DEFAULT_METRICS_LISTEN = new MetricsListen("127.0.0.1", 9612);
     private static final Pattern LISTEN = Pattern.compile("(?:\\[([0-9A-Fa-f:.]+)]|([A-Za-z0-9.-]+)):(\\d{1,5})");
+
+    /** The settings of a single host, outside any cluster. */
+    public DaemonSettings(Path vmsDir, Path controlSocket, String controlGroup, int controlMaxConnections, Path runDir,
+            Path stateDir, Path logDir, String qemuBinary, Accel accel, int maxParallelStarts, String logLevel,
+            MetricsListen metricsListen, int shutdownParallel, java.time.Duration shutdownTimeout, Path sourceFile) {
+        this(vmsDir, controlSocket, controlGroup, controlMaxConnections, runDir, stateDir, logDir, qemuBinary, accel,
+                maxParallelStarts, logLevel, metricsListen, shutdownParallel, shutdownTimeout, null, sourceFile);
+    }
 
     /** The settings with the default host-shutdown limits. */
     public DaemonSettings(Path vmsDir, Path controlSocket, String controlGroup, int controlMaxConnections, Path runDir,
@@ -223,6 +233,10 @@ public record DaemonSettings(
                 shutdownTimeout = t;
             }
         }
+        ClusterSettings cluster = null;
+        if ((e = f.get("cluster")) != null) {
+            cluster = ClusterSettings.parse(e, p);
+        }
         f.finish();
         int len = controlSocket.toString().getBytes(StandardCharsets.UTF_8).length;
         if (len > MAX_SOCKET_PATH_BYTES) {
@@ -235,12 +249,13 @@ public record DaemonSettings(
             throw new ConfigException(sorted(p.errors()));
         }
         return new DaemonSettings(vmsDir, controlSocket, group, maxConnections, runDir, stateDir, logDir, qemu, accel,
-                parallel, level, metrics, shutdownParallel, shutdownTimeout, abs);
+                parallel, level, metrics, shutdownParallel, shutdownTimeout, cluster, abs);
     }
 
     private DaemonSettings withSource(Path file) {
         return new DaemonSettings(vmsDir, controlSocket, controlGroup, controlMaxConnections, runDir, stateDir, logDir,
-                qemuBinary, accel, maxParallelStarts, logLevel, metricsListen, shutdownParallel, shutdownTimeout, file);
+                qemuBinary, accel, maxParallelStarts, logLevel, metricsListen, shutdownParallel, shutdownTimeout, cluster,
+                file);
     }
 
     /** {@code metrics-listen}: {@code HOST:PORT}, or {@code off} (YAML may read an unquoted off as false). */

@@ -11,7 +11,8 @@ import java.util.List;
  * {@code append}. {@code readyWhen} (null: the VM is ready
  * once running). {@code guestAgent} adds the guest agent's virtio-serial channel and its host socket
  * ({@link VmPaths#agentSocket}). {@code accel} is what the admin asked for (the settings' default when the file says nothing);
- * {@code AUTO} is resolved against the host when the command line is built.
+ * {@code AUTO} is resolved against the host when the command line is built. {@code placement} and {@code failover}
+ * only matter for a definition applied to a cluster ({@code qsup apply}).
  */
 public record VmDefinition(
         String name,
@@ -46,7 +47,9 @@ public record VmDefinition(
         ReadyWhen readyWhen,
         Duration readyTimeout,
         ApplyChanges applyChanges,
-        List<String> extraArgs) {
+        List<String> extraArgs,
+        Placement placement,
+        boolean failover) {
 
     public VmDefinition {
         disks = List.copyOf(disks);

@@ -39,12 +39,14 @@ final class VmParser {
             "disks", "networks", "display", "devices", "guest-agent",
             "autostart", "depends-on", "restart", "restart-delay", "restart-max-delay", "restart-steps",
             "start-limit-burst", "start-limit-interval", "stop-timeout", "hang-action", "guest-hang-action", "guest-hang-after", "ready-when", "ready-timeout", "apply-changes",
-            "extra-args");
+            "extra-args", "placement", "failover");
+    private static final List<String> PLACEMENT_KEYS = List.of("hosts", "anti-affinity");
+    private static final Pattern GROUP = Pattern.compile("[a-z0-9][a-z0-9_.-]{0,62}");
     private static final List<String> READY_KEYS = List.of("serial", "tcp");
     private static final Pattern HOST_PORT = Pattern.compile("(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):(\\d{1,5})");
     private static final List<String> CPU_KEYS = List.of("count", "sockets", "cores", "threads");
     private static final List<String> DISK_KEYS = List.of(
-            "file", "format", "interface", "media", "cache", "aio", "discard", "readonly", "serial", "boot-order");
+            "file", "format", "interface", "media", "cache", "aio", "discard", "readonly", "serial", "boot-order", "shared");
     private static final List<String> NET_KEYS = List.of("type", "model", "mac", "ifname", "bridge", "helper", "forwards");
     private static final List<String> FORWARD_KEYS = List.of("protocol", "host-address", "host-port", "guest-port");
     private static final List<String> DISPLAY_KEYS = List.of("type", "listen", "port");
@@ -234,6 +236,24 @@ final class VmParser {
             apply = a != null ? a : apply;
         }
         List<String> extraArgs = extraArgs(f.get("extra-args"));
+        Placement placement = placement(f.get("placement"));
+        boolean failover = false;
+        YamlNode.Entry failoverEntry = f.get("failover");
+        if (failoverEntry != null) {
+            Boolean b = Values.bool(failoverEntry, "failover", p);
+            failover = b != null && b;
+        }
+        if (failover) {
+            for (int i = 0; i < disks.size(); i++) {
+                Disk d = disks.get(i);
+                if (!d.shared() && !d.readonly()) {
+                    p.error(failoverEntry.value().location(), "failover", "disks[" + i + "] (" + d.file() + ") is"
+                            + " neither shared nor read-only, so another host could not start this VM from it; put it"
+                            + " on shared storage and set 'shared: true' on it, make it readonly, or set failover:"
+                            + " false");
+                }
+            }
+        }
         f.finish();
 
         if (name != null) {
@@ -250,7 +270,49 @@ final class VmParser {
         return new VmDefinition(name, file, description, memory, cpus, machine, cpuModel, accel, firmware,
                 kernel, initrd, append, disks, networks, display, devices, guestAgent, autostart, dependsOn, restart,
                 restartDelay, restartMaxDelay, restartSteps, burst, interval, stopTimeout, hang, guestHang, guestHangAfter,
-                readyWhen, readyTimeout, apply, extraArgs);
+                readyWhen, readyTimeout, apply, extraArgs, placement, failover);
+    }
+
+    /** {@code placement:} allowed hosts and anti-affinity groups. */
+    private Placement placement(YamlNode.Entry e) {
+        if (e == null) {
+            return Placement.ANY;
+        }
+        if (!(e.value() instanceof YamlNode.Mapping m)) {
+            p.error(e.value().location(), "placement", "expected a mapping (hosts: [h1, h2], anti-affinity: [web]), got "
+                    + e.value().describe());
+            return Placement.ANY;
+        }
+        Fields f = new Fields(m, "placement", p, PLACEMENT_KEYS);
+        List<String> hosts = words(f.get("hosts"), "placement.hosts", ClusterSettings.HOST,
+                "a host name: lower-case letters, digits and '-'");
+        List<String> groups = words(f.get("anti-affinity"), "placement.anti-affinity", GROUP,
+                "a group name: lower-case letters, digits, '_', '.' and '-'");
+        f.finish();
+        return new Placement(hosts, groups);
+    }
+
+    /** A list of names (or one name), each matching {@code pattern}, none twice. */
+    private List<String> words(YamlNode.Entry e, String key, Pattern pattern, String rule) {
+        List<String> out = new ArrayList<>();
+        if (e == null) {
+            return out;
+        }
+        List<YamlNode> items = e.value() instanceof YamlNode.Sequence seq ? seq.items() : List.of(e.value());
+        for (int i = 0; i < items.size(); i++) {
+            YamlNode item = items.get(i);
+            String path = e.value() instanceof YamlNode.Sequence ? key + "[" + i + "]" : key;
+            String n = Values.matching(new YamlNode.Entry(key, e.keyLocation(), item), path, p, pattern, rule);
+            if (n == null) {
+                continue;
+            }
+            if (out.contains(n)) {
+                p.error(item.location(), path, "'" + n + "' is listed twice; list it once");
+            } else {
+                out.add(n);
+            }
+        }
+        return out;
     }
 
     private CpuTopology cpus(YamlNode.Entry e) {
@@ -416,6 +478,11 @@ final class VmParser {
                     }
                 }
             }
+            boolean shared = false;
+            if ((x = f.get("shared")) != null) {
+                Boolean b = Values.bool(x, f.keyPath("shared"), p);
+                shared = b != null && b;
+            }
             f.finish();
             if (iface == DiskInterface.IDE) {
                 ide++;
@@ -426,7 +493,7 @@ final class VmParser {
                 }
             }
             if (p.errors().size() == before) {
-                disks.add(new Disk(file, format, iface, media, cache, aio, discard, readonly, serial, bootOrder));
+                disks.add(new Disk(file, format, iface, media, cache, aio, discard, readonly, serial, bootOrder, shared));
             }
         }
         return disks;

@@ -13,7 +13,9 @@ public enum ArgumentType {
     SECONDS("number", "seconds"),
     /** Any JSON object, passed on as it is. */
     OBJECT("object", "object"),
-    STRING_ARRAY("array", "array of strings");
+    STRING_ARRAY("array", "array of strings"),
+    /** An array of JSON objects, each passed on as it is. */
+    OBJECT_ARRAY("array", "array of objects");
 
     private final String jsonType;
     private final String docName;
@@ -40,7 +42,7 @@ public enum ArgumentType {
             case BOOLEAN -> value.isBoolean();
             case SECONDS -> value.isNumber();
             case OBJECT -> value.isObject();
-            case STRING_ARRAY -> value.isArray();
+            case STRING_ARRAY, OBJECT_ARRAY -> value.isArray();
         };
     }
 }

@@ -84,6 +84,13 @@ public final class Arguments {
                     }
                 }
             }
+            case OBJECT_ARRAY -> {
+                for (int i = 0; i < v.size(); i++) {
+                    if (!v.get(i).isObject()) {
+                        throw wrongType(a.name() + "[" + i + "]", "object");
+                    }
+                }
+            }
             case STRING -> {
                 if (!a.values().isEmpty() && !a.values().contains(v.asText())) {
                     throw ControlException.generic("Parameter '" + a.name() + "' does not accept value '" + v.asText()
@@ -138,6 +145,16 @@ public final class Arguments {
         List<String> out = new ArrayList<>();
         if (v != null) {
             v.forEach(e -> out.add(e.asText()));
+        }
+        return out;
+    }
+
+    /** An object array argument, empty when it was not given. */
+    public List<ObjectNode> objects(String name) {
+        JsonNode v = values.get(declared(name, ArgumentType.OBJECT_ARRAY).name());
+        List<ObjectNode> out = new ArrayList<>();
+        if (v != null) {
+            v.forEach(e -> out.add((ObjectNode) e));
         }
         return out;
     }

@@ -2,6 +2,7 @@ package io.qsup.control;
 
 import static io.qsup.control.ArgumentType.BOOLEAN;
 import static io.qsup.control.ArgumentType.OBJECT;
+import static io.qsup.control.ArgumentType.OBJECT_ARRAY;
 import static io.qsup.control.ArgumentType.SECONDS;
 import static io.qsup.control.ArgumentType.STRING;
 import static io.qsup.control.ArgumentType.STRING_ARRAY;
@@ -57,15 +58,18 @@ public final class CommandTable {
                     + " (false while an intent could not be written), `state-dir-problem` (why, or `null`), `log-dir`,"
                     + " `control-socket`, `vm-count`, `states` (count per state)");
     public static final CommandSpec QUERY_VMS = new CommandSpec("query-vms", "list every VM", List.of(),
-            "array of VM objects (below)");
+            "array of VM objects (below); in cluster mode also the cluster VMs other hosts run, and each object has"
+                    + " `host` and `cluster`");
     public static final CommandSpec QUERY_VM = new CommandSpec("query-vm", "describe one VM", List.of(VM_NAME),
             "one VM object");
     public static final CommandSpec VM_START = new CommandSpec("vm-start",
-            "start a VM (also clears `failed`); the intent `started` is remembered",
+            "start a VM (also clears `failed`); the intent `started` is remembered; for a cluster VM, written to etcd,"
+                    + " and the host it is placed on starts it",
             List.of(VM_NAME, WAIT, WAIT_TIMEOUT),
             STATE + "; with `wait`, returns once running, or fails with the launch error");
     public static final CommandSpec VM_STOP = new CommandSpec("vm-stop",
-            "stop a VM along the shutdown ladder; the intent `stopped` is remembered",
+            "stop a VM along the shutdown ladder; the intent `stopped` is remembered (for a cluster VM in etcd: the host"
+                    + " that runs it stops it)",
             List.of(VM_NAME, FORCE, ArgumentSpec.optional("timeout", SECONDS,
                     "bound for the whole ladder; default: the VM's `stop-timeout`; `wait` waits 15 s more"), WAIT),
             STATE + ", `rung` (which rung ended it), `seconds`, `message`");
@@ -120,10 +124,25 @@ public final class CommandTable {
             "`version`, `package`, `arch` (the cache key), `cached` (true when served from state-dir), `schema` (the"
                     + " introspection entries)");
 
+    public static final CommandSpec CLUSTER_APPLY = new CommandSpec("cluster-apply",
+            "cluster mode: validate cluster VM definitions as a definitions folder is validated, then store them all in"
+                    + " etcd in one transaction, or none when any has an error",
+            List.of(ArgumentSpec.required("definitions", OBJECT_ARRAY,
+                    "one `{\"file\", \"yaml\"}` per definition: the file's path, for errors and relative paths,"
+                            + " and its text")),
+            "`applied`, `unchanged` (VM names); an error lists every problem as `file:line:column: key: message`");
+    public static final CommandSpec CLUSTER_DELETE = new CommandSpec("cluster-delete",
+            "cluster mode: remove a cluster VM's definition; the host that runs it stops it along its ladder",
+            List.of(VM_NAME), "`name`, `deleted`");
+    public static final CommandSpec QUERY_HOSTS = new CommandSpec("query-hosts",
+            "cluster mode: the hosts alive in the cluster (registered under a live lease)", List.of(),
+            "`[{\"name\", \"address\", \"memory\", \"cpus\", \"used-memory\", \"used-cpus\", \"vms\","
+                    + " \"version\", \"leader\", \"alive\"}]`; memory in bytes");
+
     private static final Map<String, CommandSpec> ALL = index(QMP_CAPABILITIES, QUERY_COMMANDS,
             QUERY_COMMAND_ARGUMENTS, QUERY_DAEMON, QUERY_VMS, QUERY_VM, QUERY_VM_STATS, VM_START, VM_STOP, VM_RESTART, VM_KILL, VM_PAUSE,
             VM_RESUME, VM_RESET, VM_RESET_FAILED, VM_QMP, VM_QMP_SCHEMA, VM_EXEC, DAEMON_RELOAD, EVENT_SUBSCRIBE,
-            EVENT_UNSUBSCRIBE, QUERY_EVENTS);
+            EVENT_UNSUBSCRIBE, QUERY_EVENTS, CLUSTER_APPLY, CLUSTER_DELETE, QUERY_HOSTS);
 
     private CommandTable() {}
 
@@ -160,6 +179,8 @@ public final class CommandTable {
                 o.put("type", a.type().jsonType());
                 if (a.type() == STRING_ARRAY) {
                     o.put("items", "string");
+                } else if (a.type() == OBJECT_ARRAY) {
+                    o.put("items", "object");
                 } else if (a.type() == SECONDS) {
                     o.put("unit", "seconds");
                 }

@@ -26,11 +26,22 @@ public final class DaemonControl implements AutoCloseable {
      * @throws IOException when the socket cannot be bound
      */
     public static DaemonControl start(DaemonSettings settings, Supervisor supervisor) throws IOException {
+        return start(settings, supervisor, null);
+    }
+
+    /**
+     * Binds the control socket and starts serving; {@code cluster} is null outside cluster mode.
+     *
+     * @throws IOException when the socket cannot be bound
+     */
+    public static DaemonControl start(DaemonSettings settings, Supervisor supervisor, ClusterPort cluster)
+            throws IOException {
         EventHub hub = new EventHub();
         AutoCloseable feed = supervisor.addListener(e -> hub.publish(SupervisorEvents.toControlEvent(e)));
         Map<String, ControlCommand> table = new HashMap<>();
         EventCommands.register(table, hub);
-        VmCommands.register(table, supervisor, settings);
+        VmCommands.register(table, supervisor, settings, cluster);
+        ClusterCommands.register(table, cluster);
         StatsCommands.register(table, supervisor);
         SchemaCommands.register(table, supervisor, settings);
         ControlServer server = new ControlServer(settings.controlSocket(), settings.controlGroup(), table, hub,

@@ -40,21 +40,28 @@ public final class VmCommands {
 
     private final Supervisor supervisor;
     private final DaemonSettings settings;
+    /** Cluster mode's port, or null on a single host. */
+    private final ClusterPort cluster;
     private final Instant startedAt = Instant.now();
 
-    private VmCommands(Supervisor supervisor, DaemonSettings settings) {
+    private VmCommands(Supervisor supervisor, DaemonSettings settings, ClusterPort cluster) {
         this.supervisor = supervisor;
         this.settings = settings;
+        this.cluster = cluster;
     }
 
-    public static void register(Map<String, ControlCommand> table, Supervisor supervisor, DaemonSettings settings) {
-        VmCommands c = new VmCommands(supervisor, settings);
+    public static void register(Map<String, ControlCommand> table, Supervisor supervisor, DaemonSettings settings,
+            ClusterPort cluster) {
+        VmCommands c = new VmCommands(supervisor, settings, cluster);
         table.put(CommandTable.QUERY_VMS.name(), (a, s) -> c.queryVms());
         table.put(CommandTable.QUERY_VM.name(), (a, s) -> c.vmObject(c.snapshot(a.string("name"))));
         table.put(CommandTable.QUERY_DAEMON.name(), (a, s) -> c.queryDaemon());
-        table.put(CommandTable.VM_START.name(),
-                (a, s) -> c.stateResult(a, supervisor::start, VmState.RUNNING, VmState.PAUSED));
+        table.put(CommandTable.VM_START.name(), (a, s) -> c.clusterVm(a) ? c.clusterIntent(a, true)
+                : c.stateResult(a, supervisor::start, VmState.RUNNING, VmState.PAUSED));
         table.put(CommandTable.VM_STOP.name(), (a, s) -> {
+            if (c.clusterVm(a)) {
+                return c.clusterIntent(a, false);
+            }
             boolean force = a.bool("force");
             Duration timeout = a.seconds("timeout");
             return c.stopResult(a, n -> supervisor.stop(n, force, timeout));
@@ -78,9 +85,24 @@ public final class VmCommands {
     private String vm(Arguments args) throws ControlException {
         String name = args.string("name");
         if (supervisor.get(name).isEmpty()) {
+            if (cluster != null && cluster.isClusterVm(name)) {
+                throw new ControlException(ControlException.INVALID_STATE, name + " is a cluster VM that this host ("
+                        + cluster.host() + ") does not run; 'qsup list' shows its host: ask that host's qsupd");
+            }
             throw notFound(name);
         }
         return name;
+    }
+
+    /** Whether the request names a cluster VM: its start and stop go through etcd, to whichever host runs it. */
+    private boolean clusterVm(Arguments args) {
+        return cluster != null && cluster.isClusterVm(args.string("name"));
+    }
+
+    private JsonNode clusterIntent(Arguments args, boolean started) throws ControlException {
+        Duration timeout = args.seconds("timeout");
+        return cluster.setIntent(args.string("name"), started, args.bool("wait"),
+                timeout == null ? DEFAULT_WAIT : timeout.plusSeconds(15));
     }
 
     private static ControlException notFound(String name) {
@@ -96,9 +118,18 @@ public final class VmCommands {
 
     private JsonNode queryVms() {
         ArrayNode out = JSON.arrayNode();
+        List<ObjectNode> local = new java.util.ArrayList<>();
         for (VmSnapshot s : supervisor.list()) {
-            out.add(vmObject(s));
+            local.add(vmObject(s));
         }
+        List<ObjectNode> all = new java.util.ArrayList<>(local);
+        if (cluster != null) {
+            List<ObjectNode> remote = cluster.remoteVms(local);
+            all = new java.util.ArrayList<>(local);
+            all.addAll(remote);
+            all.sort(java.util.Comparator.comparing(o -> o.path("name").asText()));
+        }
+        all.forEach(out::add);
         return out;
     }
 

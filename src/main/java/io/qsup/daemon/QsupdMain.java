@@ -4,6 +4,7 @@ import ch.qos.logback.classic.Level;
 import io.qsup.config.ConfigError;
 import io.qsup.config.ConfigException;
 import io.qsup.config.DaemonSettings;
+import io.qsup.control.ClusterPort;
 import io.qsup.control.DaemonControl;
 import io.qsup.metrics.DaemonFigures;
 import io.qsup.metrics.MetricsServer;
@@ -118,13 +119,15 @@ public final class QsupdMain implements Callable<Integer> {
         log.info("qsupd {} starting: definitions in {}, run-dir {}, state-dir {}", Version.get(), settings.vmsDir(),
                 settings.runDir(), settings.stateDir());
         sup.loadInitial();
+        ClusterPort cluster = settings.cluster() == null ? null : joinCluster(settings, sup, host);
         DaemonControl control;
         try {
-            control = DaemonControl.start(settings, sup);
+            control = DaemonControl.start(settings, sup, cluster);
         } catch (IOException e) {
             log.error("cannot serve the control socket {}: {}", settings.controlSocket(), e.getMessage());
             System.err.println("qsupd: cannot serve the control socket " + settings.controlSocket() + ": "
                     + e.getMessage());
+            leaveCluster(cluster);
             sup.close();
             return EXIT_CONFIG;
         }
@@ -147,8 +150,23 @@ public final class QsupdMain implements Callable<Integer> {
             metrics.close();
         }
         control.close();
+        leaveCluster(cluster);
         sup.close();
         return 0;
+    }
+
+    /**
+     * The only place qsupd touches the cluster package: a single host never loads it, nor the etcd client, gRPC and
+     * netty behind it.
+     */
+    private static ClusterPort joinCluster(DaemonSettings settings, Supervisor sup, HostFacts host) {
+        return io.qsup.cluster.ClusterMode.start(settings, sup, host);
+    }
+
+    private static void leaveCluster(ClusterPort cluster) {
+        if (cluster != null) {
+            io.qsup.cluster.ClusterMode.stop(cluster);
+        }
     }
 
     /** The Prometheus endpoint, or null when it is off or cannot be bound: metrics never keep VMs unsupervised. */

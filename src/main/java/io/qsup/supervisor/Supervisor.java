@@ -50,6 +50,10 @@ import org.slf4j.LoggerFactory;
  * backoff and start limit, the operator's persisted intent (which always wins), reload, and {@link #shutdownAll()}. It
  * offers a read-only view ({@link #list()}), intent methods, and state-change events to listeners.
  *
+ * <p>In cluster mode it also runs the cluster VMs this host holds the claim of: the cluster registers them
+ * ({@link #addCluster}), starts them once the claim is won, and decides through its gate ({@link #setClusterGate})
+ * whether one may run here at all; autostart and reload never touch them.
+ *
  * <p>Locking: {@code vms} is a concurrent map; a VM's {@link VmRecord} is guarded by its {@code Managed} monitor, which
  * is held across the record's small fsynced write so records reach disk in the order they were made (it is never held
  * while waiting for QEMU). {@code reloadLock} only keeps two reloads from interleaving. VM work itself runs on each
@@ -84,6 +88,8 @@ public final class Supervisor implements AutoCloseable {
     private final class Managed implements Supervision {
         final String name;
         final VmController ctl;
+        /** A cluster VM: its definition came from etcd, and it runs here only while the cluster's gate allows. */
+        final boolean cluster;
         volatile VmDefinition def;
         volatile AdoptOutcome adopted;
         VmRecord rec; // guarded by this
@@ -97,8 +103,9 @@ public final class Supervisor implements AutoCloseable {
         /** Why autostart holds the VM back (a dependency not ready yet, or that missed its ready-timeout), or null. */
         volatile String heldBack;
 
-        Managed(VmDefinition def, StateStore.Loaded loaded, VmState initial) {
+        Managed(VmDefinition def, StateStore.Loaded loaded, VmState initial, boolean cluster) {
             this.name = def.name();
+            this.cluster = cluster;
             this.def = def;
             this.rec = loaded.record();
             this.recoveredFrom = loaded.problem();
@@ -123,6 +130,11 @@ public final class Supervisor implements AutoCloseable {
 
         @Override
         public void onGoodStart(String vm) {
+            if (cluster && !clusterGate.test(name)) {
+                log.error("VM {}: its launch ended after this host lost the cluster claim; killing it", name);
+                fence(name, "launched after the claim was lost");
+                return;
+            }
             synchronized (this) {
                 lastGoodStart = clock.instant();
             }
@@ -133,6 +145,13 @@ public final class Supervisor implements AutoCloseable {
         @Override
         public Decision onExit(String vm, ExitCause cause) {
             VmDefinition d = def;
+            if (cluster && !clusterGate.test(name)) {
+                synchronized (this) {
+                    rec = rec.withExitCause(cause, clock.instant());
+                    save(this, rec);
+                }
+                return new Decision.Stop("this host does not hold the VM's cluster claim");
+            }
             synchronized (this) {
                 Instant now = clock.instant();
                 VmRecord r = rec.withExitCause(cause, now);
@@ -187,6 +206,8 @@ public final class Supervisor implements AutoCloseable {
     private static final Duration STATE_RETRY = Duration.ofSeconds(2);
     private final Clock clock = Clock.systemUTC();
     private volatile boolean shuttingDown;
+    /** Whether a cluster VM may run on this host now; false for all until cluster mode sets it. */
+    private volatile java.util.function.Predicate<String> clusterGate = vm -> false;
     /** Why the last state write failed, or null once writes succeed again. */
     private volatile String stateProblem;
     private final Thread stateRetry;
@@ -239,6 +260,9 @@ public final class Supervisor implements AutoCloseable {
     public Map<String, AdoptOutcome> adoptAll() {
         Map<String, CompletableFuture<AdoptOutcome>> fs = new TreeMap<>();
         for (Managed m : vms.values()) {
+            if (m.cluster) {
+                continue; // adopted when the cluster registers it
+            }
             fs.put(m.name, m.ctl.adopt());
         }
         Map<String, AdoptOutcome> out = new TreeMap<>();
@@ -248,6 +272,9 @@ public final class Supervisor implements AutoCloseable {
             out.put(name, o);
         });
         for (Managed m : vms.values()) {
+            if (m.cluster) {
+                continue;
+            }
             boolean failed;
             synchronized (m) {
                 failed = m.rec.failed();
@@ -272,7 +299,7 @@ public final class Supervisor implements AutoCloseable {
     public void autostartAll() {
         Map<String, Managed> todo = new TreeMap<>();
         for (Managed m : vms.values()) {
-            if (m.ctl.state() == VmState.STOPPED && m.adopted != AdoptOutcome.STALE && shouldRun(m)) {
+            if (!m.cluster && m.ctl.state() == VmState.STOPPED && m.adopted != AdoptOutcome.STALE && shouldRun(m)) {
                 todo.put(m.name, m);
             }
         }
@@ -384,6 +411,9 @@ public final class Supervisor implements AutoCloseable {
     }
 
     private boolean shouldRun(Managed m) {
+        if (m.cluster && !clusterGate.test(m.name)) {
+            return false;
+        }
         VmRecord r;
         synchronized (m) {
             r = m.rec;
@@ -669,6 +699,13 @@ public final class Supervisor implements AutoCloseable {
             Map<String, VmDefinition> next = new TreeMap<>(r.vms());
             List<String> kept = new ArrayList<>();
             for (Managed m : vms.values()) {
+                if (m.cluster) {
+                    if (next.remove(m.name) != null) {
+                        log.error("VM {}: a definition in {} has the name of a cluster VM; it is ignored: rename it",
+                                m.name, settings.vmsDir());
+                    }
+                    continue;
+                }
                 if (!next.containsKey(m.name) && r.errorsByFile().containsKey(m.def.sourceFile())) {
                     next.put(m.name, m.def);
                     kept.add(m.name);
@@ -699,7 +736,7 @@ public final class Supervisor implements AutoCloseable {
                 }
             }
             for (Managed m : List.copyOf(vms.values())) {
-                if (!next.containsKey(m.name)) {
+                if (!m.cluster && !next.containsKey(m.name)) {
                     removed.add(m.name);
                     remove(m);
                 }
@@ -733,8 +770,8 @@ public final class Supervisor implements AutoCloseable {
         return false;
     }
 
-    private void remove(Managed m) {
-        m.ctl.stop(false, m.def.stopTimeout(), Cause.RELOAD, "definition removed").whenComplete((res, err) -> {
+    private CompletableFuture<StopResult> remove(Managed m) {
+        return m.ctl.stop(false, m.def.stopTimeout(), Cause.RELOAD, "definition removed").whenComplete((res, err) -> {
             if (err != null) {
                 log.error("VM {}: stop after removal failed: {}", m.name, err.toString());
             }
@@ -815,9 +852,158 @@ public final class Supervisor implements AutoCloseable {
     // ---- helpers ----
 
     private Managed register(VmDefinition d, VmState initial) {
-        Managed m = new Managed(d, store.read(d.name()), initial);
+        Managed m = new Managed(d, store.read(d.name()), initial, false);
         vms.put(d.name(), m);
         return m;
+    }
+
+    // ---- cluster VMs ----
+
+    /**
+     * Sets what decides whether a cluster VM may run here now (this host holds its claim and is not fenced): asked
+     * before a restart by policy and when a stale pidfile is found. Cluster mode sets it once, before adding VMs.
+     */
+    public void setClusterGate(java.util.function.Predicate<String> gate) {
+        this.clusterGate = gate;
+    }
+
+    /** Whether {@code name} is a cluster VM registered here. */
+    public boolean isCluster(String name) {
+        Managed m = vms.get(name);
+        return m != null && m.cluster;
+    }
+
+    /**
+     * Registers a cluster VM and adopts its QEMU if one runs (left by an earlier qsupd): completes with what adoption
+     * found. It is not started: that waits for the claim ({@link #startClaimed}).
+     *
+     * @throws SupervisorException when a VM of that name is already registered (a local definition has it)
+     */
+    public CompletableFuture<AdoptOutcome> addCluster(VmDefinition d) throws SupervisorException {
+        Managed m = new Managed(d, store.read(d.name()), VmState.ADOPTING, true);
+        Managed had = vms.putIfAbsent(d.name(), m);
+        if (had != null) {
+            m.ctl.close();
+            throw new SupervisorException("VM " + d.name() + ": a " + (had.cluster ? "cluster" : "local")
+                    + " VM of that name is already registered here; rename one of them");
+        }
+        return m.ctl.adopt().whenComplete((o, e) -> m.adopted = o);
+    }
+
+    /** A cluster VM's definition changed in etcd: applied as a reload applies a changed file. */
+    public void updateCluster(VmDefinition d) throws SupervisorException {
+        Managed m = require(d.name());
+        if (!m.cluster || m.def.equals(d)) {
+            return;
+        }
+        List<String> keys = DefinitionDiff.changedKeys(m.def, d);
+        if (!keys.isEmpty()) {
+            log.info("VM {}: cluster definition changed ({})", m.name, String.join(", ", keys));
+            applyChange(m, d, keys);
+        } else {
+            m.def = d;
+        }
+    }
+
+    /** Starts a cluster VM whose claim this host just won; its restart tally starts over, as an operator start's. */
+    public CompletableFuture<VmState> startClaimed(String name, String detail) throws SupervisorException {
+        Managed m = require(name);
+        m.heldBack = null;
+        synchronized (m) {
+            update(m, r -> r.withTallyReset().withIntent(Intent.STARTED).withStopPending(false)
+                    .withRestartInProgress(false));
+            return m.ctl.start(Cause.CLAIMED, detail);
+        }
+    }
+
+    /**
+     * Self-fencing, first pass, for every VM before any slower work: a launch not yet spawned is called off, and the
+     * QEMU whose pid qsupd knows gets SIGKILL at once. Returns whether a signal was sent.
+     */
+    public boolean fenceFast(String name, String detail) {
+        Managed m = vms.get(name);
+        if (m == null) {
+            return false;
+        }
+        m.ctl.kill(Cause.FENCED, detail); // sets the stop flag at once, so no spawn follows; the kill is queued
+        long pid = m.ctl.pid();
+        try {
+            return pid > 0 && inspector.signal(pid, ProcessInspector.Signal.KILL);
+        } catch (java.io.IOException e) {
+            log.error("VM {}: fencing: SIGKILL of pid {} failed: {}", name, pid, e.getMessage());
+            return false;
+        }
+    }
+
+    /**
+     * Self-fencing: {@link #fenceFast}, then SIGKILL for every QEMU of the VM found in {@code /proc} (straight by pid:
+     * the VM's own queue may be busy with a launch or a stop ladder, and the lease does not wait), again for a second
+     * after, in case a spawn was under way; the record says stopped, so nothing restarts it. Returns how many
+     * processes got the signal.
+     */
+    public int fence(String name, String detail) {
+        Managed m = vms.get(name);
+        if (m == null) {
+            return 0;
+        }
+        int killed = fenceFast(name, detail) ? 1 : 0;
+        killed += killFound(m);
+        Thread.ofVirtual().name("fence-sweep " + name).start(() -> {
+            for (int i = 0; i < 10; i++) {
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                if (killFound(m) > 0) {
+                    log.error("VM {}: fencing: killed a QEMU that a launch under way had spawned", name);
+                }
+            }
+        });
+        synchronized (m) {
+            update(m, r -> r.withIntent(Intent.STOPPED).withStopPending(false).withRestartInProgress(false));
+        }
+        return killed;
+    }
+
+    private int killFound(Managed m) {
+        VmSpec spec = m.ctl.spec();
+        ProcessInspector.Instances found = inspector.findInstances(m.name, spec.pidFile(), spec.qmpSocket());
+        Set<Long> pids = new java.util.TreeSet<>(found.serving());
+        pids.addAll(found.starting());
+        int killed = 0;
+        for (long pid : pids) {
+            try {
+                if (inspector.signal(pid, ProcessInspector.Signal.KILL)) {
+                    killed++;
+                }
+            } catch (java.io.IOException e) {
+                log.error("VM {}: fencing: SIGKILL of pid {} failed: {}", m.name, pid, e.getMessage());
+            }
+        }
+        return killed;
+    }
+
+    /** Stops a cluster VM along its ladder (for a move or an operator stop); its registration stays. */
+    public CompletableFuture<StopResult> stopCluster(String name, boolean force, Duration timeout, Cause cause,
+            String detail) throws SupervisorException {
+        Managed m = require(name);
+        synchronized (m) {
+            update(m, r -> r.withIntent(Intent.STOPPED).withStopPending(false).withRestartInProgress(false));
+            return m.ctl.stop(force, timeout != null ? timeout : m.def.stopTimeout(), cause, detail);
+        }
+    }
+
+    /**
+     * Stops a cluster VM with its ladder and drops it from this host (its definition was deleted, or another host
+     * holds it now); completes once its QEMU is gone.
+     */
+    public CompletableFuture<StopResult> removeCluster(String name) throws SupervisorException {
+        Managed m = require(name);
+        if (!m.cluster) {
+            throw new SupervisorException("VM " + name + " is a local VM, not a cluster VM");
+        }
+        return remove(m);
     }
 
     private VmSpec specOf(VmDefinition d) {

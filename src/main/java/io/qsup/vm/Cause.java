@@ -28,6 +28,12 @@ public enum Cause {
     RELOAD("a reload added, removed or changed the definition"),
     /** The host is shutting down ({@code qsupd --shutdown-all}). */
     HOST_SHUTDOWN("the host is shutting down"),
+    /** This host won the cluster VM's claim (the leader placed it here) and started it. */
+    CLAIMED("this host won the cluster claim and started the VM"),
+    /** Cluster mode: this host could not renew its etcd lease in time and SIGKILLed the failover VM before it expired. */
+    FENCED("the host lost its etcd lease and killed the failover VM"),
+    /** Cluster mode: the VM's host lost its etcd lease; a {@code failover: false} VM is reported, not moved. */
+    HOST_LOST("the VM's host lost its etcd lease; not moved"),
     /** The launch reached a running (or paused) QEMU. */
     LAUNCHED("the launch reached a running QEMU"),
     /** qsupd took over a QEMU it found running (at its own start, or instead of launching a second one). */
