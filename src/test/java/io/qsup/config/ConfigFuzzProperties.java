@@ -61,7 +61,7 @@ class ConfigFuzzProperties {
             Map.entry("-action", Set.of("watchdog")));
     private static final Map<String, Set<String>> JSON_KEYS = Map.of(
             "-device", Set.of("driver", "id", "chardev", "drive", "serial", "bootindex", "write-cache", "bus", "unit",
-                    "channel", "scsi-id", "lun", "netdev", "mac", "rng"),
+                    "channel", "scsi-id", "lun", "netdev", "mac", "rng", "name"),
             "-blockdev", Set.of("driver", "filename", "node-name", "aio", "cache", "discard", "read-only", "file"),
             "-netdev", Set.of("type", "id", "hostfwd", "ifname", "script", "downscript", "br", "helper"),
             "-object", Set.of("qom-type", "id", "filename"));
