@@ -19,9 +19,10 @@ import org.slf4j.LoggerFactory;
  * it is revoked when etcd answers again, and a new one is granted. The lease id is kept in state-dir, so a restarted
  * qsupd takes over a lease that is still alive, with the claims under it.
  *
- * <p>Threads: {@code lease-keeper} grants and renews; {@code fence-timer} watches the deadline and calls the listener.
- * The id, deadline and fenced flag are volatile fields written by those two threads only; {@code fence-timer} alone
- * flips {@code fenced} to true, {@code lease-keeper} alone back to false with a new lease.
+ * <p>Threads: {@code lease-keeper} grants and sends keep-alives; their answers arrive on jetcd's threads;
+ * {@code fence-timer} watches the deadline and calls the listener. The id, deadline and fenced flag are volatile, and
+ * every write to them holds this object's monitor ({@link #take}, {@link #extend}, {@link #giveUp}), so an answer
+ * for a lease already given up can never move the deadline of the next one.
  */
 final class HostLease implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(HostLease.class);
@@ -46,6 +47,8 @@ final class HostLease implements AutoCloseable {
     /** Monotonic nanos before which the server cannot expire {@link #id}. */
     private volatile long deadline;
     private volatile boolean fenced;
+    /** True from a failed keep-alive until the next answered one, so the failure is logged once. */
+    private volatile boolean failing;
     /** A lease given up at fencing, to revoke once etcd answers; 0 when none. */
     private volatile long toRevoke;
 
@@ -79,8 +82,13 @@ final class HostLease implements AutoCloseable {
         return Duration.ofNanos(deadline - margin.toNanos() - System.nanoTime());
     }
 
+    /**
+     * Keep-alives go out every {@code ttl/8} (at most every 100 ms) without waiting for the one before: each answer
+     * moves the deadline to its own send time plus the TTL. A wait-then-sleep loop would send the next one only after
+     * the last had timed out, past the fencing point, so a single slow answer would fence a healthy host.
+     */
     private void keep() {
-        Duration every = ttl.dividedBy(4);
+        Duration every = max(ttl.dividedBy(8), Duration.ofMillis(100));
         Duration callTimeout = ttl.dividedBy(3);
         boolean first = true;
         while (!closed) {
@@ -92,7 +100,7 @@ final class HostLease implements AutoCloseable {
                     grant(first, callTimeout);
                     first = false;
                 } else {
-                    renew(callTimeout);
+                    renew(ttl.minus(margin));
                 }
                 Thread.sleep(every);
             } catch (InterruptedException e) {
@@ -101,30 +109,58 @@ final class HostLease implements AutoCloseable {
         }
     }
 
+    private static Duration max(Duration a, Duration b) {
+        return a.compareTo(b) >= 0 ? a : b;
+    }
+
+    /** Sends one keep-alive; its answer, on jetcd's threads, extends the deadline. Never blocks. */
     private void renew(Duration timeout) {
         long current = id;
         long sent = System.nanoTime();
-        try {
-            LeaseKeepAliveResponse r = leases.keepAliveOnce(current).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-            if (current != id) {
-                return; // fenced meanwhile: this lease is given up
-            }
-            if (r.getTTL() <= 0) {
-                log.error("cluster: etcd says lease {} has expired; failover VMs are fenced and a new lease is taken",
-                        Long.toHexString(current));
-                giveUp(current, "the lease has expired");
+        leases.keepAliveOnce(current).orTimeout(timeout.toMillis(), TimeUnit.MILLISECONDS).whenComplete((r, e) -> {
+            if (e != null) {
+                if (!failing && current == id) {
+                    failing = true;
+                    Throwable c = e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+                            ? e.getCause() : e;
+                    log.warn("cluster: lease keep-alive failed ({}); fencing in {} ms unless etcd answers",
+                            c.getMessage() == null ? c.toString() : c.getMessage(), untilFence().toMillis());
+                }
                 return;
             }
-            long until = sent + TimeUnit.SECONDS.toNanos(r.getTTL());
-            if (until > deadline) {
-                deadline = until;
+            if (r.getTTL() <= 0) {
+                if (current == id) {
+                    log.error("cluster: etcd says lease {} has expired; failover VMs are fenced and a new lease is "
+                            + "taken", Long.toHexString(current));
+                    giveUp(current, "the lease has expired");
+                }
+                return;
             }
-        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-            log.warn("cluster: lease keep-alive failed ({}); fencing in {} ms unless etcd answers",
-                    e.getCause() == null ? e.toString() : e.getCause().getMessage(), untilFence().toMillis());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            if (extend(current, sent + TimeUnit.SECONDS.toNanos(r.getTTL())) && failing) {
+                failing = false;
+                log.info("cluster: etcd answers keep-alives again; fencing in {} ms at the earliest",
+                        untilFence().toMillis());
+            }
+        });
+    }
+
+    /** Moves the deadline of lease {@code leaseId} to {@code until} if later; false if that lease is no longer ours. */
+    private synchronized boolean extend(long leaseId, long until) {
+        if (leaseId != id || fenced) {
+            return false;
         }
+        if (until > deadline) {
+            deadline = until;
+        }
+        return true;
+    }
+
+    /** Makes {@code leaseId} the live lease, safe until {@code until}. */
+    private synchronized void take(long leaseId, long until) {
+        deadline = until;
+        fenced = false;
+        failing = false;
+        id = leaseId;
     }
 
     private void grant(boolean first, Duration timeout) throws InterruptedException {
@@ -135,9 +171,7 @@ final class HostLease implements AutoCloseable {
                 if (old != 0) {
                     LeaseKeepAliveResponse r = leases.keepAliveOnce(old).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
                     if (r.getTTL() > 0) {
-                        deadline = sent + TimeUnit.SECONDS.toNanos(r.getTTL());
-                        fenced = false;
-                        id = old;
+                        take(old, sent + TimeUnit.SECONDS.toNanos(r.getTTL()));
                         log.info("cluster: resumed lease {} of the previous qsupd ({} s left)", Long.toHexString(old),
                                 r.getTTL());
                         listener.leaseGranted(old, true);
@@ -150,9 +184,7 @@ final class HostLease implements AutoCloseable {
         }
         try {
             long granted = leases.grant(ttl.toSeconds()).get(timeout.toMillis(), TimeUnit.MILLISECONDS).getID();
-            deadline = sent + ttl.toNanos();
-            fenced = false;
-            id = granted;
+            take(granted, sent + ttl.toNanos());
             writeId(granted);
             log.info("cluster: lease {} granted, ttl {} s", Long.toHexString(granted), ttl.toSeconds());
             listener.leaseGranted(granted, false);

@@ -28,6 +28,9 @@ public final class RestartDecider {
         if (operatorStop || cause.kind() == ExitCause.Kind.OPERATOR_STOP) {
             return new Decision(false, "stopped by operator");
         }
+        if (cause.kind() == ExitCause.Kind.FENCED) {
+            return new Decision(false, "fenced: the cluster's leader places it again once this host's lease is gone");
+        }
         if (policy == RestartPolicy.NO) {
             return new Decision(false, "restart: no");
         }

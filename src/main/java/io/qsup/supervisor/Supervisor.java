@@ -164,7 +164,7 @@ public final class Supervisor implements AutoCloseable {
                         : RestartDecider.decide(d.restart(), cause, r.intent() == Intent.STOPPED, r.hadGoodStart());
                 Decision answer;
                 boolean policyDecides = !shuttingDown && r.intent() != Intent.STOPPED
-                        && cause.kind() != ExitCause.Kind.OPERATOR_STOP;
+                        && cause.kind() != ExitCause.Kind.OPERATOR_STOP && cause.kind() != ExitCause.Kind.FENCED;
                 if (!decision.restart()) {
                     answer = new Decision.Stop(decision.reason());
                     if (policyDecides) {

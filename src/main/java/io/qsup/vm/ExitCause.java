@@ -41,6 +41,8 @@ public record ExitCause(Kind kind, String detail) {
         GUEST_HANG(true),
         /** qsupd stopped the VM because the operator (or a reload) asked. */
         OPERATOR_STOP(false),
+        /** Cluster self-fencing killed the VM: this host could not renew its etcd lease in time. */
+        FENCED(false),
         /** A SHUTDOWN reason qsupd has no class for; detail holds it. */
         OTHER(false);
 

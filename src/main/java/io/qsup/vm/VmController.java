@@ -906,10 +906,13 @@ public final class VmController implements AutoCloseable {
         pid = -1;
         startedAt = null;
         deleteRuntimeFiles(spec);
-        sm.setLastExitCause(ExitCause.of(ExitCause.Kind.OPERATOR_STOP, "ended at rung " + rung));
-        stats.exited(ExitCause.Kind.OPERATOR_STOP);
-        sm.setState(VmState.STOPPED, cause, join(detail, "ended at rung " + rung + " after " + took.toMillis() + " ms"));
-        return new StopResult(rung, took, true, "ended at rung " + rung);
+        // Self-fencing SIGKILLs the QEMU before this ladder climbs a rung: its exit is the fencing, not a stop.
+        ExitCause.Kind kind = cause == Cause.FENCED ? ExitCause.Kind.FENCED : ExitCause.Kind.OPERATOR_STOP;
+        String ended = rung == null ? "killed before the ladder's first rung" : "ended at rung " + rung;
+        sm.setLastExitCause(ExitCause.of(kind, join(detail, ended)));
+        stats.exited(kind);
+        sm.setState(VmState.STOPPED, cause, join(detail, ended + " after " + took.toMillis() + " ms"));
+        return new StopResult(rung, took, true, ended);
     }
 
     /**

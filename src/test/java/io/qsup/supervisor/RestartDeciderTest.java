@@ -39,6 +39,13 @@ class RestartDeciderTest {
     }
 
     @Test
+    void aFencedVmIsNeverRestartedOnThisHostEvenWithAlways() {
+        RestartDecider.Decision d = RestartDecider.decide(RestartPolicy.ALWAYS, ExitCause.of(Kind.FENCED), false, true);
+        assertThat(d.restart()).isFalse();
+        assertThat(d.reason()).contains("fenced");
+    }
+
+    @Test
     void launchFailureRetriedOnlyAfterAGoodStart() {
         ExitCause launch = ExitCause.of(Kind.LAUNCH_FAILED, "qemu: -drive: Could not open");
         assertThat(RestartDecider.decide(RestartPolicy.ON_FAILURE, launch, false, false).restart()).isFalse();
