@@ -24,12 +24,26 @@ public final class QsupdProcess implements AutoCloseable {
 
     /** Starts {@code qsupd --config SETTINGS EXTRA...}, logging at INFO to {@code log}. */
     public static QsupdProcess start(Path settings, Path log, String... extra) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        return start(List.of(), null, settings, log, extra);
+    }
+
+    /**
+     * Starts qsupd through {@code wrapper} (such as {@code ip netns exec NS}, which execs qsupd in the same process,
+     * so {@link #pid()} stays qsupd's) in {@code workDir} (null: the test's own), which is also where the QEMUs it
+     * launches start, so relative paths in their argv resolve there.
+     */
+    public static QsupdProcess start(List<String> wrapper, Path workDir, Path settings, Path log, String... extra)
+            throws IOException {
+        List<String> cmd = new ArrayList<>(wrapper);
+        cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Dqsup.logLevel=INFO", "-cp", System.getProperty("java.class.path"), QsupdMain.class.getName(),
                 "--config", settings.toString()));
         cmd.addAll(List.of(extra));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        return new QsupdProcess(p, log);
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        if (workDir != null) {
+            pb.directory(workDir.toFile());
+        }
+        return new QsupdProcess(pb.start(), log);
     }
 
     public long pid() {
