@@ -200,6 +200,13 @@ public final class ClusterFixture implements AutoCloseable {
         }
     }
 
+    /** {@code query-vm} of {@code vm} on host {@code h}: what {@code qsup status VM} shows there. */
+    public JsonNode queryVm(LabHost h, String vm) throws Exception {
+        try (QmpClient c = h.control()) {
+            return c.execute("query-vm", QmpFraming.mapper().createObjectNode().put("name", vm));
+        }
+    }
+
     /** The VM object {@code query-vm} would give for {@code vm}, read from {@code query-vms} on host {@code h}. */
     public Optional<JsonNode> listed(LabHost h, String vm) throws Exception {
         for (JsonNode o : control(h, "query-vms")) {

@@ -210,9 +210,12 @@ class ClusterScenariosTest {
         System.out.println("quorum lost -> f1 fenced: " + fencedMs + " ms");
         assertThat(fx.logTime(f1Host, "VM f1: fenced:", t0)).as("%s logs the fencing of f1", f1Host.name())
                 .isPresent();
-        JsonNode f1 = fx.listed(f1Host, "f1").orElseThrow();
+        JsonNode f1 = fx.queryVm(f1Host, "f1");
+        assertThat(f1.path("state").asText()).as("f1 on %s: %s", f1Host.name(), f1).isEqualTo("stopped");
         assertThat(f1.path("last-exit-cause").path("cause").asText()).as("f1 on %s: %s", f1Host.name(), f1)
                 .isEqualTo("fenced");
+        // what qsup list shows meanwhile on that host, checked at the end so the rest of the scenario still runs
+        Optional<JsonNode> listedDuringOutage = fx.listed(f1Host, "f1");
         Thread.sleep(TTL.toMillis()); // well past every host's lease deadline
         assertThat(fx.runningOn("n1")).as("n1 runs on through the outage").contains(on.get("n1"));
         assertThat(fx.qemuPid("n1")).as("the same QEMU of n1").contains(n1Pid);
@@ -230,6 +233,9 @@ class ClusterScenariosTest {
         assertThat(fx.momentsSince("n1", t0)).as("n1's QEMU never changed")
                 .allSatisfy(m -> assertThat(m.qemus()).extracting(QemuWitness.Seen::pid).containsOnly(n1Pid));
         fx.witness().assertNeverTwoUnpaused();
+        assertThat(listedDuringOutage.map(o -> o.path("state").asText()))
+                .as("qsup list on %s during the outage, after f1 was fenced: %s", f1Host.name(), listedDuringOutage)
+                .isNotEqualTo(Optional.of("running"));
     }
 
     @Test
