@@ -350,21 +350,11 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
     }
 
     private boolean claim(String name, ClusterView.Entry placement, long id) {
-        ObjectNode value = NODES.objectNode().put("host", cluster.host()).put("since", Instant.now().toString());
-        ByteSequence key = EtcdKeys.bytes(EtcdKeys.running(name));
         try {
-            TxnResponse r = kv.txn()
-                    .If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.version(0)),
-                            new Cmp(EtcdKeys.bytes(EtcdKeys.placement(name)), Cmp.Op.EQUAL,
-                                    CmpTarget.modRevision(placement.modRevision())))
-                    .Then(Op.put(key, EtcdKeys.bytes(value.toString()), PutOption.builder().withLeaseId(id).build()))
-                    .commit().get(CALL.toMillis(), TimeUnit.MILLISECONDS);
-            if (r.isSucceeded()) {
-                log.info("VM {}: claim won by {}", name, cluster.host());
-            } else {
-                log.info("VM {}: claim lost: another host holds it, or the placement moved", name);
-            }
-            return r.isSucceeded();
+            boolean won = Claims.tryClaim(kv, name, cluster.host(), id, placement.modRevision(), CALL);
+            log.info(won ? "VM {}: claim won by {}" : "VM {}: claim not won by {}: another host holds it, or the"
+                    + " placement moved", name, cluster.host());
+            return won;
         } catch (Exception e) {
             log.warn("VM {}: claim failed: {}", name, e.toString());
             return false;
