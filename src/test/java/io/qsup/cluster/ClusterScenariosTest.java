@@ -278,15 +278,19 @@ class ClusterScenariosTest {
         long pid = fx.qemuPid("f1").orElseThrow();
         Thread.sleep(TTL.toMillis()); // a few keep-alives answered in time first
 
-        // etcd answers nothing for 1.5 s (every member stopped with SIGSTOP), then answers again: the keep-alive sent
-        // meanwhile is answered about 1.5 s late, while the lease it renews still had more than 2 s to live
+        // etcd answers nothing for 2 s (every member stopped with SIGSTOP), then answers again. Keep-alives go out
+        // about every lease-ttl/4 (1 s), so the last one answered before the pause was sent at most ~1.05 s before it,
+        // and the one sent during it is answered at its end: at most ~3.05 s after that, before the fencing point
+        // (lease-ttl - fence-margin = 3.2 s). A host that waits for each keep-alive only lease-ttl/3 (1.33 s) and
+        // then sleeps lease-ttl/4 before the next sends that next one after its fencing point: it fences whenever a
+        // keep-alive goes out in the pause's first 0.67 s, about two runs in three.
         Instant t0 = Instant.now();
         List<Long> members = List.of(fx.lab().etcd().pid(0), fx.lab().etcd().pid(1), fx.lab().etcd().pid(2));
         try {
             for (long m : members) {
                 io.qsup.testing.Command.run("kill", "-STOP", Long.toString(m)).orThrow();
             }
-            Thread.sleep(1500);
+            Thread.sleep(2000);
         } finally {
             for (long m : members) {
                 io.qsup.testing.Command.run("kill", "-CONT", Long.toString(m));
