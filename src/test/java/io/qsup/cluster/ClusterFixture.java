@@ -156,7 +156,7 @@ public final class ClusterFixture implements AutoCloseable {
         TestGuest guest = TestGuest.get();
         return """
                 name: %s
-                memory: 64M
+                memory: 128M
                 cpus: 1
                 machine: q35
                 kernel: %s
