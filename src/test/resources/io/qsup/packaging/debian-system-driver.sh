@@ -140,5 +140,31 @@ case "$wd" in
         ;;
 esac
 
+# An upgrade: the same package under a higher version. Its postinst restarts qsupd (try-restart), and the VMs go on
+# under the new qsupd with the same QEMU pids.
+up=$(ls "$it"/upgrade/qsup_*_all.deb 2>/dev/null | head -n1)
+if [ -n "$up" ]; then
+    old_main=$(main_pid)
+    cp "$up" /root/
+    begin
+    apt-get install -y -q "/root/$(basename "$up")" >/root/apt-upgrade.log 2>&1
+    rc=$?
+    took upgrade
+    say "upgrade exit=$rc version=$(dpkg-query -W -f='${Version}' qsup 2>/dev/null)"
+    [ "$rc" = 0 ] || sed 's/^/QSUP-IT apt-upgrade: /' /root/apt-upgrade.log | tail -n 20
+    end=$(( $(date +%s) + 300 ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        m=$(main_pid)
+        [ "$m" != "$old_main" ] && [ "$m" != 0 ] && [ "$(systemctl is-active qsupd)" = active ] && break
+        sleep 1
+    done
+    say "main-pid upgrade $old_main $(main_pid)"
+    wait_running a 120
+    wait_running b 120
+    took upgrade-vm
+    say "pid a $(qemu_pid a)"
+    say "pid b $(qemu_pid b)"
+fi
+
 say "qsup-shutdown $(systemctl is-active qsup-shutdown)"
 finish
