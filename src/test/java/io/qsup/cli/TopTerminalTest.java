@@ -133,11 +133,14 @@ class TopTerminalTest {
                 .contains(" running ").endsWith(" -");
     }
 
-    private String qsupTop(String args) {
+    /** {@code qsup top ARGS} as a command line for the pane, through a script: typed in full, tmux can cut it. */
+    private String qsupTop(String args) throws java.io.IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        return "'" + java + "' --enable-native-access=ALL-UNNAMED -cp '" + cp + "' io.qsup.cli.QsupMain top " + args
-                + " --socket '" + settings.controlSocket() + "'; echo QSUP-EXIT=$?";
+        java.nio.file.Path script = fixture.base.resolve("qsup-top" + args.replaceAll("[^a-z0-9]+", "-") + ".sh");
+        java.nio.file.Files.writeString(script, "exec '" + java + "' --enable-native-access=ALL-UNNAMED -cp '" + cp
+                + "' io.qsup.cli.QsupMain top " + args + " --socket '" + settings.controlSocket() + "'\n");
+        return "bash '" + script + "'; echo QSUP-EXIT=$?";
     }
 
     private void assertTerminalRestored(String when) throws Exception {
