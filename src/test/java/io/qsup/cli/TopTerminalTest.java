@@ -10,6 +10,8 @@ import io.qsup.testing.GuestConsole;
 import io.qsup.testing.Tmux;
 import io.qsup.vm.VmState;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -134,11 +136,11 @@ class TopTerminalTest {
     }
 
     /** {@code qsup top ARGS} as a command line for the pane, through a script: typed in full, tmux can cut it. */
-    private String qsupTop(String args) throws java.io.IOException {
+    private String qsupTop(String args) throws IOException {
         String java = ProcessHandle.current().info().command().orElse("java");
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        java.nio.file.Path script = fixture.base.resolve("qsup-top" + args.replaceAll("[^a-z0-9]+", "-") + ".sh");
-        java.nio.file.Files.writeString(script, "exec '" + java + "' --enable-native-access=ALL-UNNAMED -cp '" + cp
+        Path script = fixture.base.resolve("qsup-top" + args.replaceAll("[^a-z0-9]+", "-") + ".sh");
+        Files.writeString(script, "exec '" + java + "' --enable-native-access=ALL-UNNAMED -cp '" + cp
                 + "' io.qsup.cli.QsupMain top " + args + " --socket '" + settings.controlSocket() + "'\n");
         return "bash '" + script + "'; echo QSUP-EXIT=$?";
     }
