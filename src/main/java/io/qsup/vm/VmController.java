@@ -909,7 +909,7 @@ public final class VmController implements AutoCloseable {
         // Self-fencing SIGKILLs the QEMU before this ladder climbs a rung: its exit is the fencing, not a stop.
         ExitCause.Kind kind = cause == Cause.FENCED ? ExitCause.Kind.FENCED : ExitCause.Kind.OPERATOR_STOP;
         String ended = rung == null ? "killed before the ladder's first rung" : "ended at rung " + rung;
-        sm.setLastExitCause(ExitCause.of(kind, join(detail, ended)));
+        sm.setLastExitCause(ExitCause.of(kind, kind == ExitCause.Kind.FENCED ? join(detail, ended) : ended));
         stats.exited(kind);
         sm.setState(VmState.STOPPED, cause, join(detail, ended + " after " + took.toMillis() + " ms"));
         return new StopResult(rung, took, true, ended);
