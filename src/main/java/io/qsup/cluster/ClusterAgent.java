@@ -744,13 +744,17 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
         }
         for (String name : v.vms().keySet()) {
             boolean listed = local.stream().anyMatch(o -> name.equals(o.path("name").asText()));
-            String elsewhere = v.claimedBy(name) != null ? v.claimedBy(name) : v.placedOn(name);
-            if (runsHere(name) || (listed && (elsewhere == null || elsewhere.equals(cluster.host())))) {
-                continue; // this host's own view of the VM is the true one
+            if (listed && !supervisor.isCluster(name)) {
+                continue; // a local VM has this name: it is listed, and the clash is logged at registration
             }
+            String host = v.claimedBy(name) != null ? v.claimedBy(name) : v.placedOn(name);
+            if (runsHere(name) || (listed && cluster.host().equals(host))) {
+                continue; // the VM is this host's: its own record is the true one
+            }
+            // Every host registers every cluster VM, so a local record of one that is neither running nor claimed or
+            // placed here says only "not here"; the cluster's record says where it is, or that it is unplaced.
             ObjectNode o = NODES.objectNode().put("name", name);
             ClusterView.Entry st = v.statuses().get(name);
-            String host = v.claimedBy(name) != null ? v.claimedBy(name) : v.placedOn(name);
             String state = st != null && st.field("state") != null ? st.field("state") : "stopped";
             if (v.claimedBy(name) == null && !"host-lost".equals(state) && !("unplaced".equals(state) && host == null)) {
                 state = Boolean.FALSE.equals(v.intent(name)) || host == null ? "stopped" : "starting";
