@@ -13,7 +13,7 @@ import org.slf4j.LoggerFactory;
 /**
  * The QMP liveness probe of one VM (DESIGN.md 3): every {@code probe-interval} a {@code query-status} with the
  * {@code probe-timeout} deadline. A miss flags the VM {@code unresponsive}; an answer clears the flag and keeps
- * running/paused in step with QEMU. Between probes it refreshes the {@code /proc} figures of the VM's stats.
+ * running/paused in step with QEMU. (The {@code /proc} figures of the VM's stats are read when a snapshot asks.)
  *
  * <p>Threading: one virtual thread {@code vm-monitor NAME} runs the loop; it reads the controller's volatile fields
  * through {@link Host}, never changes the VM's process itself, and hands anything that would (an orphan to retry, a
@@ -21,8 +21,8 @@ import org.slf4j.LoggerFactory;
  */
 final class LivenessProbe {
     private static final Logger log = LoggerFactory.getLogger(LivenessProbe.class);
-    /** How often the loop refreshes the {@code /proc} figures of the stats, between probes too. */
-    private static final Duration STATS_INTERVAL = Duration.ofSeconds(1);
+    /** How often the loop wakes between probes to prove its progress to the watchdog; a wake-up reads nothing. */
+    private static final Duration BEAT_INTERVAL = Duration.ofSeconds(1);
 
     /** What the probe reads from, and reports to, its controller; each call returns at once. */
     interface Host {
@@ -74,11 +74,10 @@ final class LivenessProbe {
             health.beat();
             try {
                 Thread.sleep(Duration.ofNanos(Math.max(0,
-                        Math.min(nextProbe - System.nanoTime(), STATS_INTERVAL.toNanos()))));
+                        Math.min(nextProbe - System.nanoTime(), BEAT_INTERVAL.toNanos()))));
             } catch (InterruptedException e) {
                 return;
             }
-            stats.sampleProcess(host.pid()); // /proc only: cheap, and answers for a frozen QEMU too
             if (System.nanoTime() < nextProbe) {
                 continue;
             }

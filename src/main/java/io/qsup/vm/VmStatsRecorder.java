@@ -20,7 +20,7 @@ import java.util.function.Consumer;
  *
  * <p>Threading: lock-free. Every field is volatile or atomic; writers are the VM's state machine listeners (called one
  * at a time under the state machine's lock, so state-derived fields change in event order), the ops thread
- * ({@link #exited}) and the monitor thread ({@link #sampleProcess}, {@link #probed}). Readers on any thread see each
+ * ({@link #exited}) and the monitor thread ({@link #probed}) and any snapshot's reader (the {@code /proc} reading). Readers on any thread see each
  * field's latest value; a snapshot may mix figures a few milliseconds apart, never a half-written one.
  */
 public final class VmStatsRecorder implements Consumer<VmEvent> {
@@ -34,6 +34,7 @@ public final class VmStatsRecorder implements Consumer<VmEvent> {
     private volatile boolean unresponsive;
     private volatile boolean guestUnresponsive;
     private volatile boolean restartPending;
+    /** The latest {@code /proc} reading; see {@link #usage(long)}. */
     private volatile ProcUsage usage;
     private volatile VmStats.BlockSample block;
     private volatile double rttSeconds = Double.NaN;
@@ -47,6 +48,9 @@ public final class VmStatsRecorder implements Consumer<VmEvent> {
     private final AtomicLongArray stops = new AtomicLongArray(StopRung.values().length);
     private final Histogram startTimes = new Histogram(START_BOUNDS);
     private final Histogram stopTimes = new Histogram(STOP_BOUNDS);
+
+    /** How long a {@code /proc} reading serves further snapshots. */
+    static final Duration USAGE_FRESH = Duration.ofMillis(200);
 
     public VmStatsRecorder(String vm, VmState initial) {
         this.vm = vm;
@@ -98,16 +102,23 @@ public final class VmStatsRecorder implements Consumer<VmEvent> {
         exits.incrementAndGet(kind.ordinal());
     }
 
-    /** Reads {@code /proc} for the QEMU {@code pid}; a process that is gone leaves the last figures as they were. */
-    public void sampleProcess(long pid) {
-        if (pid <= 0) {
-            return;
+    /**
+     * The {@code /proc} figures of the QEMU {@code pid}, read when asked for rather than on a timer, so that 100 idle
+     * VMs cost no file reads between queries; a reading younger than {@link #USAGE_FRESH} is reused, which bounds the
+     * cost of a scrape and a {@code qsup top} at once. A process that is gone leaves the last figures as they were.
+     */
+    private ProcUsage usage(long pid) {
+        ProcUsage u = usage;
+        if (u != null && u.pid() == pid && Duration.between(u.at(), Instant.now()).compareTo(USAGE_FRESH) < 0) {
+            return u;
         }
         try {
-            usage = ProcUsage.read(pid);
+            u = ProcUsage.read(pid);
+            usage = u;
         } catch (IOException | RuntimeException gone) {
             // exited between the pid read and /proc; the exit handling takes it from here
         }
+        return u;
     }
 
     /**
@@ -165,7 +176,7 @@ public final class VmStatsRecorder implements Consumer<VmEvent> {
     public VmStats snapshot(long pid, Instant startedAt, List<String> argv) {
         VmState st = state;
         boolean live = st.hasProcess() && pid > 0;
-        ProcUsage u = usage;
+        ProcUsage u = live ? usage(pid) : null;
         VmStats.BlockSample b = block;
         Map<String, Long> exitCounts = new LinkedHashMap<>();
         for (ExitCause.Kind k : ExitCause.Kind.values()) {
