@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.qsup.config.DaemonSettings;
-import io.qsup.daemon.LoopHealth;
+import io.qsup.vm.LoopHealth;
 import io.qsup.daemon.Version;
 import io.qsup.qmp.QmpFraming;
 import java.io.IOException;

@@ -1,11 +1,9 @@
 package io.qsup.daemon;
 
+import io.qsup.vm.LoopHealth;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
-import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -17,7 +15,7 @@ import org.slf4j.LoggerFactory;
  * and {@code WATCHDOG_PID} unset or ours.
  *
  * <p>Threading: one platform thread ({@code sd-watchdog}; junixsocket I/O never runs on a virtual thread) asks idle
- * loops for proof, judges them and sends the pings; it owns the loops' {@code reportedStale} flags. {@link #close()}
+ * loops for proof, has {@link LoopHealth#judge} judge them, and sends the pings. {@link #close()}
  * may be called from any thread.
  */
 final class SdWatchdog implements AutoCloseable {
@@ -83,8 +81,7 @@ final class SdWatchdog implements AutoCloseable {
         try {
             while (!Thread.currentThread().isInterrupted()) {
                 long now = System.nanoTime();
-                List<String> stale = judge(now, p);
-                LoopHealth.setStuck(stale);
+                List<String> stale = LoopHealth.judge(now, p, startedAt);
                 if (now - nextPing >= 0) {
                     if (stale.isEmpty()) {
                         SdNotify.notify(socket, "WATCHDOG=1");
@@ -96,44 +93,6 @@ final class SdWatchdog implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-    }
-
-    /**
-     * Asks quiet loops for proof (a loop in a declared quiet step too: the request runs once the step is over, and ends
-     * the allowance) and returns the names of those silent longer than a period; logs changes.
-     */
-    private List<String> judge(long now, long p) {
-        List<String> stale = new ArrayList<>();
-        for (LoopHealth.Loop l : LoopHealth.loops()) {
-            long silent = l.silentNanos(now);
-            if (silent > p / 2) {
-                l.kick(now, p / 4);
-            }
-            silent = Math.min(silent, now - startedAt);
-            if (silent > p && !l.quietAt(now)) {
-                stale.add(l.name());
-                if (!l.reportedStale) {
-                    l.reportedStale = true;
-                    log.warn("watchdog: {} made no progress for {} ms (allowed {} ms); no WATCHDOG=1 until it does, so"
-                            + " systemd restarts qsupd (VMs keep running){}", l.name(), silent / 1_000_000,
-                            p / 1_000_000, where(l.thread()));
-                }
-            } else if (l.reportedStale) {
-                l.reportedStale = false;
-                log.info("watchdog: {} makes progress again", l.name());
-            }
-        }
-        return stale;
-    }
-
-    /** "; thread X at a.b(c), ..." for the log, or empty. */
-    private static String where(Thread t) {
-        if (t == null) {
-            return "";
-        }
-        String frames = Arrays.stream(t.getStackTrace()).limit(8).map(StackTraceElement::toString)
-                .collect(Collectors.joining(" < "));
-        return "; thread '" + t.getName() + "' is " + t.getState() + (frames.isEmpty() ? "" : " at " + frames);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.qsup.daemon;
 
+import io.qsup.vm.LoopHealth;
 import io.qsup.supervisor.VmSnapshot;
 import io.qsup.vm.VmState;
 import java.util.List;

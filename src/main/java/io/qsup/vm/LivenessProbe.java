@@ -1,7 +1,6 @@
 package io.qsup.vm;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.qsup.daemon.LoopHealth;
 import io.qsup.qmp.QmpDisconnectedException;
 import io.qsup.qmp.QmpException;
 import io.qsup.qmp.QmpStatus;

@@ -1,6 +1,5 @@
 package io.qsup.vm;
 
-import io.qsup.daemon.LoopHealth;
 import io.qsup.qmp.GuestAgentClient;
 import io.qsup.qmp.QmpDisconnectedException;
 import io.qsup.qmp.QmpException;

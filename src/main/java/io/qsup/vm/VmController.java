@@ -1,7 +1,6 @@
 package io.qsup.vm;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.qsup.daemon.LoopHealth;
 import io.qsup.qmp.QmpClient;
 import io.qsup.qmp.QmpEndpoint;
 import io.qsup.qmp.QmpSocketProbe;

@@ -1,5 +1,6 @@
 package io.qsup.daemon;
 
+import io.qsup.vm.LoopHealth;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.qsup.cli.QsupMain;

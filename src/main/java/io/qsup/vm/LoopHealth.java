@@ -1,4 +1,4 @@
-package io.qsup.daemon;
+package io.qsup.vm;
 
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -9,15 +9,19 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
+import java.util.stream.Collectors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * The health contract of qsupd's own loops, which the systemd watchdog reads ({@link SdWatchdog}): each supervising
+ * The health contract of qsupd's own loops, which the systemd watchdog reads (qsupd's {@code daemon.SdWatchdog}): each supervising
  * loop registers once and proves progress with one call, and only while every registered loop has proved progress
  * within the watchdog's period does qsupd send {@code WATCHDOG=1}.
  *
@@ -44,6 +48,7 @@ import java.util.function.Consumer;
  * {@code reportedStale} flag belongs to the watchdog thread alone. Nothing here blocks, except the test hook.
  */
 public final class LoopHealth {
+    private static final Logger log = LoggerFactory.getLogger(LoopHealth.class);
     /** Test-only: names a file whose content freezes the queue loop of that name (see the class comment). */
     public static final String TEST_FREEZE_PROPERTY = "qsup.test-only.freeze-loop-file";
     private static final String FREEZE_FILE = System.getProperty(TEST_FREEZE_PROPERTY);
@@ -103,13 +108,51 @@ public final class LoopHealth {
     }
 
     /** The loops the watchdog found stale at its last look; empty without a watchdog. */
-    static List<String> stuck() {
+    public static List<String> stuck() {
         return stuck;
     }
 
-    static void setStuck(List<String> names) {
-        stuck = List.copyOf(names);
+    /**
+     * Asks quiet loops for proof (a loop in a declared quiet step too: the request runs once the step is over, and ends
+     * the allowance) and returns the names of those silent longer than the period {@code p}
+     * (silence before {@code since} does not count); logs changes and keeps the list for {@link #stuck()}. Called
+     * by one thread, the watchdog's, which owns the loops' {@code reportedStale} flags.
+     */
+    public static List<String> judge(long now, long p, long since) {
+        List<String> stale = new ArrayList<>();
+        for (Loop l : loops()) {
+            long silent = l.silentNanos(now);
+            if (silent > p / 2) {
+                l.kick(now, p / 4);
+            }
+            silent = Math.min(silent, now - since);
+            if (silent > p && !l.quietAt(now)) {
+                stale.add(l.name);
+                if (!l.reportedStale) {
+                    l.reportedStale = true;
+                    log.warn("watchdog: {} made no progress for {} ms (allowed {} ms); no WATCHDOG=1 until it does, so"
+                            + " systemd restarts qsupd (VMs keep running){}", l.name, silent / 1_000_000,
+                            p / 1_000_000, where(l.thread()));
+                }
+            } else if (l.reportedStale) {
+                l.reportedStale = false;
+                log.info("watchdog: {} makes progress again", l.name);
+            }
+        }
+        stuck = List.copyOf(stale);
+        return stale;
     }
+
+    /** "; thread X at a.b(c), ..." for the log, or empty. */
+    private static String where(Thread t) {
+        if (t == null) {
+            return "";
+        }
+        String frames = Arrays.stream(t.getStackTrace()).limit(8).map(StackTraceElement::toString)
+                .collect(Collectors.joining(" < "));
+        return "; thread '" + t.getName() + "' is " + t.getState() + (frames.isEmpty() ? "" : " at " + frames);
+    }
+
 
     private static Loop add(Loop l) {
         loops.add(l);
