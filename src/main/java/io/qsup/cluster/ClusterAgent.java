@@ -86,6 +86,9 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
     private final Map<String, Long> won = new ConcurrentHashMap<>();
     /** VMs with a start or stop under way, so a tick does not queue another. */
     private final Set<String> inFlight = ConcurrentHashMap.newKeySet();
+    /** cluster-tick only: since when (nanoTime) reads of etcd fail, or 0; and whether that was logged. */
+    private long readFailingSince;
+    private boolean readFailureLogged;
     /** Last cause per VM, from the supervisor's events, for status. */
     private final Map<String, String[]> lastCause = new ConcurrentHashMap<>();
     /** Status last written per VM, so unchanged status is not written again. */
@@ -188,9 +191,21 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                     .get(CALL.toMillis(), TimeUnit.MILLISECONDS);
             v = ClusterView.of(r.getHeader().getRevision(), r.getKvs());
         } catch (Exception e) {
+            if (readFailingSince == 0) {
+                readFailingSince = System.nanoTime();
+            } else if (!readFailureLogged && System.nanoTime() - readFailingSince > cluster.leaseTtl().toNanos()) {
+                readFailureLogged = true;
+                log.warn("cluster: cannot read etcd {} for {} ms ({}); this host acts on its last view until it can",
+                        cluster.etcd(), (System.nanoTime() - readFailingSince) / 1_000_000, e.toString());
+            }
             log.debug("cluster: cannot read etcd: {}", e.toString());
             return;
         }
+        if (readFailureLogged) {
+            log.info("cluster: etcd answers reads again after {} ms", (System.nanoTime() - readFailingSince) / 1_000_000);
+        }
+        readFailingSince = 0;
+        readFailureLogged = false;
         view = v;
         long id = lease.validId();
         if (id != 0 && (leaseOfRegistration != id || !v.hosts().containsKey(cluster.host()))) {

@@ -149,7 +149,7 @@ public final class ClusterFixture implements AutoCloseable {
     }
 
     /**
-     * A cluster VM definition of the test guest: accel tcg (qsupd's setting), 64 MiB, 1 vCPU, no disk, with the
+     * A cluster VM definition of the test guest: accel tcg (qsupd's setting), 128 MiB, 1 vCPU, no disk, with the
      * witness's monitor; {@code extra} is more YAML lines.
      */
     public static String vmYaml(String name, String extra) {

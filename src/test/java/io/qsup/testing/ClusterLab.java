@@ -113,8 +113,8 @@ public final class ClusterLab implements AutoCloseable {
     }
 
     /**
-     * Stops the witness, kills every qsupd and every QEMU under the base folder, stops etcd, removes the network, and
-     * removes the base folder; the first failure is thrown once everything has been tried.
+     * Stops the witness, kills every qsupd and every QEMU under the base folder, stops etcd, removes the network, keeps
+     * the hosts' qsupd logs in {@code target/cluster-logs/}, and removes the base folder; the first failure is thrown once everything has been tried.
      */
     @Override
     public void close() {
@@ -138,6 +138,7 @@ public final class ClusterLab implements AutoCloseable {
                 net.close();
             }
         });
+        run(failures, this::keepLogs);
         if (System.getProperty("qsup.keepLab") != null) {
             System.err.println("cluster lab kept in " + base);
         } else {
@@ -148,6 +149,34 @@ public final class ClusterLab implements AutoCloseable {
                     failures.getFirst());
             failures.stream().skip(1).forEach(e::addSuppressed);
             throw e;
+        }
+    }
+
+    /** Copies every host's qsupd logs and every etcd member's log to {@code target/cluster-logs/BASE/}, so that they outlive the lab. */
+    private void keepLogs() throws IOException {
+        Path keep = Path.of(System.getProperty("qsup.projectDir", "."), "target", "cluster-logs",
+                base.getFileName().toString());
+        Path etcdLogs = base.resolve("etcd");
+        if (Files.isDirectory(etcdLogs)) {
+            try (var s = Files.list(etcdLogs)) {
+                for (Path f : s.filter(p -> p.getFileName().toString().endsWith(".log")).toList()) {
+                    Files.createDirectories(keep);
+                    Files.copy(f, keep.resolve(f.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+        for (LabHost h : hosts.values()) {
+            Path logs = h.dir().resolve("log");
+            if (!Files.isDirectory(logs)) {
+                continue;
+            }
+            try (var s = Files.list(logs)) {
+                for (Path f : s.filter(p -> p.getFileName().toString().startsWith("qsupd-")).toList()) {
+                    Files.createDirectories(keep);
+                    Files.copy(f, keep.resolve(h.name() + "-" + f.getFileName()),
+                            java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
         }
     }
 

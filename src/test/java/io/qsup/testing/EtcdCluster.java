@@ -27,7 +27,10 @@ import java.util.stream.Stream;
  * A real three-member etcd cluster (Debian's {@code etcd-server}, 3.4) of child processes of the test, every member on
  * its own client and peer port of one address (in the lab, {@link NetLab#bridgeAddress()}, which every host's
  * namespace reaches), its data dir in a temp folder on tmpfs ({@code /dev/shm}: fsync is free there, so elections and
- * writes stay fast) and its log in {@code logDir/etcd-mN.log}. {@link #stop} and {@link #start} take one member down
+ * writes stay fast) and its log in {@code logDir/etcd-mN.log}. Heartbeat 250 ms and election timeout 2.5 s, not
+ * etcd's 100 ms and 1 s: on a 2-core machine busy with QEMUs a member starved for a second would call elections, and
+ * every etcd leader election restarts the TTL of every lease (etcd-io/etcd#9395), which postpones the expiry of a
+ * partitioned host's lease, and so its failover, for as long as the elections go on. {@link #stop} and {@link #start} take one member down
  * and bring it back with its data, for quorum-loss tests. {@link #close} kills every member by pid and removes the
  * data dirs; a shutdown hook does the same if the test JVM exits first. The data folder records its owner (pid and
  * start time), so members left by a JVM killed with SIGKILL are killed, found by that folder in their argv, and the
@@ -120,7 +123,8 @@ public final class EtcdCluster implements AutoCloseable {
                 "--listen-client-urls", endpoint(i), "--advertise-client-urls", endpoint(i),
                 "--listen-peer-urls", peerUrl(i), "--initial-advertise-peer-urls", peerUrl(i),
                 "--initial-cluster", initialCluster, "--initial-cluster-token", token,
-                "--initial-cluster-state", "new", "--logger", "zap", "--log-outputs", "stderr");
+                "--initial-cluster-state", "new", "--heartbeat-interval", "250", "--election-timeout", "2500",
+                "--logger", "zap", "--log-outputs", "stderr");
         stopped[i] = false;
         members[i] = new ProcessBuilder(argv).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log(i).toFile())).start();

@@ -164,10 +164,14 @@ public final class LabHost implements AutoCloseable {
     public String logs() throws IOException {
         Path logs = dir.resolve("log");
         if (!Files.isDirectory(logs)) {
-            return "";
+            return "--- " + name + ": no log folder " + logs;
         }
         try (var s = Files.list(logs)) {
-            return s.filter(p -> p.getFileName().toString().startsWith("qsupd-")).sorted().map(p -> {
+            List<Path> files = s.filter(p -> p.getFileName().toString().startsWith("qsupd-")).sorted().toList();
+            if (files.isEmpty()) {
+                return "--- " + name + ": no qsupd log in " + logs;
+            }
+            return files.stream().map(p -> {
                 try {
                     return "--- " + name + " " + p.getFileName() + "\n" + Files.readString(p);
                 } catch (IOException e) {
