@@ -5,8 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.qsup.config.DaemonSettings;
-import io.qsup.control.DaemonControl;
 import io.qsup.supervisor.Supervisor;
 import io.qsup.supervisor.SupervisorFixture;
 import io.qsup.vm.VmState;
@@ -30,8 +28,8 @@ import org.junit.jupiter.api.TestMethodOrder;
 class CliEndToEndTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private SupervisorFixture fixture;
+    private InProcessDaemon daemon;
     private Supervisor sup;
-    private DaemonControl control;
     private Path socket;
 
     @BeforeAll
@@ -39,22 +37,16 @@ class CliEndToEndTest {
         fixture = new SupervisorFixture(2);
         fixture.writeVm("alpha", "restart: on-failure\nstop-timeout: 20s");
         fixture.writeVm("beta", "autostart: false\nrestart: no\nstop-timeout: 20s");
-        DaemonSettings settings = fixture.settings();
-        sup = fixture.supervisor(Supervisor.Options.defaults());
-        sup.loadInitial();
-        control = DaemonControl.start(settings, sup);
-        socket = settings.controlSocket();
-        sup.startup();
+        daemon = InProcessDaemon.start(fixture);
+        sup = daemon.supervisor();
+        socket = daemon.socket();
         sup.controller("alpha").orElseThrow().await(s -> s == VmState.RUNNING, Duration.ofSeconds(60));
     }
 
     @AfterAll
     void stopDaemon() throws Exception {
-        if (control != null) {
-            control.close();
-        }
-        if (fixture != null) {
-            fixture.close();
+        if (daemon != null) {
+            daemon.close();
         }
     }
 
@@ -278,7 +270,7 @@ class CliEndToEndTest {
             assertThat(out.toString().substring(historyEnd))
                     .contains("beta VM_STATE_CHANGED stopped -> starting (operator-start)")
                     .contains("beta VM_STATE_CHANGED starting -> running");
-            control.close(); // the daemon's socket goes away: the follower says so and exits
+            daemon.closeControlSocket(); // the daemon's socket goes away: the follower says so and exits
             assertThat(exit.get(30, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(ExitCodes.UNREACHABLE);
         } finally {
             follower.join(5000);

@@ -5,8 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.qsup.config.DaemonSettings;
-import io.qsup.control.DaemonControl;
 import io.qsup.supervisor.Supervisor;
 import io.qsup.supervisor.SupervisorFixture;
 import io.qsup.vm.AgentState;
@@ -33,8 +31,8 @@ import org.junit.jupiter.api.TestMethodOrder;
 class GuestAgentListTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private SupervisorFixture fixture;
+    private InProcessDaemon daemon;
     private Supervisor sup;
-    private DaemonControl control;
     private Path socket;
 
     @BeforeAll
@@ -42,23 +40,17 @@ class GuestAgentListTest {
         fixture = new SupervisorFixture(2);
         fixture.writeVm("web", "networks:\n  - type: user\nstop-timeout: 20s");
         fixture.writeVm("plain", "guest-agent: false\nstop-timeout: 20s");
-        DaemonSettings settings = fixture.settings();
-        sup = fixture.supervisor(Supervisor.Options.defaults());
-        sup.loadInitial();
-        control = DaemonControl.start(settings, sup);
-        socket = settings.controlSocket();
-        sup.startup();
+        daemon = InProcessDaemon.start(fixture);
+        sup = daemon.supervisor();
+        socket = daemon.socket();
         sup.controller("web").orElseThrow().await(s -> s == VmState.RUNNING, Duration.ofSeconds(60));
         sup.controller("plain").orElseThrow().await(s -> s == VmState.RUNNING, Duration.ofSeconds(60));
     }
 
     @AfterAll
     void stopDaemon() throws Exception {
-        if (control != null) {
-            control.close();
-        }
-        if (fixture != null) {
-            fixture.close();
+        if (daemon != null) {
+            daemon.close();
         }
     }
 

@@ -4,8 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.qsup.config.DaemonSettings;
-import io.qsup.control.DaemonControl;
 import io.qsup.supervisor.Supervisor;
 import io.qsup.supervisor.SupervisorFixture;
 import io.qsup.testing.GuestConsole;
@@ -33,8 +31,8 @@ class LifecycleProgressTest {
     private static final Duration BOOT = Duration.ofSeconds(90);
     private static final ObjectMapper JSON = new ObjectMapper();
     private SupervisorFixture fixture;
+    private InProcessDaemon daemon;
     private Supervisor sup;
-    private DaemonControl control;
     private Path socket;
 
     @BeforeEach
@@ -44,20 +42,16 @@ class LifecycleProgressTest {
         fixture.writeVm("deaf", "autostart: false\nrestart: no\nstop-timeout: 10s\nguest-agent: false");
         fixture.writeVm("one", "autostart: false\nrestart: no");
         fixture.writeVm("two", "autostart: false\nrestart: no");
-        DaemonSettings settings = fixture.settings();
-        sup = fixture.supervisor(Supervisor.Options.defaults());
-        sup.loadInitial();
-        control = DaemonControl.start(settings, sup);
-        socket = settings.controlSocket();
-        sup.startup();
+        daemon = InProcessDaemon.start(fixture);
+        sup = daemon.supervisor();
+        socket = daemon.socket();
     }
 
     @AfterEach
     void stopDaemon() throws Exception {
-        if (control != null) {
-            control.close();
+        if (daemon != null) {
+            daemon.close();
         }
-        fixture.close();
     }
 
     @Test
