@@ -91,6 +91,8 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
     /** Status last written per VM, so unchanged status is not written again. */
     private final Map<String, String> written = new HashMap<>();
     private volatile long leaseOfRegistration;
+    private final MigrationDriver migrations;
+    private final MoveRequests moves;
 
     private record Parsed(long revision, VmDefinition def, String error) {}
 
@@ -115,6 +117,11 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                     }
                 });
         this.ticker = Thread.ofPlatform().daemon().name("cluster-tick").unstarted(this::loop);
+        this.migrations = new MigrationDriver(cluster, supervisor, kv, CALL, won, held);
+        this.moves = new MoveRequests(kv, cluster, this::fresh, name -> {
+            Parsed p = defs.get(name);
+            return p == null ? null : p.def();
+        });
     }
 
     void start() {
@@ -203,6 +210,7 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                 hostDuties(v, p.def(), id);
             }
         }
+        migrations.tick(v, id);
         LeaderKey leader = leadership.key(id);
         if (leader != null) {
             leaderDuties(v, leader);
@@ -325,6 +333,9 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                 start(name, "claim held; intent revision " + intentRev);
             }
             return;
+        }
+        if (running && migrations.protects(v, name)) {
+            return; // a move to or from this host is under way: the migration's steps own both QEMUs
         }
         if (claim == null) {
             if (running && d.failover()) {
@@ -503,7 +514,8 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                 continue;
             }
             String placed = v.placedOn(name);
-            if (placed != null && v.hosts().containsKey(placed) && def.placement().allows(placed)) {
+            if (placed != null && v.hosts().containsKey(placed) && def.placement().allows(placed)
+                    && !v.isDrained(placed)) {
                 continue; // the host claims it on its next tick
             }
             if (placed != null && !v.hosts().containsKey(placed) && !def.failover()) {
@@ -519,7 +531,7 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             List<PlacementPlanner.HostLoad> loads = new ArrayList<>();
             for (Map.Entry<String, ClusterView.Entry> h : v.hosts().entrySet()) {
                 JsonNode j = h.getValue().json();
-                if (j == null) {
+                if (j == null || v.isDrained(h.getKey())) {
                     continue;
                 }
                 loads.add(PlacementPlanner.load(h.getKey(), j.path("memory").asLong(), j.path("cpus").asInt(),
@@ -711,7 +723,8 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                     .put("cpus", j == null ? 0 : j.path("cpus").asInt())
                     .put("used-memory", u[0]).put("used-cpus", (int) u[1])
                     .put("version", j == null ? "" : j.path("version").asText())
-                    .put("leader", h.getKey().equals(v.leader())).put("alive", true);
+                    .put("leader", h.getKey().equals(v.leader())).put("alive", true)
+                    .put("drained", v.isDrained(h.getKey()));
             o.put("vms", (int) v.claims().values().stream().filter(c -> h.getKey().equals(c.field("host"))).count());
         }
         return out;
@@ -833,6 +846,17 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                 throw ControlException.generic("interrupted");
             }
         }
+    }
+
+    @Override
+    public JsonNode migrate(String name, String to, boolean wait, Duration timeout, long bandwidth)
+            throws ControlException {
+        return moves.migrate(name, to, wait, timeout, bandwidth);
+    }
+
+    @Override
+    public JsonNode drain(String host, boolean undo, Duration timeout) throws ControlException {
+        return moves.drain(host, undo, timeout);
     }
 
     @Override
