@@ -85,7 +85,8 @@ final class MigrationDriver {
             return true;
         }
         VmState s = state(vm);
-        return me.equals(m.from()) && s == VmState.MIGRATING;
+        // the source's last step (quit, or resume), or the target's (quit its QEMU), is still to come
+        return me.equals(m.from()) ? s == VmState.MIGRATING : s == VmState.INCOMING || s == VmState.STARTING;
     }
 
     void tick(ClusterView v, long lease) {
@@ -141,6 +142,9 @@ final class MigrationDriver {
     }
 
     private void startIncoming(String vm, Migration m) {
+        if (state(vm) == VmState.INCOMING) {
+            abort(vm, "superseded by migration " + m.id()); // a target of an earlier, failed request
+        }
         VmState s = state(vm);
         if (s != VmState.STOPPED && s != VmState.FAILED) {
             fail(m, "host " + cluster.host() + " has a QEMU of " + vm + " already (" + s + "); stop it there first");
@@ -261,7 +265,13 @@ final class MigrationDriver {
             }
             case COMPLETED -> {
                 if (s == VmState.MIGRATING && once(m, "finish-out")) {
-                    step(vm, () -> finishOut(vm));
+                    step(vm, () -> {
+                        finishOut(vm);
+                        Migration now = current(vm);
+                        if (now != null && now.id().equals(m.id()) && !state(vm).hasProcess()) {
+                            guardedPut(now, now.with(Migration.State.COMPLETED).put("source-ended", true));
+                        }
+                    });
                 }
             }
             case FAILED -> {

@@ -46,6 +46,8 @@ final class MoveRequests {
     private static final Duration CALL = Duration.ofSeconds(2);
     /** The bound of a transfer when the request names none. */
     static final Duration DEFAULT_TIMEOUT = Duration.ofMinutes(2);
+    /** How long a completed migration's waiter waits for the source to say its QEMU ended. */
+    private static final Duration SOURCE_END = Duration.ofSeconds(10);
     /** Moves a drain runs at once. */
     static final int DRAIN_PARALLEL = 2;
 
@@ -106,6 +108,10 @@ final class MoveRequests {
             throw ControlException.generic("no live host named '" + to + "'; 'qsup hosts' lists the hosts alive in"
                     + " the cluster");
         }
+        if (v.isDrained(to)) {
+            throw ControlException.generic("host " + to + " is drained: nothing moves there; 'qsup drain --undo " + to
+                    + "' lifts it");
+        }
         String from = v.claimedBy(name);
         ClusterView.Entry st = v.statuses().get(name);
         String state = st == null ? null : st.field("state");
@@ -134,10 +140,6 @@ final class MoveRequests {
         if (!d.placement().allows(to)) {
             throw ControlException.generic(name + ": host " + to + " is not in its placement.hosts "
                     + d.placement().hosts() + "; name one of those, or change placement.hosts and 'qsup apply' it");
-        }
-        if (v.isDrained(to)) {
-            throw ControlException.generic("host " + to + " is drained: nothing moves there; 'qsup drain --undo " + to
-                    + "' lifts it");
         }
         PlacementPlanner.HostLoad load = load(v, to, name);
         PlacementPlanner.Demand demand = demand(d);
@@ -201,6 +203,7 @@ final class MoveRequests {
     /** Polls the migration key until the move {@code id} ended. */
     private Migration await(String name, String id, Duration bound) throws ControlException {
         long deadline = System.nanoTime() + bound.toNanos();
+        long sourceGrace = 0;
         Migration last = null;
         while (true) {
             ClusterView now = views.get();
@@ -215,8 +218,18 @@ final class MoveRequests {
                         + ": its source host left the cluster; 'qsup list' shows where " + name + " runs");
             }
             last = m;
-            if (m.ended()) {
+            if (m.state() == Migration.State.FAILED) {
                 return m;
+            }
+            if (m.state() == Migration.State.COMPLETED) {
+                // the target runs the VM; the source quits its paused QEMU a moment later and says so
+                boolean ended = m.entry().json() != null && m.entry().json().path("source-ended").asBoolean(false);
+                if (ended || sourceGrace != 0 && System.nanoTime() > sourceGrace) {
+                    return m;
+                }
+                if (sourceGrace == 0) {
+                    sourceGrace = System.nanoTime() + SOURCE_END.toNanos();
+                }
             }
             if (System.nanoTime() > deadline) {
                 throw new ControlException(ControlException.TIMEOUT, "the migration of " + name + " from " + m.from()
