@@ -180,8 +180,19 @@ final class MigrationDriver {
             giveBack(vm, m, claim, why);
             return;
         }
-        log.info("VM {}: migrated from host {}: runs here now", vm, m.from());
         Migration now = current(vm);
+        VmState after = state(vm);
+        if (after != VmState.RUNNING) {
+            // it ran here, so the source's copy is out of date: the source quits it; the VM is this host's now
+            String why = "host " + cluster.host() + " ran the VM, then its QEMU ended at once (" + after + ", "
+                    + supervisor.get(vm).map(x -> String.valueOf(x.lastExit())).orElse("?") + ")";
+            log.error("VM {}: {}", vm, why);
+            if (now != null && now.id().equals(m.id())) {
+                guardedPut(now, now.failed(why));
+            }
+            return;
+        }
+        log.info("VM {}: migrated from host {}: runs here now", vm, m.from());
         if (now != null && now.id().equals(m.id())) {
             guardedPut(now, now.with(Migration.State.COMPLETED).put("completed-at-ms", System.currentTimeMillis()));
         }
@@ -277,6 +288,9 @@ final class MigrationDriver {
             case FAILED -> {
                 if (s == VmState.MIGRATING && mine && once(m, "resume")) {
                     step(vm, () -> resume(vm, m.reason()));
+                } else if (s == VmState.MIGRATING && !mine && once(m, "stale-out")) {
+                    // the claim moved on: the target took the VM over, so this paused copy is out of date
+                    step(vm, () -> finishOut(vm));
                 }
             }
         }

@@ -154,6 +154,8 @@ class ClusterMigrationTest {
         assertThat(fx.momentsSince("m1", t0)).as("a QEMU of m1 was started on h3 as the target")
                 .anySatisfy(m -> assertThat(m.qemus()).anyMatch(s -> "h3".equals(s.host())));
         fx.lab().net().exec("h3", Duration.ofSeconds(10), "iptables", "-F", "INPUT").orThrow();
+        fx.await("m1's status running again", UP, () -> fx.etcdJson("status/m1")
+                .filter(j -> j.path("state").asText().equals("running")));
 
         // the target host crashes in the middle of a slow transfer: m1 runs on at h1, the reason is reported
         CompletableFuture<ClusterFixture.Cli> slow = CompletableFuture.supplyAsync(
