@@ -49,7 +49,8 @@ class ClusterMigrationTest {
 
     @Test
     @Timeout(value = 6, unit = TimeUnit.MINUTES)
-    void aRunningGuestMovesWithItsUptimeItsClaimMovesAndOnlyOneQemuEverRunsIt() throws Exception {
+    void aRunningGuestMovesWithItsUptimeItsClaimMovesAndOnlyOneQemuEverRunsItAndAStopDuringAMoveWins()
+            throws Exception {
         fx = ClusterFixture.create(TTL, "1G", 3);
         LabHost h1 = fx.host("h1");
         LabHost h2 = fx.host("h2");
@@ -95,10 +96,23 @@ class ClusterMigrationTest {
         assertThat(fx.runningOn("m1")).contains("h2");
         assertThat(fx.claimedBy("m1")).contains("h2");
 
-        // a stop from any host reaches the new host
+        // a stop asked during a slow move back calls the move off, and the stop wins: no QEMU of m1 anywhere after
+        fx.await("m1's status running on h2", UP, () -> fx.etcdJson("status/m1")
+                .filter(j -> j.path("state").asText().equals("running") && j.path("host").asText().equals("h2")));
+        CompletableFuture<ClusterFixture.Cli> back = CompletableFuture.supplyAsync(
+                () -> fx.qsup(h3, "migrate", "m1", "--to", "h1", "--bandwidth", "0.25"));
+        fx.await("m1 migrating on h2", UP, () -> fx.queryVm(h2, "m1").path("state").asText().equals("migrating")
+                ? Optional.of(true) : Optional.empty());
         ClusterFixture.Cli stop = fx.qsup(h1, "stop", "m1");
         assertThat(stop.code()).as(stop.toString()).isZero();
-        fx.await("m1 stopped", UP, () -> fx.qemuHosts("m1").isEmpty() ? Optional.of(true) : Optional.empty());
+        ClusterFixture.Cli called = back.get(2, TimeUnit.MINUTES);
+        assertThat(called.code()).as(called.toString()).isEqualTo(1);
+        assertThat(called.err()).contains("migration of m1 from h2 to h1 failed: ").contains("a stop was requested");
+        fx.await("no QEMU of m1 left", UP, () -> fx.qemuHosts("m1").isEmpty() ? Optional.of(true) : Optional.empty());
+        Thread.sleep(TTL.toMillis()); // a host that wrongly restarted or resumed it would have done so by now
+        assertThat(fx.qemuHosts("m1")).as("m1 stays stopped").isEmpty();
+        assertThat(fx.claimedBy("m1")).as("nobody claims m1").isEmpty();
+        assertThat(fx.etcdJson("intent/m1").map(j -> j.path("intent").asText())).contains("stopped");
         fx.witness().assertNeverTwoUnpaused();
     }
 
