@@ -52,13 +52,14 @@ import org.slf4j.LoggerFactory;
 /**
  * One host's part in the cluster: it registers the host under its lease, reads the whole cluster every tick, claims
  * and starts the cluster VMs placed here, stops and releases those that are not meant to run here any more, publishes
- * their status, and, while it is the leader, places every VM that needs a host. It drives the local supervisor as the
- * control socket does; cluster VMs run through the same controllers as local ones, so every never-two-QEMUs check
- * applies to them.
+ * their status, takes this host's part in planned moves ({@link MigrationDriver}), and, while it is the leader, places
+ * every VM that needs a host (never on a drained host). It drives the local supervisor as the control socket does;
+ * cluster VMs run through the same controllers as local ones, so every never-two-QEMUs check applies to them.
  *
  * <p>Threads: {@code cluster-tick} does all reading and reconciling, one tick at a time; the lease's threads call
  * {@link #fenceAll}; control sessions call the {@link ClusterPort} methods, which only read {@link #view} and write to
- * etcd. Shared state: {@code view} (volatile, replaced whole), {@code held} and {@code inFlight} (concurrent maps).
+ * etcd ({@link MoveRequests} for migrate and drain); the migration steps run on threads of their own. Shared state:
+ * {@code view} (volatile, replaced whole), {@code held}, {@code won} and {@code inFlight} (concurrent maps).
  */
 public final class ClusterAgent implements ClusterPort, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClusterAgent.class);
@@ -539,7 +540,9 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             }
             Optional<String> to = PlacementPlanner.choose(e.getValue(), loads);
             if (to.isEmpty()) {
-                String why = PlacementPlanner.whyNot(e.getValue(), loads);
+                String why = loads.isEmpty() && !v.hosts().isEmpty()
+                        ? "every live host is drained; 'qsup drain --undo HOST' lifts it"
+                        : PlacementPlanner.whyNot(e.getValue(), loads);
                 writeStatusGuarded(v, name, NODES.objectNode().putNull("host").put("state", "unplaced")
                         .put("cause", "").put("detail", why), leader);
                 continue;

@@ -14,7 +14,8 @@ import java.util.Locale;
  *   <li>{@code listening}: the target started its QEMU with {@code -incoming defer}, listening at {@code uri};</li>
  *   <li>{@code handed-over}: the source's transfer completed (the source is paused in {@code postmigrate}) and, in the
  *       same etcd transaction, the claim and the placement moved to the target;</li>
- *   <li>{@code completed}: the target runs the VM ({@code cont}); the source quits its QEMU;</li>
+ *   <li>{@code completed}: the target runs the VM ({@code cont}); the source then quits its QEMU and adds
+ *       {@code "source-ended": true};</li>
  *   <li>{@code failed}: with {@code reason}; the VM runs on at the source, and the target's QEMU is gone.</li>
  * </ol>
  * The key stays after {@code completed} or {@code failed}, as the record of the last move, until the next one

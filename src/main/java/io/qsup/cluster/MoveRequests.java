@@ -78,18 +78,21 @@ final class MoveRequests {
         String from = check(v, name, to);
         Duration bound = timeout == null ? DEFAULT_TIMEOUT : timeout;
         String id = UUID.randomUUID().toString();
+        long t0 = System.nanoTime();
         write(v, name, from, id, Migration.request(id, from, to, bandwidth, bound.toMillis()));
         log.info("VM {}: migration {} from {} to {} requested", name, id, from, to);
         ObjectNode o = NODES.objectNode().put("name", name).put("from", from).put("to", to);
         if (!wait) {
             return o.put("state", Migration.State.REQUESTED.label()).put("requested", true);
         }
-        Migration m = await(name, id, bound.plus(MigrationDriver.TARGET_START).plusSeconds(30));
+        long[] running = new long[1];
+        Migration m = await(name, id, bound.plus(MigrationDriver.TARGET_START).plusSeconds(30), running);
+        double took = running[0] == 0 ? -1 : (running[0] - t0) / 1e9;
         if (m.state() == Migration.State.FAILED) {
             throw ControlException.generic("migration of " + name + " from " + from + " to " + to + " failed: "
                     + m.reason() + (m.reason().contains("runs on at") ? "" : "; the VM runs on at " + from));
         }
-        return o.put("state", m.state().label()).put("seconds", seconds(m))
+        return o.put("state", m.state().label()).put("seconds", Math.round(took * 1000) / 1000.0)
                 .put("transfer-ms", m.transferMs()).put("downtime-ms", m.downtimeMs());
     }
 
@@ -200,8 +203,8 @@ final class MoveRequests {
         }
     }
 
-    /** Polls the migration key until the move {@code id} ended. */
-    private Migration await(String name, String id, Duration bound) throws ControlException {
+    /** Polls the migration key until the move {@code id} ended; {@code running[0]}: when it was first seen completed. */
+    private Migration await(String name, String id, Duration bound, long[] running) throws ControlException {
         long deadline = System.nanoTime() + bound.toNanos();
         long sourceGrace = 0;
         Migration last = null;
@@ -224,6 +227,9 @@ final class MoveRequests {
             if (m.state() == Migration.State.COMPLETED) {
                 // the target runs the VM; the source quits its paused QEMU a moment later and says so
                 boolean ended = m.entry().json() != null && m.entry().json().path("source-ended").asBoolean(false);
+                if (running[0] == 0) {
+                    running[0] = System.nanoTime();
+                }
                 if (ended || sourceGrace != 0 && System.nanoTime() > sourceGrace) {
                     return m;
                 }
@@ -243,11 +249,6 @@ final class MoveRequests {
                 throw ControlException.generic("interrupted while waiting for the migration of " + name);
             }
         }
-    }
-
-    private static double seconds(Migration m) {
-        long at = m.entry().json() == null ? 0 : m.entry().json().path("completed-at-ms").asLong(0);
-        return at > 0 && m.requestedAtMs() > 0 ? (at - m.requestedAtMs()) / 1000.0 : -1;
     }
 
     // ---- drain ----
