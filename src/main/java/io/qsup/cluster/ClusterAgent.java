@@ -507,6 +507,10 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             if (on != null && wanted(v, p.def())) {
                 byHost.computeIfAbsent(on, k -> new TreeMap<>()).put(name, d);
             }
+            Migration m = v.migration(name);
+            if (m != null && !m.ended() && v.hosts().containsKey(m.to())) {
+                byHost.computeIfAbsent(m.to(), k -> new TreeMap<>()).put(name, d); // the room a move takes there
+            }
         }
         for (Map.Entry<String, PlacementPlanner.Demand> e : demands.entrySet()) {
             String name = e.getKey();
