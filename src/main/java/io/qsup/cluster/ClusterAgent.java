@@ -438,11 +438,12 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
         long id = currentLeaseOrAny();
         ByteSequence key = EtcdKeys.bytes(EtcdKeys.running(name));
         try {
-            // only our own claim: compare its lease through its value's host and our lease
+            // only our own claim, as last read: a claim a migration rewrote for its target (same key, same create
+            // revision) has a newer mod revision, and stays
             ClusterView v = view;
             ClusterView.Entry c = v == null ? null : v.claims().get(name);
             if (c != null && cluster.host().equals(c.field("host"))) {
-                kv.txn().If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.createRevision(c.createRevision())))
+                kv.txn().If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.modRevision(c.modRevision())))
                         .Then(Op.delete(key, DeleteOption.DEFAULT)).commit().get(CALL.toMillis(), TimeUnit.MILLISECONDS);
                 log.info("VM {}: claim released by {} (lease {})", name, cluster.host(), Long.toHexString(id));
             }
