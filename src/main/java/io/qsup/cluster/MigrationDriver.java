@@ -128,8 +128,12 @@ final class MigrationDriver {
                 }
             }
             case LISTENING, HANDED_OVER -> {
+                boolean ours = done.contains(m.id() + " incoming"); // this qsupd started the target QEMU
                 if (mine && s == VmState.INCOMING && once(m, "take-over")) {
                     step(vm, () -> takeOver(v, vm, m, claim, lease));
+                } else if (!ours && (s == VmState.PAUSED || s == VmState.RUNNING) && once(m, "adopted")) {
+                    // this qsupd restarted during the move and adopted the target QEMU an earlier one started
+                    step(vm, () -> adoptedTarget(v, vm, m, mine, s, lease));
                 }
             }
             case FAILED -> {
@@ -193,6 +197,35 @@ final class MigrationDriver {
             return;
         }
         log.info("VM {}: migrated from host {}: runs here now", vm, m.from());
+        if (now != null && now.id().equals(m.id())) {
+            guardedPut(now, now.with(Migration.State.COMPLETED).put("completed-at-ms", System.currentTimeMillis()));
+        }
+    }
+
+    /**
+     * The target QEMU of this move was started by an earlier qsupd of this host, and adopted. Before the hand-over it
+     * is given up (the move fails; the source runs on, and the claim logic quits the paused leftover, which never
+     * ran). After it (the claim is this host's, and the source is paused for good), this host finishes the move:
+     * it runs the VM if the earlier qsupd had not yet.
+     */
+    private void adoptedTarget(ClusterView v, String vm, Migration m, boolean mine, VmState s, long lease) {
+        if (!mine) {
+            fail(m, "qsupd of host " + cluster.host() + " restarted during the migration; its target QEMU is given"
+                    + " up");
+            return;
+        }
+        won.put(vm, lease);
+        held.put(vm, v.intentRevision(vm));
+        if (s == VmState.PAUSED) {
+            try {
+                supervisor.resume(vm).get(FINISH.toSeconds(), TimeUnit.SECONDS);
+                log.info("VM {}: migrated from host {}: the adopted target QEMU runs the VM now", vm, m.from());
+            } catch (Exception e) {
+                log.error("VM {}: the adopted migration target does not run: {}", vm, why(e));
+                return;
+            }
+        }
+        Migration now = current(vm);
         if (now != null && now.id().equals(m.id())) {
             guardedPut(now, now.with(Migration.State.COMPLETED).put("completed-at-ms", System.currentTimeMillis()));
         }

@@ -187,6 +187,27 @@ class ClusterMigrationTest {
         assertThat(fx.runningOn("m1")).contains("h1");
         assertThat(fx.claimedBy("m1")).contains("h1");
         assertThat(fx.queryVm(h1, "m1").path("state").asText()).isEqualTo("running");
+
+        // the target's qsupd dies in the middle and comes back (its QEMUs live on): it gives the adopted target up
+        fx.startHosts("h3");
+        fx.await("m1's status running", UP, () -> fx.etcdJson("status/m1")
+                .filter(j -> j.path("state").asText().equals("running")));
+        CompletableFuture<ClusterFixture.Cli> again = CompletableFuture.supplyAsync(
+                () -> fx.qsup(h1, "migrate", "m1", "--to", "h3", "--bandwidth", "0.25"));
+        fx.await("m1 migrating on h1", UP, () -> fx.queryVm(h1, "m1").path("state").asText().equals("migrating")
+                ? Optional.of(true) : Optional.empty());
+        h3().killQsupd();
+        h3().start();
+        ClusterFixture.Cli restarted = again.get(3, TimeUnit.MINUTES);
+        assertThat(restarted.code()).as(restarted.toString()).isEqualTo(1);
+        assertThat(restarted.err()).contains("migration of m1 from h1 to h3 failed: ")
+                .contains("qsupd of host h3 restarted during the migration");
+        fx.await("only h1's QEMU of m1 left", UP,
+                () -> fx.qemuHosts("m1").equals(List.of("h1")) ? Optional.of(true) : Optional.empty());
+        assertThat(fx.qemuPid("m1")).as("the same QEMU of m1").contains(pid);
+        fx.await("m1 running again on h1", UP, () -> fx.etcdJson("status/m1")
+                .filter(j -> j.path("state").asText().equals("running") && j.path("host").asText().equals("h1")));
+        assertThat(fx.claimedBy("m1")).contains("h1");
         fx.witness().assertNeverTwoUnpaused();
     }
 
