@@ -16,11 +16,12 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code qsup drain HOST}: empty a host of its cluster VMs by live migration, and place nothing new there. */
 @Command(name = "drain", mixinStandardHelpOptions = true,
-        description = {"Cluster mode: mark a host drained, so that the leader places nothing new there, then",
-            "live-migrate every VM it runs whose disks are all shared or read-only to hosts the placement rules",
-            "pick (allowed hosts, anti-affinity, capacity, most free memory), two at a time. Prints, per VM, where",
-            "it moved, or why it could not. The mark stays until 'qsup drain --undo HOST'; undoing moves nothing",
-            "back. Exit status 1 if any VM was left on the host."},
+        description = {"Cluster mode: mark a host drained, so that the leader places nothing new",
+            "there, then live-migrate every VM it runs whose disks are all shared or",
+            "read-only to hosts the placement rules pick (allowed hosts, anti-affinity,",
+            "capacity, most free memory), two at a time. Prints, per VM, where it moved,",
+            "or why it could not. The mark stays until 'qsup drain --undo HOST', which",
+            "moves nothing back. Exit status 1 if any VM was left on the host."},
         footer = {"", "Examples:", "  qsup drain h1", "  qsup drain --undo h1"})
 final class DrainCommand implements Callable<Integer> {
     @Mixin DaemonOptions daemon;

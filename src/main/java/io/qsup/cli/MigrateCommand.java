@@ -15,11 +15,12 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code qsup migrate NAME --to HOST}: live-migrate a running cluster VM to another host. */
 @Command(name = "migrate", mixinStandardHelpOptions = true,
-        description = {"Cluster mode: live-migrate a running cluster VM to another host, and wait for the outcome.",
-            "The target starts QEMU waiting for the VM, the source sends it over TCP to the target's address, and",
-            "the VM's claim moves to the target in one etcd transaction once the transfer completed. Every disk of",
-            "the VM must be on shared storage ('shared: true') or read-only. A failed migration leaves the VM",
-            "running on its source, and says why."},
+        description = {"Cluster mode: live-migrate a running cluster VM to another host, and wait",
+            "for the outcome. The target starts QEMU waiting for the VM, the source sends",
+            "it over TCP to the target's address, and the VM's claim moves to the target",
+            "in one etcd transaction once the transfer completed. Every disk of the VM",
+            "must be on shared storage ('shared: true') or read-only. A failed migration",
+            "leaves the VM running on its source, and says why (exit status 1)."},
         footer = {"", "Examples:", "  qsup migrate web1 --to h2", "  qsup migrate db1 --to h3 --timeout 5m"})
 final class MigrateCommand implements Callable<Integer> {
     @Mixin DaemonOptions daemon;
