@@ -86,7 +86,9 @@ final class MigrationDriver {
         }
         VmState s = state(vm);
         // the source's last step (quit, or resume), or the target's (quit its QEMU), is still to come
-        return me.equals(m.from()) ? s == VmState.MIGRATING : s == VmState.INCOMING || s == VmState.STARTING;
+        return me.equals(m.from())
+                ? s == VmState.MIGRATING || s == VmState.PAUSED && done.contains(m.id() + " adopted-out")
+                : s == VmState.INCOMING || s == VmState.STARTING;
     }
 
     void tick(ClusterView v, long lease) {
@@ -286,6 +288,11 @@ final class MigrationDriver {
             case LISTENING -> {
                 if (!v.hosts().containsKey(m.to())) {
                     step(vm, () -> fail(m, "host " + m.to() + " left the cluster"));
+                } else if (s == VmState.PAUSED && mine && !done.contains(m.id() + " send")
+                        && once(m, "adopted-out")) {
+                    ClusterView.Entry to = v.hosts().get(m.to());
+                    long intentRev = v.intentRevision(vm);
+                    step(vm, () -> adoptedSource(vm, m, claim, to, intentRev));
                 } else if (once(m, "send")) {
                     if (!mine || s != VmState.RUNNING) {
                         step(vm, () -> fail(m, vm + " is " + s + (mine ? "" : " and this host lost its claim")
@@ -308,7 +315,20 @@ final class MigrationDriver {
                 }
             }
             case COMPLETED -> {
-                if (s == VmState.MIGRATING && once(m, "finish-out")) {
+                if (s == VmState.PAUSED && done.contains(m.id() + " adopted-out") && once(m, "finish-out")) {
+                    step(vm, () -> {
+                        try {
+                            supervisor.stopCluster(vm, true, Duration.ofSeconds(10), io.qsup.vm.Cause.MIGRATED,
+                                    "the VM runs on at host " + m.to()).get(30, TimeUnit.SECONDS);
+                        } catch (Exception e) {
+                            log.error("VM {}: quitting the adopted migrated source failed: {}", vm, why(e));
+                        }
+                        Migration now = current(vm);
+                        if (now != null && now.id().equals(m.id()) && !state(vm).hasProcess()) {
+                            guardedPut(now, now.with(Migration.State.COMPLETED).put("source-ended", true));
+                        }
+                    });
+                } else if (s == VmState.MIGRATING && once(m, "finish-out")) {
                     step(vm, () -> {
                         finishOut(vm);
                         Migration now = current(vm);
@@ -353,6 +373,30 @@ final class MigrationDriver {
         ObjectNode handed = m.with(Migration.State.HANDED_OVER).put("transfer-ms", c.took().toMillis())
                 .put("downtime-ms", c.downtime() == null ? -1 : c.downtime().toMillis())
                 .put("transferred", c.transferred());
+        Boolean moved = handOver(vm, m, claim, to, intentRev, handed);
+        if (moved == null) {
+            log.error("VM {}: cannot tell whether the claim moved to {} (etcd does not answer); the VM stays paused"
+                    + " here until it does", vm, m.to());
+            done.remove(m.id() + " send"); // not settled: the tick tries again when etcd answers
+            return;
+        }
+        if (moved) {
+            log.info("VM {}: claim moved to host {} (transfer {} ms, downtime {} ms); waiting for it to run the VM",
+                    vm, m.to(), c.took().toMillis(), c.downtime() == null ? "?" : c.downtime().toMillis());
+            return;
+        }
+        String why = "the hand-over was called off: the claim, the migration key or the operator's intent changed"
+                + " during the transfer (a stop, or host " + m.to() + " re-registered)";
+        resume(vm, why);
+        fail(current(vm) == null ? m : current(vm), why);
+    }
+
+    /**
+     * The hand-over transaction: true (the claim is the target's now), false (called off, nothing changed), or null
+     * (etcd gave no answer either way).
+     */
+    private Boolean handOver(String vm, Migration m, ClusterView.Entry claim, ClusterView.Entry to, long intentRev,
+            ObjectNode handed) {
         ByteSequence running = EtcdKeys.bytes(EtcdKeys.running(vm));
         ByteSequence intent = EtcdKeys.bytes(EtcdKeys.intent(vm));
         ByteSequence host = EtcdKeys.bytes(EtcdKeys.host(m.to()));
@@ -377,21 +421,44 @@ final class MigrationDriver {
             log.warn("VM {}: the hand-over transaction got no answer ({}); settling it", vm, e.toString());
             moved = settle(vm, m);
         }
-        if (moved == null) {
-            log.error("VM {}: cannot tell whether the claim moved to {} (etcd does not answer); the VM stays paused"
-                    + " here until it does", vm, m.to());
-            done.remove(m.id() + " send"); // not settled: the tick tries again when etcd answers
+        return moved;
+    }
+
+    /**
+     * This qsupd restarted during the move and adopted the source QEMU paused: if QEMU completed the transfer
+     * meanwhile ({@code postmigrate}), the move goes on with the hand-over; else it fails. A called-off hand-over
+     * leaves this QEMU paused: it cannot be resumed safely without the controller's own record of the transfer.
+     */
+    private void adoptedSource(String vm, Migration m, ClusterView.Entry claim, ClusterView.Entry to,
+            long intentRev) {
+        com.fasterxml.jackson.databind.JsonNode mig;
+        String status;
+        try {
+            mig = supervisor.qmp(vm, "query-migrate", null, Duration.ofSeconds(5));
+            status = supervisor.qmp(vm, "query-status", null, Duration.ofSeconds(5)).path("status").asText("");
+        } catch (Exception e) {
+            fail(m, "the source QEMU does not answer: " + why(e));
             return;
         }
-        if (moved) {
-            log.info("VM {}: claim moved to host {} (transfer {} ms, downtime {} ms); waiting for it to run the VM",
-                    vm, m.to(), c.took().toMillis(), c.downtime() == null ? "?" : c.downtime().toMillis());
+        if (!"completed".equals(mig.path("status").asText()) || !"postmigrate".equals(status)) {
+            fail(m, vm + " is paused (" + status + ") on host " + cluster.host() + "; only a running VM is migrated"
+                    + " (resume it first)");
             return;
         }
-        String why = "the hand-over was called off: the claim, the migration key or the operator's intent changed"
-                + " during the transfer (a stop, or host " + m.to() + " re-registered)";
-        resume(vm, why);
-        fail(current(vm) == null ? m : current(vm), why);
+        ObjectNode handed = m.with(Migration.State.HANDED_OVER).put("transfer-ms", mig.path("total-time").asLong(-1))
+                .put("downtime-ms", mig.path("downtime").asLong(-1))
+                .put("transferred", mig.path("ram").path("transferred").asLong(0));
+        Boolean moved = handOver(vm, m, claim, to, intentRev, handed);
+        if (!Boolean.TRUE.equals(moved)) {
+            String why = "qsupd of host " + cluster.host() + " restarted during the migration, and the hand-over"
+                    + (moved == null ? " got no answer" : " was called off") + "; the source QEMU stays paused in"
+                    + " postmigrate: 'qsup stop " + vm + "', then 'qsup start " + vm + "'";
+            log.error("VM {}: {}", vm, why);
+            fail(current(vm) == null ? m : current(vm), why);
+            return;
+        }
+        log.info("VM {}: claim moved to host {} after this qsupd adopted the sent source; waiting for it to run the"
+                + " VM", vm, m.to());
     }
 
     /**

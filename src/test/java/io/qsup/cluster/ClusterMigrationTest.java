@@ -117,6 +117,45 @@ class ClusterMigrationTest {
     }
 
     @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void aSourceWhoseQsupdRestartedWhileQemuFinishedTheTransferCompletesTheMove() throws Exception {
+        fx = ClusterFixture.create(Duration.ofSeconds(10), "1G", 3); // a lease that outlives the source's restart
+        LabHost h1 = fx.host("h1");
+        LabHost h2 = fx.host("h2");
+        fx.startHosts("h1");
+        fx.apply(h1, fx.writeDefinitions(Map.of("m1", ClusterFixture.vmYaml("m1", ""))));
+        fx.awaitRunning(UP, "m1");
+        fx.startHosts("h2");
+        double before;
+        try (GuestConsole c = console(h1, "m1")) {
+            before = uptimeAtLeast(c, 3.0);
+        }
+        fx.await("m1's status running on h1", UP, () -> fx.etcdJson("status/m1")
+                .filter(j -> j.path("state").asText().equals("running")));
+
+        CompletableFuture<ClusterFixture.Cli> move = CompletableFuture.supplyAsync(
+                () -> fx.qsup(h2, "migrate", "m1", "--to", "h2", "--bandwidth", "40"));
+        fx.await("m1 migrating on h1", UP, () -> fx.queryVm(h1, "m1").path("state").asText().equals("migrating")
+                ? Optional.of(true) : Optional.empty());
+        h1.killQsupd(); // QEMU goes on sending by itself
+        fx.await("h1's QEMU of m1 done sending (postmigrate)", Duration.ofSeconds(60), () -> fx.witness().now("m1")
+                .filter(m -> m.qemus().stream().anyMatch(q -> "h1".equals(q.host())
+                        && q.status().equals("postmigrate"))).map(m -> true));
+        h1.start();
+
+        ClusterFixture.Cli r = move.get(3, TimeUnit.MINUTES);
+        assertThat(r.code()).as(r.toString() + "\n" + fx.diagnostics()).isZero();
+        assertThat(r.out()).startsWith("m1: migrated from h1 to h2");
+        assertThat(fx.await("m1 running on one host", Duration.ofSeconds(15), () -> fx.runningOn("m1")))
+                .isEqualTo("h2");
+        assertThat(fx.claimedBy("m1")).contains("h2");
+        try (GuestConsole c = console(h2, "m1")) {
+            assertThat(c.uptime(Duration.ofSeconds(30))).as("the guest's uptime went on").isGreaterThanOrEqualTo(before);
+        }
+        fx.witness().assertNeverTwoUnpaused();
+    }
+
+    @Test
     @Timeout(value = 6, unit = TimeUnit.MINUTES)
     void badRequestsAreRefusedWithWhatToDoAndAFailedMigrationLeavesTheVmRunningOnItsSource() throws Exception {
         fx = ClusterFixture.create(TTL, "1G", 3);
