@@ -119,7 +119,7 @@ class ClusterMigrationTest {
     @Test
     @Timeout(value = 5, unit = TimeUnit.MINUTES)
     void aSourceWhoseQsupdRestartedWhileQemuFinishedTheTransferCompletesTheMove() throws Exception {
-        fx = ClusterFixture.create(Duration.ofSeconds(10), "1G", 3); // a lease that outlives the source's restart
+        fx = ClusterFixture.create(Duration.ofSeconds(30), "1G", 3); // a lease that outlives the source's restart
         LabHost h1 = fx.host("h1");
         LabHost h2 = fx.host("h2");
         fx.startHosts("h1");
@@ -138,7 +138,7 @@ class ClusterMigrationTest {
         fx.await("m1 migrating on h1", UP, () -> fx.queryVm(h1, "m1").path("state").asText().equals("migrating")
                 ? Optional.of(true) : Optional.empty());
         h1.killQsupd(); // QEMU goes on sending by itself
-        fx.await("h1's QEMU of m1 done sending (postmigrate)", Duration.ofSeconds(60), () -> fx.witness().now("m1")
+        fx.await("h1's QEMU of m1 done sending (postmigrate)", Duration.ofSeconds(25), () -> fx.witness().now("m1")
                 .filter(m -> m.qemus().stream().anyMatch(q -> "h1".equals(q.host())
                         && q.status().equals("postmigrate"))).map(m -> true));
         h1.start();
