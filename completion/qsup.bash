@@ -43,7 +43,7 @@ _qsup() {
     COMPREPLY=()
     cur=${COMP_WORDS[COMP_CWORD]}
     prev=${COMP_WORDS[COMP_CWORD-1]}
-    local verbs="list top status start stop restart kill pause resume reset reset-failed reload apply delete hosts events qmp console logs argv validate help"
+    local verbs="list top status start stop restart kill pause resume reset reset-failed reload apply delete hosts migrate drain events qmp console logs argv validate help"
 
     verb=""
     sock=""
@@ -88,6 +88,8 @@ _qsup() {
             qmp) opts="--help --socket --daemon-socket --file --repeat --keep-going --events --wait-event --timeout --compact --no-check --describe --list --verbose --cache-dir --history" ;;
             argv) opts="--help --config --shell --foreground --json" ;;
             validate) opts="--help --config --json" ;;
+            migrate) opts="$opts --to --timeout --bandwidth --no-wait" ;;
+            drain) opts="$opts --undo --timeout" ;;
         esac
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return
@@ -96,7 +98,7 @@ _qsup() {
     case $verb in
         qmp)
             _qsup_qmp ;;
-        status|start|stop|restart|kill|pause|resume|reset|reset-failed|events|console|logs|delete)
+        status|start|stop|restart|kill|pause|resume|reset|reset-failed|events|console|logs|delete|migrate)
             COMPREPLY=($(compgen -W "$(_qsup_vms "$sock")" -- "$cur")) ;;
         argv|validate)
             COMPREPLY=($(compgen -W "$(_qsup_vms "$sock")" -f -- "$cur")) ;;

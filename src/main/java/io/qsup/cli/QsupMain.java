@@ -31,6 +31,8 @@ import picocli.CommandLine.ParseResult;
             ApplyCommand.class,
             DeleteCommand.class,
             HostsCommand.class,
+            MigrateCommand.class,
+            DrainCommand.class,
             EventsCommand.class,
             ConsoleCommand.class,
             LogsCommand.class,

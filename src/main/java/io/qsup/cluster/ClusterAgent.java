@@ -52,13 +52,14 @@ import org.slf4j.LoggerFactory;
 /**
  * One host's part in the cluster: it registers the host under its lease, reads the whole cluster every tick, claims
  * and starts the cluster VMs placed here, stops and releases those that are not meant to run here any more, publishes
- * their status, and, while it is the leader, places every VM that needs a host. It drives the local supervisor as the
- * control socket does; cluster VMs run through the same controllers as local ones, so every never-two-QEMUs check
- * applies to them.
+ * their status, takes this host's part in planned moves ({@link MigrationDriver}), and, while it is the leader, places
+ * every VM that needs a host (never on a drained host). It drives the local supervisor as the control socket does;
+ * cluster VMs run through the same controllers as local ones, so every never-two-QEMUs check applies to them.
  *
  * <p>Threads: {@code cluster-tick} does all reading and reconciling, one tick at a time; the lease's threads call
  * {@link #fenceAll}; control sessions call the {@link ClusterPort} methods, which only read {@link #view} and write to
- * etcd. Shared state: {@code view} (volatile, replaced whole), {@code held} and {@code inFlight} (concurrent maps).
+ * etcd ({@link MoveRequests} for migrate and drain); the migration steps run on threads of their own. Shared state:
+ * {@code view} (volatile, replaced whole), {@code held}, {@code won} and {@code inFlight} (concurrent maps).
  */
 public final class ClusterAgent implements ClusterPort, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ClusterAgent.class);
@@ -94,6 +95,8 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
     /** Status last written per VM, so unchanged status is not written again. */
     private final Map<String, String> written = new HashMap<>();
     private volatile long leaseOfRegistration;
+    private final MigrationDriver migrations;
+    private final MoveRequests moves;
 
     private record Parsed(long revision, VmDefinition def, String error) {}
 
@@ -118,6 +121,11 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                     }
                 });
         this.ticker = Thread.ofPlatform().daemon().name("cluster-tick").unstarted(this::loop);
+        this.migrations = new MigrationDriver(cluster, supervisor, kv, CALL, won, held);
+        this.moves = new MoveRequests(kv, cluster, this::fresh, name -> {
+            Parsed p = defs.get(name);
+            return p == null ? null : p.def();
+        });
     }
 
     void start() {
@@ -218,6 +226,7 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                 hostDuties(v, p.def(), id);
             }
         }
+        migrations.tick(v, id);
         LeaderKey leader = leadership.key(id);
         if (leader != null) {
             leaderDuties(v, leader);
@@ -341,6 +350,9 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             }
             return;
         }
+        if (running && migrations.protects(v, name)) {
+            return; // a move to or from this host is under way: the migration's steps own both QEMUs
+        }
         if (claim == null) {
             if (running && d.failover()) {
                 log.error("VM {}: runs here without a claim of this host; killing it, another host may start it",
@@ -441,11 +453,12 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
         long id = currentLeaseOrAny();
         ByteSequence key = EtcdKeys.bytes(EtcdKeys.running(name));
         try {
-            // only our own claim: compare its lease through its value's host and our lease
+            // only our own claim, as last read: a claim a migration rewrote for its target (same key, same create
+            // revision) has a newer mod revision, and stays
             ClusterView v = view;
             ClusterView.Entry c = v == null ? null : v.claims().get(name);
             if (c != null && cluster.host().equals(c.field("host"))) {
-                kv.txn().If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.createRevision(c.createRevision())))
+                kv.txn().If(new Cmp(key, Cmp.Op.EQUAL, CmpTarget.modRevision(c.modRevision())))
                         .Then(Op.delete(key, DeleteOption.DEFAULT)).commit().get(CALL.toMillis(), TimeUnit.MILLISECONDS);
                 log.info("VM {}: claim released by {} (lease {})", name, cluster.host(), Long.toHexString(id));
             }
@@ -510,6 +523,10 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             if (on != null && wanted(v, p.def())) {
                 byHost.computeIfAbsent(on, k -> new TreeMap<>()).put(name, d);
             }
+            Migration m = v.migration(name);
+            if (m != null && !m.ended() && v.hosts().containsKey(m.to())) {
+                byHost.computeIfAbsent(m.to(), k -> new TreeMap<>()).put(name, d); // the room a move takes there
+            }
         }
         for (Map.Entry<String, PlacementPlanner.Demand> e : demands.entrySet()) {
             String name = e.getKey();
@@ -518,7 +535,8 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                 continue;
             }
             String placed = v.placedOn(name);
-            if (placed != null && v.hosts().containsKey(placed) && def.placement().allows(placed)) {
+            if (placed != null && v.hosts().containsKey(placed) && def.placement().allows(placed)
+                    && !v.isDrained(placed)) {
                 continue; // the host claims it on its next tick
             }
             if (placed != null && !v.hosts().containsKey(placed) && !def.failover()) {
@@ -534,7 +552,7 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             List<PlacementPlanner.HostLoad> loads = new ArrayList<>();
             for (Map.Entry<String, ClusterView.Entry> h : v.hosts().entrySet()) {
                 JsonNode j = h.getValue().json();
-                if (j == null) {
+                if (j == null || v.isDrained(h.getKey())) {
                     continue;
                 }
                 loads.add(PlacementPlanner.load(h.getKey(), j.path("memory").asLong(), j.path("cpus").asInt(),
@@ -542,7 +560,9 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             }
             Optional<String> to = PlacementPlanner.choose(e.getValue(), loads);
             if (to.isEmpty()) {
-                String why = PlacementPlanner.whyNot(e.getValue(), loads);
+                String why = loads.isEmpty() && !v.hosts().isEmpty()
+                        ? "every live host is drained; 'qsup drain --undo HOST' lifts it"
+                        : PlacementPlanner.whyNot(e.getValue(), loads);
                 writeStatusGuarded(v, name, NODES.objectNode().putNull("host").put("state", "unplaced")
                         .put("cause", "").put("detail", why), leader);
                 continue;
@@ -726,7 +746,8 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                     .put("cpus", j == null ? 0 : j.path("cpus").asInt())
                     .put("used-memory", u[0]).put("used-cpus", (int) u[1])
                     .put("version", j == null ? "" : j.path("version").asText())
-                    .put("leader", h.getKey().equals(v.leader())).put("alive", true);
+                    .put("leader", h.getKey().equals(v.leader())).put("alive", true)
+                    .put("drained", v.isDrained(h.getKey()));
             o.put("vms", (int) v.claims().values().stream().filter(c -> h.getKey().equals(c.field("host"))).count());
         }
         return out;
@@ -848,6 +869,17 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                 throw ControlException.generic("interrupted");
             }
         }
+    }
+
+    @Override
+    public JsonNode migrate(String name, String to, boolean wait, Duration timeout, long bandwidth)
+            throws ControlException {
+        return moves.migrate(name, to, wait, timeout, bandwidth);
+    }
+
+    @Override
+    public JsonNode drain(String host, boolean undo, Duration timeout) throws ControlException {
+        return moves.drain(host, undo, timeout);
     }
 
     @Override

@@ -11,10 +11,11 @@ import java.util.TreeMap;
 
 /**
  * One consistent read of everything under {@link EtcdKeys#PREFIX}, at one revision: definitions, hosts, the election
- * keys, placements, claims, intents and status. Immutable.
+ * keys, placements, claims, intents, status, migrations in flight (or last ended) and drained hosts. Immutable.
  */
 record ClusterView(long revision, Map<String, Entry> vms, Map<String, Entry> hosts, Map<String, Entry> placements,
-        Map<String, Entry> claims, Map<String, Entry> intents, Map<String, Entry> statuses, String leader) {
+        Map<String, Entry> claims, Map<String, Entry> intents, Map<String, Entry> statuses, Map<String, Entry> migrations,
+        Map<String, Entry> drained, String leader) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -32,6 +33,8 @@ record ClusterView(long revision, Map<String, Entry> vms, Map<String, Entry> hos
         Map<String, Entry> claims = new TreeMap<>();
         Map<String, Entry> intents = new TreeMap<>();
         Map<String, Entry> statuses = new TreeMap<>();
+        Map<String, Entry> migrations = new TreeMap<>();
+        Map<String, Entry> drained = new TreeMap<>();
         String leader = null;
         long leaderRev = Long.MAX_VALUE;
         for (KeyValue kv : kvs) {
@@ -58,8 +61,11 @@ record ClusterView(long revision, Map<String, Entry> vms, Map<String, Entry> hos
             put(key, EtcdKeys.RUNNING, claims, e);
             put(key, EtcdKeys.INTENT, intents, e);
             put(key, EtcdKeys.STATUS, statuses, e);
+            put(key, EtcdKeys.MIGRATIONS, migrations, e);
+            put(key, EtcdKeys.DRAINED, drained, e);
         }
-        return new ClusterView(revision, vms, hosts, placements, claims, intents, statuses, leader);
+        return new ClusterView(revision, vms, hosts, placements, claims, intents, statuses, migrations, drained,
+                leader);
     }
 
     private static void put(String key, String prefix, Map<String, Entry> into, Entry e) {
@@ -89,5 +95,16 @@ record ClusterView(long revision, Map<String, Entry> vms, Map<String, Entry> hos
     long intentRevision(String vm) {
         Entry e = intents.get(vm);
         return e == null ? 0 : e.modRevision();
+    }
+
+    /** The VM's migration key, parsed, or null. */
+    Migration migration(String vm) {
+        Entry e = migrations.get(vm);
+        return e == null ? null : Migration.of(e);
+    }
+
+    /** Whether an operator drained {@code host}: the leader places nothing new there. */
+    boolean isDrained(String host) {
+        return drained.containsKey(host);
     }
 }

@@ -13,6 +13,8 @@ final class EtcdKeys {
     static final String RUNNING = PREFIX + "running/";
     static final String INTENT = PREFIX + "intent/";
     static final String STATUS = PREFIX + "status/";
+    static final String MIGRATIONS = PREFIX + "migrations/";
+    static final String DRAINED = PREFIX + "drained/";
 
     private EtcdKeys() {}
 
@@ -42,5 +44,13 @@ final class EtcdKeys {
 
     static String status(String name) {
         return STATUS + name;
+    }
+
+    static String migration(String name) {
+        return MIGRATIONS + name;
+    }
+
+    static String drained(String host) {
+        return DRAINED + host;
     }
 }

@@ -11,6 +11,8 @@ public enum ArgumentType {
     BOOLEAN("boolean", "boolean"),
     /** A number of seconds, fractions allowed, more than 0. */
     SECONDS("number", "seconds"),
+    /** A number more than 0, in the unit its description names. */
+    POSITIVE_NUMBER("number", "number"),
     /** Any JSON object, passed on as it is. */
     OBJECT("object", "object"),
     STRING_ARRAY("array", "array of strings"),
@@ -40,7 +42,7 @@ public enum ArgumentType {
         return switch (this) {
             case STRING -> value.isTextual();
             case BOOLEAN -> value.isBoolean();
-            case SECONDS -> value.isNumber();
+            case SECONDS, POSITIVE_NUMBER -> value.isNumber();
             case OBJECT -> value.isObject();
             case STRING_ARRAY, OBJECT_ARRAY -> value.isArray();
         };

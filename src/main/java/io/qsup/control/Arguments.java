@@ -71,6 +71,12 @@ public final class Arguments {
                     throw ControlException.generic("Parameter '" + a.name() + "' expects a positive number of seconds");
                 }
             }
+            case POSITIVE_NUMBER -> {
+                double d = v.asDouble();
+                if (!(d > 0) || Double.isInfinite(d)) {
+                    throw ControlException.generic("Parameter '" + a.name() + "' expects a positive number");
+                }
+            }
             case STRING_ARRAY -> {
                 for (int i = 0; i < v.size(); i++) {
                     JsonNode e = v.get(i);
@@ -132,6 +138,12 @@ public final class Arguments {
         }
         double s = v.asDouble();
         return s >= Long.MAX_VALUE / 1e9 ? Duration.ofNanos(Long.MAX_VALUE) : Duration.ofNanos((long) (s * 1e9));
+    }
+
+    /** A positive number argument, or null when it was not given and has no default. */
+    public Double number(String name) {
+        JsonNode v = values.get(declared(name, ArgumentType.POSITIVE_NUMBER).name());
+        return v == null ? null : v.asDouble();
     }
 
     /** An object argument, or null when it was not given. */

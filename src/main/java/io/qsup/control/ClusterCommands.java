@@ -5,7 +5,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The cluster-mode commands ({@code cluster-apply}, {@code cluster-delete}, {@code query-hosts}), served on every
+ * The cluster-mode commands ({@code cluster-apply}, {@code cluster-delete}, {@code query-hosts}, {@code vm-migrate},
+ * {@code host-drain}), served on every
  * qsupd: without {@code cluster:} they answer that cluster mode is off.
  */
 final class ClusterCommands {
@@ -29,6 +30,13 @@ final class ClusterCommands {
         });
         table.put(CommandTable.CLUSTER_DELETE.name(), (a, s) -> on(cluster).delete(a.string("name")));
         table.put(CommandTable.QUERY_HOSTS.name(), (a, s) -> on(cluster).hosts());
+        table.put(CommandTable.VM_MIGRATE.name(), (a, s) -> {
+            Double mib = a.number("bandwidth");
+            long bytes = mib == null ? 0 : (long) (mib * (1 << 20));
+            return on(cluster).migrate(a.string("name"), a.string("to"), a.bool("wait"), a.seconds("timeout"), bytes);
+        });
+        table.put(CommandTable.HOST_DRAIN.name(), (a, s) -> on(cluster).drain(a.string("host"), a.bool("undo"),
+                a.seconds("timeout")));
     }
 
     static ClusterPort on(ClusterPort cluster) throws ControlException {

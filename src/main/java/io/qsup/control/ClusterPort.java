@@ -42,4 +42,18 @@ public interface ClusterPort {
      * status to show it: returns {@code name}, {@code state}, {@code host}.
      */
     JsonNode setIntent(String name, boolean started, boolean wait, Duration timeout) throws ControlException;
+
+    /**
+     * Live-migrates a running cluster VM to host {@code to}; with {@code wait}, waits for the outcome: returns
+     * {@code name}, {@code from}, {@code to}, {@code state} and figures, or fails with the reason (the VM runs on at
+     * its source). {@code timeout} bounds the transfer (null: the default); {@code bandwidth} in bytes per second, 0
+     * for the default.
+     */
+    JsonNode migrate(String name, String to, boolean wait, Duration timeout, long bandwidth) throws ControlException;
+
+    /**
+     * Marks {@code host} drained, so that nothing new is placed there, and migrates every VM it runs that can move;
+     * returns {@code host}, {@code drained} and one result per VM. With {@code undo}, lifts the mark and moves nothing.
+     */
+    JsonNode drain(String host, boolean undo, Duration timeout) throws ControlException;
 }

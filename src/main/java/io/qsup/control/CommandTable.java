@@ -3,6 +3,7 @@ package io.qsup.control;
 import static io.qsup.control.ArgumentType.BOOLEAN;
 import static io.qsup.control.ArgumentType.OBJECT;
 import static io.qsup.control.ArgumentType.OBJECT_ARRAY;
+import static io.qsup.control.ArgumentType.POSITIVE_NUMBER;
 import static io.qsup.control.ArgumentType.SECONDS;
 import static io.qsup.control.ArgumentType.STRING;
 import static io.qsup.control.ArgumentType.STRING_ARRAY;
@@ -137,12 +138,37 @@ public final class CommandTable {
     public static final CommandSpec QUERY_HOSTS = new CommandSpec("query-hosts",
             "cluster mode: the hosts alive in the cluster (registered under a live lease)", List.of(),
             "`[{\"name\", \"address\", \"memory\", \"cpus\", \"used-memory\", \"used-cpus\", \"vms\","
-                    + " \"version\", \"leader\", \"alive\"}]`; memory in bytes");
+                    + " \"version\", \"leader\", \"alive\", \"drained\"}]`; memory in bytes");
+
+    public static final CommandSpec VM_MIGRATE = new CommandSpec("vm-migrate",
+            "cluster mode: live-migrate a running cluster VM to another host (QEMU migration over TCP to the target's"
+                    + " `address`); its claim moves to the target in one etcd transaction once the transfer completed;"
+                    + " a failure leaves it running on its source. Every disk must be `shared: true` or read-only",
+            List.of(VM_NAME, ArgumentSpec.required("to", STRING, "the target host, as `qsup hosts` names it"),
+                    ArgumentSpec.optional("timeout", SECONDS,
+                            "bound of the transfer, after which it is cancelled and the VM runs on at its source;"
+                                    + " default 120; `wait` waits up to 90 s more"),
+                    ArgumentSpec.optional("bandwidth", POSITIVE_NUMBER,
+                            "the most QEMU may send, in MiB per second; default 1024"),
+                    WAIT),
+            "`name`, `from`, `to`, `state` (`completed`; with `wait: false`, `requested`), `seconds` (request to"
+                    + " running on the target), `transfer-ms` and `downtime-ms` (QEMU's own figures, -1 when it gave"
+                    + " none); a failure is an error with the reason");
+    public static final CommandSpec HOST_DRAIN = new CommandSpec("host-drain",
+            "cluster mode: mark a host drained (the leader places nothing new there; the mark stays until undone),"
+                    + " then live-migrate each VM it runs whose disks are all shared or read-only to a host the"
+                    + " placement rules pick, two at a time",
+            List.of(ArgumentSpec.required("host", STRING, "the host to drain"),
+                    ArgumentSpec.optional("undo", BOOLEAN, BooleanNode.FALSE,
+                            "lift the mark instead; moves nothing back"),
+                    ArgumentSpec.optional("timeout", SECONDS, "bound of each VM's transfer; default 120")),
+            "`host`, `drained`, `vms`: `[{\"name\", \"result\": \"moved\"|\"not-movable\"|\"failed\", \"to\","
+                    + " \"reason\", \"seconds\"}]`");
 
     private static final Map<String, CommandSpec> ALL = index(QMP_CAPABILITIES, QUERY_COMMANDS,
             QUERY_COMMAND_ARGUMENTS, QUERY_DAEMON, QUERY_VMS, QUERY_VM, QUERY_VM_STATS, VM_START, VM_STOP, VM_RESTART, VM_KILL, VM_PAUSE,
             VM_RESUME, VM_RESET, VM_RESET_FAILED, VM_QMP, VM_QMP_SCHEMA, VM_EXEC, DAEMON_RELOAD, EVENT_SUBSCRIBE,
-            EVENT_UNSUBSCRIBE, QUERY_EVENTS, CLUSTER_APPLY, CLUSTER_DELETE, QUERY_HOSTS);
+            EVENT_UNSUBSCRIBE, QUERY_EVENTS, CLUSTER_APPLY, CLUSTER_DELETE, QUERY_HOSTS, VM_MIGRATE, HOST_DRAIN);
 
     private CommandTable() {}
 

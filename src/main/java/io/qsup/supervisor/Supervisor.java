@@ -984,6 +984,54 @@ public final class Supervisor implements AutoCloseable {
         return killed;
     }
 
+    // ---- live migration of cluster VMs (the cluster drives the steps; see VmController's migration methods) ----
+
+    /**
+     * Target side: launches the cluster VM's QEMU here as a live-migration target ({@code -incoming defer}, this
+     * host's paths), listening on a free port of {@code address}.
+     */
+    public CompletableFuture<io.qsup.vm.LiveMigration.Incoming> startIncoming(String name, String address,
+            String detail) throws SupervisorException {
+        Managed m = require(name);
+        List<String> argv = ArgvBuilder.buildIncoming(m.def, settings, host);
+        return m.ctl.startIncoming(argv, address, Cause.MIGRATE, detail);
+    }
+
+    /** Source side: sends the running VM to the target at {@code uri}; see {@link VmController#migrateOut}. */
+    public CompletableFuture<io.qsup.vm.LiveMigration.Outcome> migrateOut(String name, String uri,
+            io.qsup.vm.LiveMigration.Settings s, String detail) throws SupervisorException {
+        return require(name).ctl.migrateOut(uri, s, Cause.MIGRATE, detail);
+    }
+
+    /**
+     * Target side, once this host holds the VM's claim: runs the VM here; from now on it is this host's like one it
+     * started (intent started, restart tally anew).
+     */
+    public CompletableFuture<VmState> finishIncoming(String name, Duration timeout) throws SupervisorException {
+        Managed m = require(name);
+        synchronized (m) {
+            update(m, r -> r.withTallyReset().withIntent(Intent.STARTED).withStopPending(false)
+                    .withRestartInProgress(false));
+        }
+        return m.ctl.finishIncoming(timeout);
+    }
+
+    /** Target side: the migration failed or was given up; quits the target QEMU. */
+    public CompletableFuture<VmState> abortIncoming(String name, String reason) throws SupervisorException {
+        return require(name).ctl.abortIncoming(reason);
+    }
+
+    /** Source side, after the target took over: quits the paused source QEMU. */
+    public CompletableFuture<VmState> finishMigrationOut(String name) throws SupervisorException {
+        return require(name).ctl.finishMigrationOut();
+    }
+
+    /** Source side: the hand-over failed and the target never ran the guest; resumes the VM here. */
+    public CompletableFuture<VmState> resumeAfterFailedHandOver(String name, String reason)
+            throws SupervisorException {
+        return require(name).ctl.resumeAfterFailedHandOver(reason);
+    }
+
     /** Stops a cluster VM along its ladder (for a move or an operator stop); its registration stays. */
     public CompletableFuture<StopResult> stopCluster(String name, boolean force, Duration timeout, Cause cause,
             String detail) throws SupervisorException {

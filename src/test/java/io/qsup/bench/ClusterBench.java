@@ -16,9 +16,10 @@ import java.util.Optional;
  * three-member etcd, test-guest QEMUs watched by the witness): how long after a host crash its failover VMs run
  * elsewhere, how long after the leader host's crash another host places a newly applied VM, how long after a
  * partition the partitioned host's failover VM runs elsewhere, and how many double runs the witness saw (moments at
- * which one VM had two unpaused QEMUs; it must be 0). Run with {@code scripts/bench --cluster [ROUNDS]} (root and etcd
- * needed); it writes its own section of the report, above the single-host results, so {@code scripts/bench} keeps it.
- * Live migration time joins this table with the migration work.
+ * which one VM had two unpaused QEMUs; it must be 0), and how long {@code qsup migrate} takes to move a running 128 MiB
+ * guest to another host, with QEMU's own transfer time and downtime. Run with {@code scripts/bench --cluster [ROUNDS]}
+ * (root and etcd needed); it writes its own section of the report, above the single-host results, so
+ * {@code scripts/bench} keeps it.
  */
 public final class ClusterBench {
     /** The section this harness owns in the report; it ends at the next {@code ## } heading. */
@@ -28,6 +29,9 @@ public final class ClusterBench {
     static final String PARTITION = "partition → its failover VM running elsewhere (ms)";
     static final String FENCE_LEAD = "partitioned host's fencing ahead of the other host's claim (ms)";
     static final String DOUBLES = "double runs observed (moments with two unpaused QEMUs of one VM)";
+    static final String MIGRATE = "live migration of a 128 MiB guest: qsup migrate → running on the target, source gone (ms)";
+    static final String TRANSFER = "live migration of a 128 MiB guest: QEMU's transfer, migrate to completed (ms)";
+    static final String DOWNTIME = "live migration of a 128 MiB guest: QEMU's downtime (ms)";
     private static final Duration UP = Duration.ofSeconds(90);
 
     private ClusterBench() {}
@@ -56,11 +60,12 @@ public final class ClusterBench {
             run(fx, fig, rounds);
         }
         long minutes = Duration.ofNanos(System.nanoTime() - started).toMinutes();
-        List<String> missing = fig.missing(List.of(FAILOVER, TAKEOVER, PARTITION, FENCE_LEAD, DOUBLES));
+        List<String> missing = fig.missing(List.of(FAILOVER, TAKEOVER, PARTITION, FENCE_LEAD, MIGRATE, TRANSFER,
+                DOWNTIME, DOUBLES));
         String section = SECTION + "\n\n" + String.format(Locale.ROOT, """
                 - date: %s; %d rounds in %d min; lease-ttl %d s; load average at the end: %s
-                - three qsupd hosts in network namespaces, etcd %s with three members, test guests of 64 MiB
-                - live migration of a 128 MiB guest: not measured yet
+                - three qsupd hosts in network namespaces, etcd %s with three members, test guests of 128 MiB
+                - live migration: an idle test guest under TCG, over the lab's veth bridge, QEMU's default settings of qsup
 
                 """, Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS), rounds, minutes,
                 ttl.toSeconds(), Files.readString(Path.of("/proc/loadavg")).trim(), etcdVersion()) + fig.table();
@@ -125,8 +130,34 @@ public final class ClusterBench {
             if (on.get("f2").equals(cut)) {
                 fx.awaitRunning(UP, "f2");
             }
+
+            // f1 moves to another live host with qsup migrate, asked on a third
+            migrate(fx, fig, r);
         }
         fig.add(DOUBLES, rounds, fx.doubleRunsSince(from).size());
+    }
+
+    private static void migrate(ClusterFixture fx, Figures fig, int r) throws Exception {
+        String from = fx.awaitRunning(UP, "f1").get("f1");
+        fx.await("f1 running in its status", UP, () -> fx.etcdJson("status/f1")
+                .filter(j -> j.path("state").asText().equals("running") && j.path("host").asText().equals(from)));
+        String to = fx.lab().hosts().stream().map(LabHost::name).filter(h -> !h.equals(from)).findFirst()
+                .orElseThrow();
+        LabHost via = fx.lab().hosts().stream().filter(h -> !h.name().equals(from) && !h.name().equals(to))
+                .findFirst().orElseThrow();
+        long t0 = System.nanoTime();
+        ClusterFixture.Cli m = fx.qsup(via, "migrate", "f1", "--to", to, "--json");
+        double ms = (System.nanoTime() - t0) / 1e6;
+        if (m.code() != 0) {
+            fig.failure(MIGRATE, r, "qsup migrate f1 --to " + to + ": " + m);
+            return;
+        }
+        com.fasterxml.jackson.databind.JsonNode j = new com.fasterxml.jackson.databind.ObjectMapper().readTree(m.out());
+        fig.add(MIGRATE, r, ms);
+        fig.add(TRANSFER, r, j.path("transfer-ms").asDouble());
+        if (j.path("downtime-ms").asLong(-1) >= 0) {
+            fig.add(DOWNTIME, r, j.path("downtime-ms").asDouble());
+        }
     }
 
     /** A host whose qsupd runs, other than {@code not}. */

@@ -132,6 +132,15 @@ class ControlDaemonTest {
             JsonNode badTimeout = c.command("{\"execute\":\"vm-stop\",\"arguments\":{\"name\":\"web1\",\"timeout\":-1}}");
             assertThat(badTimeout.path("error").path("desc").asText())
                     .isEqualTo("Parameter 'timeout' expects a positive number of seconds");
+            JsonNode badBandwidth = c.command("{\"execute\":\"vm-migrate\",\"arguments\":{\"name\":\"web1\","
+                    + "\"to\":\"h2\",\"bandwidth\":0}}");
+            assertThat(badBandwidth.path("error").path("desc").asText())
+                    .isEqualTo("Parameter 'bandwidth' expects a positive number");
+            JsonNode noCluster = c.command("{\"execute\":\"vm-migrate\",\"arguments\":{\"name\":\"web1\","
+                    + "\"to\":\"h2\"}}");
+            assertThat(noCluster.path("error").path("desc").asText()).startsWith("cluster mode is off on this host");
+            JsonNode noDrain = c.command("{\"execute\":\"host-drain\",\"arguments\":{\"host\":\"h1\"}}");
+            assertThat(noDrain.path("error").path("desc").asText()).startsWith("cluster mode is off on this host");
             assertThat(c.command("{\"execute\":\"query-vm\",\"arguments\":{\"name\":\"web1\"}}")
                     .path("return").path("state").asText()).as("refused requests did nothing").isEqualTo(stateBefore);
 

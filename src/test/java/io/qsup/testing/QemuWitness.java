@@ -41,14 +41,22 @@ import org.newsclub.net.unix.AFUNIXSocketAddress;
  * the one that named it; the witness checks the peer's pid (SO_PEERCRED) against the instance's pids, and keeps each
  * connection open for the QEMU's life. A QEMU it cannot (yet) ask is {@code unknown}, and an unknown QEMU counts as
  * unpaused (a witness of safety must not under-count), unless its argv starts it paused ({@code -S}, {@code
- * -incoming}): its monitor is bound before the guest can run, so it cannot have been resumed unseen.
+ * -incoming}): its monitor is bound before the guest can run, so it cannot have been resumed unseen; or unless it
+ * closed the witness's connection (it is exiting) after its last answer said paused, with no {@code RESUME} event
+ * after that answer ({@code ended-paused}): QEMU sends every event to every monitor, in order, so it did not run again
+ * (a migration source quitting in {@code postmigrate} is one).
  *
  * <p>Threading: one platform sampler thread (junixsocket's blocking calls must not run on virtual threads) owns the
  * connections; the results are published under {@code this}.
  */
 public final class QemuWitness implements AutoCloseable {
     public static final long PERIOD_MS = 50;
-    private static final int ASK_TIMEOUT_MS = 300;
+    /**
+     * How long one QEMU may take to answer. A migration target's monitor stalls for up to about half a second while it
+     * loads the VM's state under TCG; an answer that does not come makes it {@code unknown}, counted unpaused, so the
+     * bound is well above that stall. A slow answer delays the rest of that sample, never its truth.
+     */
+    private static final int ASK_TIMEOUT_MS = 2000;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** What one QEMU was at one sample: {@code status} as query-status says it, or "unknown" / "unknown-paused". */
@@ -256,12 +264,25 @@ public final class QemuWitness implements AutoCloseable {
                 }
             }
         }
+        if (m != null && m.eof) {
+            // its monitor closed: QEMU is exiting. Seen paused last, with no RESUME event after that on this
+            // connection before the close (QEMU sends every event to every monitor, in order), it never ran again
+            if (m.endedPaused()) {
+                return new Seen(leaf.pid(), host, "ended-paused", false);
+            }
+            monitors.remove(k);
+            m.close();
+            m = null;
+        }
         if (m != null) {
             Optional<JsonNode> status = m.queryStatus();
             if (status.isPresent()) {
                 everAsked.add(k);
                 boolean running = status.get().path("running").asBoolean(false);
                 return new Seen(leaf.pid(), host, status.get().path("status").asText("?"), running);
+            }
+            if (m.endedPaused()) {
+                return new Seen(leaf.pid(), host, "ended-paused", false); // kept, so later samples say so too
             }
             m.close();
             monitors.remove(k);
@@ -317,6 +338,12 @@ public final class QemuWitness implements AutoCloseable {
         private final BufferedReader in;
         private final OutputStream out;
         private long nextId = 1;
+        /** The last status answered on this connection: running or not; null before the first. */
+        private Boolean lastRunning;
+        /** A RESUME event came on this connection after the last status answered. */
+        private boolean resumedSince;
+        /** QEMU closed this connection (it is exiting). */
+        private boolean eof;
 
         private Monitor(AFUNIXSocket socket) throws IOException {
             this.socket = socket;
@@ -363,7 +390,17 @@ public final class QemuWitness implements AutoCloseable {
         }
 
         Optional<JsonNode> queryStatus() {
-            return call("query-status");
+            Optional<JsonNode> st = call("query-status");
+            st.ifPresent(j -> {
+                lastRunning = j.path("running").asBoolean(false);
+                resumedSince = false;
+            });
+            return st;
+        }
+
+        /** QEMU closed the connection while paused, as the last status said, and sent no RESUME after it. */
+        boolean endedPaused() {
+            return eof && Boolean.FALSE.equals(lastRunning) && !resumedSince;
         }
 
         private Optional<JsonNode> call(String command) {
@@ -374,9 +411,13 @@ public final class QemuWitness implements AutoCloseable {
                 while (true) {
                     String line = in.readLine();
                     if (line == null) {
+                        eof = true;
                         return Optional.empty();
                     }
                     JsonNode msg = JSON.readTree(line);
+                    if ("RESUME".equals(msg.path("event").asText())) {
+                        resumedSince = true;
+                    }
                     if (msg.path("id").asLong(-1) == id) {
                         return msg.has("return") ? Optional.of(msg.get("return")) : Optional.empty();
                     }
@@ -384,7 +425,10 @@ public final class QemuWitness implements AutoCloseable {
                 }
             } catch (SocketTimeoutException e) {
                 return Optional.empty();
-            } catch (IOException | RuntimeException e) {
+            } catch (IOException e) {
+                eof = true; // reset by QEMU: it closed the connection with our request unread, as it exits
+                return Optional.empty();
+            } catch (RuntimeException e) {
                 return Optional.empty();
             }
         }

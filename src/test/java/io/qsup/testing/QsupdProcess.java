@@ -53,7 +53,12 @@ public final class QsupdProcess implements AutoCloseable {
         List<String> cmd = new ArrayList<>(wrapper);
         cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Dqsup.logLevel=INFO"));
         cmd.addAll(jvmArgs);
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), QsupdMain.class.getName(),
+        // absolute entries: the child may run in another working directory (a lab host's folder), and a harness
+        // started from a checkout (scripts/bench) names target/classes relative to it
+        String cp = java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
+                .map(e -> e.isEmpty() ? e : Path.of(e).toAbsolutePath().toString())
+                .collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
+        cmd.addAll(List.of("-cp", cp, QsupdMain.class.getName(),
                 "--config", settings.toString()));
         cmd.addAll(List.of(extra));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
