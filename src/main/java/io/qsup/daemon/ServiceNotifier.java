@@ -13,7 +13,7 @@ import java.util.function.Supplier;
  * What qsupd tells systemd over {@code NOTIFY_SOCKET}: {@code READY=1}, {@code RELOADING=1} with
  * {@code MONOTONIC_USEC=}, {@code STOPPING=1}, and a {@code STATUS=} line with the VM counts ("12 running, 1 failed,
  * 0 unresponsive", followed by "; stuck: vm-ops web1" while the watchdog finds a supervisor loop stuck) sent whenever
- * it changes. Without a notify socket it sends nothing.
+ * it changes. Without a notify socket it sends nothing, and its status thread never starts.
  *
  * <p>Threading: one platform thread ({@code sd-notify-status}; junixsocket I/O never runs on a virtual thread) owns
  * {@code lastStatus} and sends every STATUS line. {@link #changed()} is called from VM threads and only offers a
@@ -44,8 +44,8 @@ final class ServiceNotifier implements AutoCloseable {
     /** Adoption and autostart are dispatched: READY=1, then the status thread starts reporting. */
     void ready() {
         SdNotify.notify(socket, "READY=1\nMAINPID=" + ProcessHandle.current().pid());
-        if (statusThread.getState() == Thread.State.NEW) {
-            statusThread.start();
+        if (socket != null && !socket.isEmpty() && statusThread.getState() == Thread.State.NEW) {
+            statusThread.start(); // STATUS= is for systemd alone: without NOTIFY_SOCKET nothing re-counts the VMs
         }
         changed();
     }
