@@ -59,18 +59,20 @@ public final class ClusterBench {
         try (ClusterFixture fx = ClusterFixture.create(ttl, "2G", 8)) {
             run(fx, fig, rounds);
         }
-        long minutes = Duration.ofNanos(System.nanoTime() - started).toMinutes();
+        long seconds = Duration.ofNanos(System.nanoTime() - started).toSeconds();
         List<String> missing = fig.missing(List.of(FAILOVER, TAKEOVER, PARTITION, FENCE_LEAD, MIGRATE, TRANSFER,
                 DOWNTIME, DOUBLES));
         String section = SECTION + "\n\n" + String.format(Locale.ROOT, """
-                - date: %s; %d rounds in %d min; lease-ttl %d s; load average at the end: %s
+                - date: %s; %d rounds in %d s; lease-ttl %d s; load average at the end: %s; raw samples in %s
                 - three qsupd hosts in network namespaces, etcd %s with three members, test guests of 128 MiB
                 - live migration: an idle test guest under TCG, over the lab's veth bridge, QEMU's default settings of qsup
 
-                """, Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS), rounds, minutes,
-                ttl.toSeconds(), Files.readString(Path.of("/proc/loadavg")).trim(), etcdVersion()) + fig.table();
+                """, Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS), rounds, seconds,
+                ttl.toSeconds(), Files.readString(Path.of("/proc/loadavg")).trim(),
+                out.getFileName().toString().replaceFirst("\\.md$", "") + "-cluster.tsv", etcdVersion()) + fig.table();
         write(out, section);
-        Path raw = out.resolveSibling(out.getFileName().toString().replaceFirst("\\.md$", "") + ".tsv");
+        // its own raw file: the single-host harness owns FILE.tsv, and a cluster run must not replace those samples
+        Path raw = out.resolveSibling(out.getFileName().toString().replaceFirst("\\.md$", "") + "-cluster.tsv");
         fig.writeRaw(raw);
         System.out.println(section);
         System.out.println("wrote " + out + " and " + raw);
