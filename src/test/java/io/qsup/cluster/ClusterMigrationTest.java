@@ -300,6 +300,54 @@ class ClusterMigrationTest {
         fx.witness().assertNeverTwoUnpaused();
     }
 
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void antiAffinityRefusesAMoveANoWaitMoveCompletesAndADrainWithNowhereToGoLeavesItsVmRunning() throws Exception {
+        fx = ClusterFixture.create(TTL, "1G", 3);
+        LabHost h1 = fx.host("h1");
+        LabHost h2 = fx.host("h2");
+        fx.startHosts("h1"); // alone, so w1 and pin are placed on h1
+        fx.apply(h1, fx.writeDefinitions(Map.of(
+                "w1", ClusterFixture.vmYaml("w1", "placement:\n  anti-affinity: [web]"),
+                "pin", ClusterFixture.vmYaml("pin", "placement:\n  hosts: [h1]"))));
+        fx.awaitRunning(UP, "w1", "pin");
+        fx.startHosts("h2", "h3");
+        fx.apply(h2, fx.writeDefinitions(Map.of(
+                "w2", ClusterFixture.vmYaml("w2", "placement:\n  anti-affinity: [web]"))));
+        String w2Host = fx.awaitRunning(UP, "w2").get("w2");
+        assertThat(w2Host).as("w2 keeps away from w1's h1").isIn("h2", "h3");
+        String other = w2Host.equals("h2") ? "h3" : "h2";
+        long w2Pid = fx.qemuPid("w2").orElseThrow();
+
+        assertRefused(fx.qsup(h2, "migrate", "w2", "--to", "h1"), 1,
+                "host h1 already runs a VM of its anti-affinity group [web]", "name another host");
+        assertThat(fx.etcdJson("migrations/w2")).as("a refused request leaves no key").isEmpty();
+        assertThat(fx.qemuPid("w2")).contains(w2Pid);
+
+        // --no-wait returns once the request is stored; the move itself completes all the same
+        ClusterFixture.Cli r = fx.qsup(h1, "migrate", "w2", "--to", other, "--no-wait");
+        assertThat(r.code()).as(r.toString()).isZero();
+        assertThat(r.out()).contains("w2: migration from " + w2Host + " to " + other + " requested");
+        fx.await("w2's move completed", UP, () -> fx.etcdJson("migrations/w2")
+                .filter(j -> j.path("state").asText().equals("completed")));
+        fx.await("w2 claimed by " + other, UP, () -> fx.claimedBy("w2").filter(other::equals));
+        fx.await("only " + other + "'s QEMU of w2 left", Duration.ofSeconds(30),
+                () -> fx.qemuHosts("w2").equals(List.of(other)) ? Optional.of(true) : Optional.empty());
+        assertThat(alive(w2Pid)).as("the source QEMU of w2 ended").isFalse();
+
+        // draining h1: w1 moves to the one host without a VM of its group; pin may run on h1 alone, so it stays
+        long pinPid = fx.qemuPid("pin").orElseThrow();
+        ClusterFixture.Cli drain = fx.qsup(h2, "drain", "h1");
+        assertThat(drain.code()).as("pin could not move: %s", drain).isEqualTo(1);
+        assertThat(drain.out()).as(drain.toString()).contains("w1: moved to " + w2Host)
+                .contains("pin: not movable: no other host can take it")
+                .contains("1 VM(s) still run there");
+        assertThat(fx.awaitRunning(UP, "w1", "pin")).containsEntry("w1", w2Host).containsEntry("pin", "h1");
+        assertThat(fx.qemuPid("pin")).as("pin's QEMU untouched").contains(pinPid);
+        assertThat(fx.queryVm(h1, "pin").path("state").asText()).isEqualTo("running");
+        fx.witness().assertNeverTwoUnpaused();
+    }
+
     // ---- helpers ----
 
     /** Whether the process lives: its /proc entry exists and it is no zombie (PID 1 may reap it late). */
