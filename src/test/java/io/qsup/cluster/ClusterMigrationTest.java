@@ -318,6 +318,11 @@ class ClusterMigrationTest {
         assertThat(w2Host).as("w2 keeps away from w1's h1").isIn("h2", "h3");
         String other = w2Host.equals("h2") ? "h3" : "h2";
         long w2Pid = fx.qemuPid("w2").orElseThrow();
+        // QEMU runs guest code a moment before its host publishes the VM as running, which a move checks first
+        for (String vm : List.of("w1", "pin", "w2")) {
+            fx.await(vm + "'s status running", UP, () -> fx.etcdJson("status/" + vm)
+                    .filter(j -> j.path("state").asText().equals("running")));
+        }
 
         assertRefused(fx.qsup(h2, "migrate", "w2", "--to", "h1"), 1,
                 "host h1 already runs a VM of its anti-affinity group [web]", "name another host");
