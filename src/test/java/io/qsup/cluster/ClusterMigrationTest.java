@@ -62,7 +62,7 @@ class ClusterMigrationTest {
         long sourcePid = fx.qemuPid("m1").orElseThrow();
         double before;
         try (GuestConsole c = console(h1, "m1")) {
-            before = uptimeAtLeast(c, 3.0);
+            before = c.uptimeAtLeast(3.0);
         }
         Instant t0 = Instant.now();
 
@@ -128,7 +128,7 @@ class ClusterMigrationTest {
         fx.startHosts("h2");
         double before;
         try (GuestConsole c = console(h1, "m1")) {
-            before = uptimeAtLeast(c, 3.0);
+            before = c.uptimeAtLeast(3.0);
         }
         fx.await("m1's status running on h1", UP, () -> fx.etcdJson("status/m1")
                 .filter(j -> j.path("state").asText().equals("running")));
@@ -382,31 +382,11 @@ class ClusterMigrationTest {
     private static GuestConsole console(LabHost h, String vm) {
         GuestConsole c = GuestConsole.connect(h.dir().resolve("run/vms").resolve(vm).resolve("console.sock"),
                 Duration.ofSeconds(30));
-        long deadline = System.nanoTime() + UP.toNanos();
-        while (System.nanoTime() < deadline) {
-            c.send("uptime");
-            if (c.pollLine(l -> l.contains(GuestConsole.PREFIX + "OK uptime "), Duration.ofSeconds(1)).isPresent()) {
-                // drain the answers to pokes still in flight, so the next uptime asked is a fresh one
-                while (c.pollLine(l -> l.contains(GuestConsole.PREFIX + "OK uptime "), Duration.ofMillis(500))
-                        .isPresent()) {
-                    // keep draining
-                }
-                return c;
-            }
+        if (c.awaitAnswering(UP)) {
+            return c;
         }
         c.close();
         throw new IllegalStateException("the guest " + vm + " on host " + h.name() + " did not answer on its console");
-    }
-
-    /** Waits until the guest has been up {@code min} seconds (so a fresh boot would show a smaller uptime). */
-    private static double uptimeAtLeast(GuestConsole c, double min) throws InterruptedException {
-        while (true) {
-            double up = c.uptime(Duration.ofSeconds(30));
-            if (up >= min) {
-                return up;
-            }
-            Thread.sleep(500);
-        }
     }
 
     /** The columns of the {@code qsup list} row of {@code vm}, if it has one. */

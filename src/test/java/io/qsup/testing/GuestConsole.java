@@ -134,6 +134,36 @@ public final class GuestConsole implements AutoCloseable {
     }
 
     /**
+     * Asks {@code uptime} once a second until the guest's init answers, then drains the answers to the asks still in
+     * flight, so that the next {@link #uptime} is a fresh one. False if no answer came within {@code timeout}.
+     */
+    public boolean awaitAnswering(Duration timeout) {
+        String answer = PREFIX + "OK uptime ";
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            send("uptime");
+            if (pollLine(l -> l.contains(answer), Duration.ofSeconds(1)).isPresent()) {
+                while (pollLine(l -> l.contains(answer), Duration.ofMillis(500)).isPresent()) {
+                    // keep draining
+                }
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Waits until the guest has been up {@code min} seconds (so a fresh boot would show a smaller uptime). */
+    public double uptimeAtLeast(double min) throws InterruptedException {
+        while (true) {
+            double up = uptime(Duration.ofSeconds(30));
+            if (up >= min) {
+                return up;
+            }
+            Thread.sleep(500);
+        }
+    }
+
+    /**
      * Waits for the next line matching {@code p}, consuming it and every line before it.
      *
      * @throws IllegalStateException on timeout or when the console closes first; the message shows the last lines seen

@@ -77,7 +77,7 @@ class LiveMigrationTest {
         long srcPid = src.pid();
         double before;
         try (GuestConsole console = readyConsole(a)) {
-            before = uptimeAtLeast(console, 4.0);
+            before = console.uptimeAtLeast(4.0);
         }
 
         AtMostOneRunning sampler = track(new AtMostOneRunning(src, dst, 20));
@@ -341,32 +341,12 @@ class LiveMigrationTest {
     /** The host's guest console, once the guest's init answers on it. */
     private static GuestConsole readyConsole(Host h) {
         GuestConsole c = GuestConsole.connect(h.settings().pathsFor(VM).consoleSocket(), Duration.ofSeconds(30));
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (System.nanoTime() < deadline) {
-            c.send("uptime");
-            if (c.pollLine(l -> l.contains(GuestConsole.PREFIX + "OK uptime "), Duration.ofSeconds(1)).isPresent()) {
-                // drain the answers to pokes still in flight, so the next uptime asked is a fresh one
-                while (c.pollLine(l -> l.contains(GuestConsole.PREFIX + "OK uptime "), Duration.ofMillis(500))
-                        .isPresent()) {
-                    // keep draining
-                }
-                return c;
-            }
+        if (c.awaitAnswering(WAIT)) {
+            return c;
         }
         c.close();
         throw new IllegalStateException("the guest on host " + h.name() + " did not answer on its console within "
                 + WAIT);
-    }
-
-    /** Waits until the guest has been up {@code min} seconds (so a fresh boot would show a smaller uptime). */
-    private static double uptimeAtLeast(GuestConsole c, double min) throws InterruptedException {
-        while (true) {
-            double up = c.uptime(Duration.ofSeconds(30));
-            if (up >= min) {
-                return up;
-            }
-            Thread.sleep(500);
-        }
     }
 
     /** Waits until the source's migration is sending pages. */
