@@ -354,6 +354,10 @@ final class MigrationDriver {
         if (m.timeoutMs() > 0) {
             s = s.withTimeout(Duration.ofMillis(m.timeoutMs()));
         }
+        if (stillSending(vm, m, s.timeout())) {
+            done.remove(m.id() + " send"); // the next tick looks again; QEMU's STOP at the end makes it PAUSED
+            return;
+        }
         if (m.bandwidth() > 0) {
             s = new LiveMigration.Settings(s.timeout(), m.bandwidth(), s.downtimeLimit(), s.qmpTimeout());
         }
@@ -390,6 +394,58 @@ final class MigrationDriver {
         resume(vm, why);
         fail(current(vm) == null ? m : current(vm), why);
     }
+
+    /**
+     * Whether the source QEMU is still sending this VM on a {@code migrate} an earlier qsupd of this host gave before
+     * it died: the adopted VM looks running until QEMU stops it at the end ({@code postmigrate}), and a second
+     * {@code migrate} would be refused. This host waits for it then, and the adopted source finishes the move
+     * ({@link #adoptedSource}). Past the move's timeout it cancels that transfer, and the move fails with the VM
+     * running here.
+     */
+    private boolean stillSending(String vm, Migration m, Duration timeout) {
+        String status;
+        try {
+            status = supervisor.qmp(vm, "query-migrate", null, Duration.ofSeconds(5)).path("status").asText("none");
+        } catch (Exception e) {
+            return false; // the send's own first step meets the same fault and says so
+        }
+        if ("completed".equals(status) && postmigrate(vm)) {
+            return true; // it has just ended: QEMU's STOP event is on its way, and makes the adopted VM PAUSED
+        }
+        if (!SENDING.contains(status)) {
+            seen.remove(m.id() + " sending");
+            return false;
+        }
+        long first = seen.computeIfAbsent(m.id() + " sending", k -> {
+            log.info("VM {}: its QEMU still sends the VM to host {} ({}), as an earlier qsupd of this host asked;"
+                    + " waiting for it to end", vm, m.to(), status);
+            return System.nanoTime();
+        });
+        if (System.nanoTime() - first > timeout.toNanos()) {
+            try {
+                supervisor.qmp(vm, "migrate_cancel", null, Duration.ofSeconds(5));
+            } catch (Exception e) {
+                log.warn("VM {}: migrate_cancel failed: {}", vm, why(e));
+            }
+            fail(m, "the transfer an earlier qsupd of host " + cluster.host() + " started did not end within "
+                    + timeout.toSeconds() + " s; cancelled, the VM runs on at host " + cluster.host());
+            return true;
+        }
+        return true;
+    }
+
+    private boolean postmigrate(String vm) {
+        try {
+            return "postmigrate".equals(supervisor.qmp(vm, "query-status", null, Duration.ofSeconds(5))
+                    .path("status").asText(""));
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    /** QEMU's migration states while a transfer is under way (QAPI MigrationStatus). */
+    private static final Set<String> SENDING = Set.of("setup", "active", "pre-switchover", "device", "wait-unplug",
+            "cancelling", "postcopy-active", "postcopy-paused", "postcopy-recover-setup", "postcopy-recover", "colo");
 
     /**
      * The hand-over transaction: true (the claim is the target's now), false (called off, nothing changed), or null

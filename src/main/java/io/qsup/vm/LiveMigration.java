@@ -152,6 +152,7 @@ public final class LiveMigration {
             } catch (VmException refused) {
                 return failed(vm, source, uri, refused.getMessage(), q);
             }
+            log.info("VM {}: QEMU sends the VM to {}", vm, uri);
             return await(vm, source, uri, settings, cancel, events, started);
         } finally {
             try {

@@ -33,6 +33,8 @@ class ClusterMigrationTest {
     private static final Duration UP = Duration.ofSeconds(90);
     private static final ObjectMapper JSON = new ObjectMapper();
     private ClusterFixture fx;
+    private double uptimeBefore;
+    private CompletableFuture<ClusterFixture.Cli> pendingMove;
 
     @BeforeEach
     void setUp() {
@@ -119,6 +121,28 @@ class ClusterMigrationTest {
     @Test
     @Timeout(value = 5, unit = TimeUnit.MINUTES)
     void aSourceWhoseQsupdRestartedWhileQemuFinishedTheTransferCompletesTheMove() throws Exception {
+        LabHost h1 = moveWithTheSourceQsupdKilled("40");
+        fx.await("h1's QEMU of m1 done sending (postmigrate)", Duration.ofSeconds(25), () -> fx.witness().now("m1")
+                .filter(m -> m.qemus().stream().anyMatch(q -> "h1".equals(q.host())
+                        && q.status().equals("postmigrate"))).map(m -> true));
+        h1.start();
+        assertTheMoveCompletes();
+    }
+
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void aSourceWhoseQsupdRestartedWhileQemuStillSentWaitsForTheTransferAndCompletesTheMove() throws Exception {
+        // at 8 MiB/s the guest's ~100 MB take about 12 s, so the restarted qsupd adopts a QEMU still sending
+        LabHost h1 = moveWithTheSourceQsupdKilled("8");
+        h1.start();
+        h1.qsupd().awaitLog("its QEMU still sends the VM to host h2", Duration.ofSeconds(30));
+        assertTheMoveCompletes();
+        assertThat(h1.qsupd().log()).as("the restarted qsupd sent nothing again")
+                .doesNotContain("migration step migrate");
+    }
+
+    /** m1 runs on h1; a move to h2 starts, and h1's qsupd is killed once its QEMU sends. Returns h1, qsupd down. */
+    private LabHost moveWithTheSourceQsupdKilled(String bandwidth) throws Exception {
         fx = ClusterFixture.create(Duration.ofSeconds(30), "1G", 3); // a lease that outlives the source's restart
         LabHost h1 = fx.host("h1");
         LabHost h2 = fx.host("h2");
@@ -126,31 +150,30 @@ class ClusterMigrationTest {
         fx.apply(h1, fx.writeDefinitions(Map.of("m1", ClusterFixture.vmYaml("m1", ""))));
         fx.awaitRunning(UP, "m1");
         fx.startHosts("h2");
-        double before;
         try (GuestConsole c = console(h1, "m1")) {
-            before = c.uptimeAtLeast(3.0);
+            uptimeBefore = c.uptimeAtLeast(3.0);
         }
         fx.await("m1's status running on h1", UP, () -> fx.etcdJson("status/m1")
                 .filter(j -> j.path("state").asText().equals("running")));
+        pendingMove = CompletableFuture.supplyAsync(
+                () -> fx.qsup(h2, "migrate", "m1", "--to", "h2", "--bandwidth", bandwidth));
+        // QEMU has the migrate command once qsupd logs this; from then on it sends by itself
+        h1.qsupd().awaitLog("VM m1: QEMU sends the VM to tcp:", UP);
+        h1.killQsupd();
+        return h1;
+    }
 
-        CompletableFuture<ClusterFixture.Cli> move = CompletableFuture.supplyAsync(
-                () -> fx.qsup(h2, "migrate", "m1", "--to", "h2", "--bandwidth", "40"));
-        fx.await("m1 migrating on h1", UP, () -> fx.queryVm(h1, "m1").path("state").asText().equals("migrating")
-                ? Optional.of(true) : Optional.empty());
-        h1.killQsupd(); // QEMU goes on sending by itself
-        fx.await("h1's QEMU of m1 done sending (postmigrate)", Duration.ofSeconds(25), () -> fx.witness().now("m1")
-                .filter(m -> m.qemus().stream().anyMatch(q -> "h1".equals(q.host())
-                        && q.status().equals("postmigrate"))).map(m -> true));
-        h1.start();
-
-        ClusterFixture.Cli r = move.get(3, TimeUnit.MINUTES);
+    private void assertTheMoveCompletes() throws Exception {
+        LabHost h2 = fx.host("h2");
+        ClusterFixture.Cli r = pendingMove.get(3, TimeUnit.MINUTES);
         assertThat(r.code()).as(r.toString() + "\n" + fx.diagnostics()).isZero();
         assertThat(r.out()).startsWith("m1: migrated from h1 to h2");
         assertThat(fx.await("m1 running on one host", Duration.ofSeconds(15), () -> fx.runningOn("m1")))
                 .isEqualTo("h2");
         assertThat(fx.claimedBy("m1")).contains("h2");
         try (GuestConsole c = console(h2, "m1")) {
-            assertThat(c.uptime(Duration.ofSeconds(30))).as("the guest's uptime went on").isGreaterThanOrEqualTo(before);
+            assertThat(c.uptime(Duration.ofSeconds(30))).as("the guest's uptime went on")
+                    .isGreaterThanOrEqualTo(uptimeBefore);
         }
         fx.witness().assertNeverTwoUnpaused();
     }
