@@ -28,7 +28,8 @@ import picocli.CommandLine.Option;
  * Entry point of the {@code qsupd} daemon: loads the settings and definitions, adopts the VMs still running, starts
  * the rest, and supervises until SIGTERM or SIGINT, which leave every VM running. SIGHUP reloads the definitions.
  * {@code --shutdown-all} instead adopts every VM, stops them all in parallel, each with its own ladder, and exits: the
- * host-shutdown unit runs it after the daemon itself has stopped.
+ * host-shutdown unit runs it after the daemon itself has stopped. {@code --reload} asks the running qsupd to reload
+ * and waits for its report (the unit's {@code ExecReload}).
  *
  * <p>Exit codes: 0 done, 1 failure (a VM that would not stop, a lock held by another qsupd), 2 usage, 78 (EX_CONFIG)
  * bad settings file.
@@ -47,6 +48,12 @@ public final class QsupdMain implements Callable<Integer> {
     @Option(names = "--shutdown-all",
             description = "Stop every VM in parallel, each with its stop ladder, then exit (for the host-shutdown unit).")
     boolean shutdownAll;
+
+    @Option(names = "--reload",
+            description = "Ask the running qsupd, at the control socket these settings name, to re-read the VM"
+                    + " definitions; wait until it has, print what changed, exit 1 if a file is broken (the unit's"
+                    + " ExecReload).")
+    boolean reload;
 
     @Option(names = "--hook", paramLabel = "EXE",
             description = "Program run on every VM state change, with QSUP_VM, QSUP_OLD_STATE, QSUP_NEW_STATE, QSUP_CAUSE.")
@@ -79,6 +86,11 @@ public final class QsupdMain implements Callable<Integer> {
                 System.err.println("qsupd: " + e.getMessage());
             }
             return EXIT_CONFIG;
+        }
+        if (reload) {
+            // the same request as 'qsup reload', to the socket of this settings file: systemctl reload returns only
+            // once the definitions are applied, on every systemd (a SIGHUP alone returns at once)
+            return io.qsup.cli.QsupMain.run("--socket", settings.controlSocket().toString(), "reload");
         }
         applyLogLevel(settings.logLevel());
         if (hook != null && !Files.isExecutable(hook)) {

@@ -3,6 +3,8 @@ package io.qsup.daemon;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.qsup.supervisor.SupervisorFixture;
+import io.qsup.testing.Command;
+import io.qsup.testing.QsupdProcess;
 import io.qsup.vm.ProcessInspector;
 import java.net.DatagramPacket;
 import java.nio.charset.StandardCharsets;
@@ -80,6 +82,60 @@ class QsupdSignalsTest {
             assertThat(inspector.isAlive(pid)).as("VM %s after qsupd got SIGTERM", vm).isTrue();
         }
         assertThat(Files.readAllLines(hookLog)).noneMatch(l -> l.contains("stopping"));
+    }
+
+    @Test
+    void reloadOptionReturnsOnceTheDefinitionsAreAppliedAndFailsNamingABrokenFile() throws Exception {
+        Files.writeString(fx.base.resolve("vms/one.yaml"), "memory: 32M\n");
+        QsupdProcess daemon = QsupdProcess.start(fx.settingsFile, fx.base.resolve("qsupd.log"));
+        qsupd = daemon.process();
+        daemon.awaitLog("qsupd ready", Duration.ofSeconds(60));
+        long onePid = awaitPid("one");
+
+        Files.writeString(fx.base.resolve("vms/two.yaml"), "memory: 32M\n");
+        Reload ok = reload();
+        assertThat(ok.exit).as(ok.output).isZero();
+        assertThat(ok.output).contains("added:   two");
+        // it returned after the reload: qsupd knows two already, with no wait
+        Path socket = fx.base.resolve("run/qsupd.sock");
+        Command.Result status = Command.run(Duration.ofSeconds(60), List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path"), io.qsup.cli.QsupMain.class.getName(), "--socket",
+                socket.toString(), "status", "two"));
+        assertThat(status.exit()).as(status.output()).isZero();
+        assertThat(status.output()).contains("two");
+
+        Files.writeString(fx.base.resolve("vms/bad.yaml"), "memory: 32M\nmemroy: 64M\n");
+        Reload broken = reload();
+        assertThat(broken.exit).as(broken.output).isEqualTo(1);
+        assertThat(broken.output).contains(fx.base.resolve("vms/bad.yaml") + ":2:1: memroy: unknown key");
+        assertThat(qsupd.isAlive()).as("qsupd after a broken reload").isTrue();
+        assertThat(ProcessInspector.readPidFile(fx.pidFile("one")).orElseThrow()).as("one's QEMU").isEqualTo(onePid);
+        assertThat(new ProcessInspector().isAlive(onePid)).isTrue();
+    }
+
+    private record Reload(int exit, String output) {}
+
+    private Reload reload() throws Exception {
+        Path out = Files.createTempFile(fx.base, "reload", ".out");
+        QsupdProcess r = QsupdProcess.start(fx.settingsFile, out, "--reload");
+        assertThat(r.process().waitFor(60, TimeUnit.SECONDS)).as("qsupd --reload ended").isTrue();
+        return new Reload(r.process().exitValue(), Files.readString(out));
+    }
+
+    private long awaitPid(String vm) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (true) {
+            java.util.OptionalLong pid = ProcessInspector.readPidFile(fx.pidFile(vm));
+            if (pid.isPresent()) {
+                return pid.getAsLong();
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("no pid file of " + vm + "; qsupd log:\n"
+                        + Files.readString(fx.base.resolve("qsupd.log")));
+            }
+            Thread.sleep(100);
+        }
     }
 
     private void awaitLine(String line) throws Exception {

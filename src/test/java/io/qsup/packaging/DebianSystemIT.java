@@ -187,8 +187,17 @@ class DebianSystemIT {
         soft.assertThat(marks).as("systemctl reload").contains("reload exit=0", "state b running",
                 "status reload Status: \"2 running, 0 failed, 0 unresponsive\"")
                 .anyMatch(s -> s.matches("list reload b\\s+running\\s.*"));
+        soft.assertThat(marks).as("systemctl reload returns once applied: qsupd knows b at once")
+                .anyMatch(s -> s.matches("after-reload b (starting|running)"));
         List<String> pidsB = values(marks, "pid b ");
         soft.assertThat(pidsB).as("VM b, added by the reload, started").isNotEmpty().allMatch(p -> p.matches("\\d+"));
+        soft.assertThat(marks).as("a reload with a broken file fails, and qsupd runs on")
+                .anyMatch(s -> s.matches("bad-reload exit=[1-9]\\d* active=active"))
+                .contains("after-bad-reload a running b running", "fixed-reload exit=0");
+        soft.assertThat(marks).as("the journal names the broken file, line and key")
+                .anyMatch(s -> s.startsWith("bad-reload journal ") && s.contains("bad.yaml:2") && s.contains("memroy"));
+        soft.assertThat(values(marks, "bad-reload pid b ")).as("VM b's QEMU through the broken reload")
+                .containsExactly(pidsB.isEmpty() ? "?" : pidsB.get(0));
 
         if (values(marks, "watchdog-usec ").isEmpty()) {
             soft.fail("the driver did not reach the watchdog step (console: %s)", console);

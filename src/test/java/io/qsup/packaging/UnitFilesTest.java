@@ -40,11 +40,11 @@ class UnitFilesTest {
     }
 
     @Test
-    void theDaemonUnitKeepsVmsAcrossRestartsAndReloadsBySighup() throws IOException {
+    void theDaemonUnitKeepsVmsAcrossRestartsAndReloadsThroughTheControlSocket() throws IOException {
         String unit = Files.readString(PROJECT.resolve("systemd/qsupd.service"));
         assertThat(directives(unit)).contains("Type=notify", "KillMode=process", "Restart=on-failure",
                 "RuntimeDirectory=qsup", "RuntimeDirectoryPreserve=yes", "StateDirectory=qsup", "LogsDirectory=qsup",
-                "ConfigurationDirectory=qsup", "ExecReload=/bin/kill -HUP $MAINPID", "ProtectSystem=full",
+                "ConfigurationDirectory=qsup", "ExecReload=/usr/sbin/qsupd --config /etc/qsup/qsupd.yaml --reload", "ProtectSystem=full",
                 "ProtectHome=read-only", "PrivateTmp=yes", "LimitNOFILE=65536", "TasksMax=65536");
     }
 

@@ -103,6 +103,9 @@ begin
 systemctl reload qsupd
 say "reload exit=$?"
 took reload
+# systemctl reload returned: the definitions are applied already, so qsupd knows b at once
+s_b=$(state b)
+say "after-reload b ${s_b:-absent}"
 wait_running b 180
 took reload-vm
 list reload
@@ -111,6 +114,19 @@ took reload-guest-ready
 say "pid a $(qemu_pid a)"
 say "pid b $(qemu_pid b)"
 status_lines reload
+
+# a broken definition: the reload fails and says where, and qsupd and its VMs run on
+printf 'name: bad\nmemroy: 64M\n' >/etc/qsup/vms/bad.yaml
+since=$(date '+%Y-%m-%d %H:%M:%S')
+systemctl reload qsupd 2>/dev/null
+say "bad-reload exit=$? active=$(systemctl is-active qsupd)"
+journalctl -u qsupd --since "$since" --no-pager -o cat 2>/dev/null | grep -m1 'bad.yaml' | sed 's/^/QSUP-IT bad-reload journal /'
+say "after-bad-reload a $(state a) b $(state b)"
+say "pid a $(qemu_pid a)"
+say "bad-reload pid b $(qemu_pid b)"
+rm /etc/qsup/vms/bad.yaml
+systemctl reload qsupd
+say "fixed-reload exit=$?"
 
 wd=$(systemctl show -p WatchdogUSec --value qsupd)
 say "watchdog-usec ${wd:-none}"
