@@ -938,8 +938,8 @@ public final class Supervisor implements AutoCloseable {
     /**
      * Self-fencing: {@link #fenceFast}, then SIGKILL for every QEMU of the VM found in {@code /proc} (straight by pid:
      * the VM's own queue may be busy with a launch or a stop ladder, and the lease does not wait), again for a second
-     * after, in case a spawn was under way; the record says stopped, so nothing restarts it. Returns how many
-     * processes got the signal.
+     * after, in case a spawn was under way, until a launch asked after the fence begins (that one is not the fence's
+     * to kill); the record says stopped, so nothing restarts it. Returns how many processes got the signal.
      */
     public int fence(String name, String detail) {
         Managed m = vms.get(name);
@@ -947,6 +947,7 @@ public final class Supervisor implements AutoCloseable {
             return 0;
         }
         int killed = fenceFast(name, detail) ? 1 : 0;
+        long fencedAt = m.ctl.lastRequest(); // the fence's own kill
         killed += killFound(m);
         Thread.ofVirtual().name("fence-sweep " + name).start(() -> {
             for (int i = 0; i < 10; i++) {
@@ -954,6 +955,9 @@ public final class Supervisor implements AutoCloseable {
                     Thread.sleep(100);
                 } catch (InterruptedException e) {
                     return;
+                }
+                if (m.ctl.launchedAfter(fencedAt)) {
+                    return; // a start asked after the fence (a new claim, a migration target) is not the fence's
                 }
                 if (killFound(m) > 0) {
                     log.error("VM {}: fencing: killed a QEMU that a launch under way had spawned", name);

@@ -74,6 +74,8 @@ public final class VmController implements AutoCloseable {
     private final AtomicLong generation = new AtomicLong();
     /** Counts requests (start, stop, restart, kill) as they arrive; a restart starts only if none came after it. */
     private final AtomicLong requests = new AtomicLong();
+    /** The number {@link #noteRequest} gave the request whose launch is the latest to begin. */
+    private volatile long launchTicket;
 
     private volatile VmSpec spec;
     private volatile QmpSession session;
@@ -172,8 +174,8 @@ public final class VmController implements AutoCloseable {
 
     /** Starts the VM if it has no process; from failed or backoff too. Completes with the state reached. */
     public CompletableFuture<VmState> start(Cause cause, String detail) {
-        noteRequest("start");
-        return submit(() -> doStart(cause, detail));
+        long ticket = noteRequest("start");
+        return submit(() -> doStart(ticket, cause, detail));
     }
 
     /**
@@ -200,7 +202,7 @@ public final class VmController implements AutoCloseable {
             if (!r.stopped()) {
                 return sm.state();
             }
-            return doStart(cause, detail);
+            return doStart(ticket, cause, detail);
         });
     }
 
@@ -233,6 +235,19 @@ public final class VmController implements AutoCloseable {
         stopRequested = true;
         generation.incrementAndGet();
         return submit(() -> doStop(StopLadder.Start.SIGKILL, requested, spec.stopTimeout(), cause, detail));
+    }
+
+    /** The number of the latest request (start, stop, restart, kill, start-incoming) so far. */
+    public long lastRequest() {
+        return requests.get();
+    }
+
+    /**
+     * Whether the latest launch to begin was asked after request {@code ticket} ({@link #lastRequest}): a fence's
+     * sweep, which kills what a launch under way at the fence spawns, must leave such a later launch alone.
+     */
+    public boolean launchedAfter(long ticket) {
+        return launchTicket > ticket;
     }
 
     /** Finds a QEMU left by an earlier qsupd and takes it over without touching it. */
@@ -318,7 +333,7 @@ public final class VmController implements AutoCloseable {
 
     // ---- launch ----
 
-    private VmState doStart(Cause cause, String detail) {
+    private VmState doStart(long ticket, Cause cause, String detail) {
         if (sm.state() == VmState.ADOPTING) {
             doAdopt(); // a start queued before adoption ran: look first, never launch beside a live QEMU
         }
@@ -326,6 +341,7 @@ public final class VmController implements AutoCloseable {
         if (s.hasProcess() || s == VmState.STARTING) {
             return s;
         }
+        launchTicket = ticket;
         stopRequested = false;
         generation.incrementAndGet();
         // Wait for a launch slot (max-parallel-starts) before STARTING, so at most that many VMs are ever starting;
@@ -834,6 +850,7 @@ public final class VmController implements AutoCloseable {
 
     private void scheduleRestart(Duration delay) {
         long gen = generation.get();
+        long ticket = requests.get(); // no request of its own: any request after this one cancels it (generation)
         Thread.ofVirtual().name("vm-backoff " + name()).start(() -> {
             try {
                 Thread.sleep(delay);
@@ -843,7 +860,7 @@ public final class VmController implements AutoCloseable {
             try {
                 ops.execute(() -> {
                     if (generation.get() == gen && sm.state() == VmState.BACKOFF && !closed) {
-                        doStart(Cause.RESTART, "after backoff");
+                        doStart(ticket, Cause.RESTART, "after backoff");
                     }
                 });
             } catch (RejectedExecutionException closing) {
@@ -1034,8 +1051,8 @@ public final class VmController implements AutoCloseable {
      */
     public CompletableFuture<LiveMigration.Incoming> startIncoming(List<String> incomingArgv, String listenAddress,
             Cause cause, String detail) {
-        noteRequest("start-incoming");
-        return submit(() -> doStartIncoming(List.copyOf(incomingArgv), listenAddress, cause, detail));
+        long ticket = noteRequest("start-incoming");
+        return submit(() -> doStartIncoming(ticket, List.copyOf(incomingArgv), listenAddress, cause, detail));
     }
 
     /**
@@ -1105,7 +1122,8 @@ public final class VmController implements AutoCloseable {
         });
     }
 
-    private LiveMigration.Incoming doStartIncoming(List<String> argv, String address, Cause cause, String detail)
+    private LiveMigration.Incoming doStartIncoming(long ticket, List<String> argv, String address, Cause cause,
+            String detail)
             throws VmException {
         if (sm.state() == VmState.ADOPTING) {
             doAdopt();
@@ -1128,6 +1146,7 @@ public final class VmController implements AutoCloseable {
                     + " host's pidfile " + sp.pidFile() + "; not launching a migration target beside it (a migration"
                     + " between two QEMUs on one machine needs a run-dir of its own for the target)");
         }
+        launchTicket = ticket;
         stopRequested = false;
         generation.incrementAndGet();
         // No launch slot: max-parallel-starts bounds boots, and a target boots nothing.
