@@ -10,7 +10,8 @@ import picocli.CommandLine.Model.CommandSpec;
 /** {@code qsup hosts}: the cluster's live hosts. */
 @Command(name = "hosts", mixinStandardHelpOptions = true,
         description = "Cluster mode: every host alive in the cluster, with its address, capacity, what its VMs use,"
-                + " which one is the leader, and which are drained ('qsup drain').",
+                + " which one is the leader, which are drained ('qsup drain'), and whether its qsupd runs (a host"
+                + " whose qsupd stopped or died stays listed until its lease ends, and gets no new VM).",
         footer = {"", "Examples:", "  qsup hosts", "  qsup hosts --json"})
 final class HostsCommand implements Callable<Integer> {
     @Mixin DaemonOptions daemon;
@@ -25,10 +26,11 @@ final class HostsCommand implements Callable<Integer> {
                 spec.commandLine().getOut().println(Json.pretty(hosts));
                 return ExitCodes.OK;
             }
-            Table t = new Table("HOST", "ADDRESS", "LEADER", "DRAINED", "VMS", "MEMORY USED", "CPUS USED", "VERSION");
+            Table t = new Table("HOST", "ADDRESS", "LEADER", "DRAINED", "QSUPD", "VMS", "MEMORY USED", "CPUS USED",
+                    "VERSION");
             for (JsonNode h : hosts) {
                 t.add(h.path("name").asText(), h.path("address").asText(), h.path("leader").asBoolean() ? "yes" : "-",
-                        h.path("drained").asBoolean() ? "yes" : "-",
+                        h.path("drained").asBoolean() ? "yes" : "-", h.path("qsupd").asText("?"),
                         h.path("vms").asText("0"), (h.path("used-memory").asLong() >> 20) + "/"
                                 + (h.path("memory").asLong() >> 20) + " MiB",
                         h.path("used-cpus").asText() + "/" + h.path("cpus").asText(), h.path("version").asText());

@@ -107,7 +107,8 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
         this.hostFacts = hostFacts;
         this.client = Client.builder().endpoints(cluster.etcd().toArray(java.net.URI[]::new)).build();
         this.kv = client.getKVClient();
-        this.leadership = new Leadership(client.getElectionClient(), cluster.host());
+        this.leadership = new Leadership(client.getElectionClient(), client.getLeaseClient(), cluster.host(),
+                cluster.leaseTtl());
         this.lease = new HostLease(client.getLeaseClient(), cluster.leaseTtl(), cluster.fenceMargin(),
                 settings.stateDir().resolve("cluster-lease"), new HostLease.Listener() {
                     @Override
@@ -552,8 +553,8 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
             List<PlacementPlanner.HostLoad> loads = new ArrayList<>();
             for (Map.Entry<String, ClusterView.Entry> h : v.hosts().entrySet()) {
                 JsonNode j = h.getValue().json();
-                if (j == null || v.isDrained(h.getKey())) {
-                    continue;
+                if (j == null || v.isDrained(h.getKey()) || !v.candidates().contains(h.getKey())) {
+                    continue; // drained; or its qsupd stopped or died (no key in the election), though registered
                 }
                 loads.add(PlacementPlanner.load(h.getKey(), j.path("memory").asLong(), j.path("cpus").asInt(),
                         byHost.getOrDefault(h.getKey(), Map.of())));
@@ -747,7 +748,8 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
                     .put("used-memory", u[0]).put("used-cpus", (int) u[1])
                     .put("version", j == null ? "" : j.path("version").asText())
                     .put("leader", h.getKey().equals(v.leader())).put("alive", true)
-                    .put("drained", v.isDrained(h.getKey()));
+                    .put("drained", v.isDrained(h.getKey()))
+                    .put("qsupd", v.candidates().contains(h.getKey()) ? "running" : "stopped");
             o.put("vms", (int) v.claims().values().stream().filter(c -> h.getKey().equals(c.field("host"))).count());
         }
         return out;

@@ -12,10 +12,13 @@ import java.util.TreeMap;
 /**
  * One consistent read of everything under {@link EtcdKeys#PREFIX}, at one revision: definitions, hosts, the election
  * keys, placements, claims, intents, status, migrations in flight (or last ended) and drained hosts. Immutable.
+ * {@code candidates} are the hosts with a key in the election: every running qsupd keeps one, on a leadership lease
+ * of half the host TTL that a stopping qsupd revokes, so a host that died or stopped leaves it well before its
+ * registration (under the host lease, which outlives a qsupd restart) goes.
  */
 record ClusterView(long revision, Map<String, Entry> vms, Map<String, Entry> hosts, Map<String, Entry> placements,
         Map<String, Entry> claims, Map<String, Entry> intents, Map<String, Entry> statuses, Map<String, Entry> migrations,
-        Map<String, Entry> drained, String leader) {
+        Map<String, Entry> drained, String leader, java.util.Set<String> candidates) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -37,11 +40,13 @@ record ClusterView(long revision, Map<String, Entry> vms, Map<String, Entry> hos
         Map<String, Entry> drained = new TreeMap<>();
         String leader = null;
         long leaderRev = Long.MAX_VALUE;
+        java.util.Set<String> candidates = new java.util.TreeSet<>();
         for (KeyValue kv : kvs) {
             String key = kv.getKey().toString(StandardCharsets.UTF_8);
             String text = kv.getValue().toString(StandardCharsets.UTF_8);
             if (key.startsWith(EtcdKeys.ELECTION + "/")) {
                 // etcd's election recipe: the candidate key created first is the leader; its value is the host name
+                candidates.add(text);
                 if (kv.getCreateRevision() < leaderRev) {
                     leaderRev = kv.getCreateRevision();
                     leader = text;
@@ -65,7 +70,7 @@ record ClusterView(long revision, Map<String, Entry> vms, Map<String, Entry> hos
             put(key, EtcdKeys.DRAINED, drained, e);
         }
         return new ClusterView(revision, vms, hosts, placements, claims, intents, statuses, migrations, drained,
-                leader);
+                leader, java.util.Collections.unmodifiableSet(candidates));
     }
 
     private static void put(String key, String prefix, Map<String, Entry> into, Entry e) {

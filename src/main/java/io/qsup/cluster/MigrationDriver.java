@@ -152,6 +152,18 @@ final class MigrationDriver {
             abort(vm, "superseded by migration " + m.id()); // a target of an earlier, failed request
         }
         VmState s = state(vm);
+        if (s == VmState.PAUSED && "inmigrate".equals(qemuStatus(vm))) {
+            // an earlier qsupd of this host started a target for this move and died before it said where it listens:
+            // adopted, it waits for a VM that nobody will send, and it never ran; a new target replaces it
+            log.info("VM {}: quitting the migration target an earlier qsupd of this host left (it never ran)", vm);
+            try {
+                supervisor.stopCluster(vm, true, Duration.ofSeconds(10), io.qsup.vm.Cause.MIGRATION_FAILED,
+                        "a migration target an earlier qsupd left").get(30, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                log.warn("VM {}: quitting the leftover migration target failed: {}", vm, why(e));
+            }
+            s = state(vm);
+        }
         if (s != VmState.STOPPED && s != VmState.FAILED) {
             fail(m, "host " + cluster.host() + " has a QEMU of " + vm + " already (" + s + "); stop it there first");
             return;
@@ -435,11 +447,15 @@ final class MigrationDriver {
     }
 
     private boolean postmigrate(String vm) {
+        return "postmigrate".equals(qemuStatus(vm));
+    }
+
+    /** QEMU's run state as query-status says it, or "" when it does not answer. */
+    private String qemuStatus(String vm) {
         try {
-            return "postmigrate".equals(supervisor.qmp(vm, "query-status", null, Duration.ofSeconds(5))
-                    .path("status").asText(""));
+            return supervisor.qmp(vm, "query-status", null, Duration.ofSeconds(5)).path("status").asText("");
         } catch (Exception e) {
-            return false;
+            return "";
         }
     }
 

@@ -111,6 +111,10 @@ final class MoveRequests {
             throw ControlException.generic("no live host named '" + to + "'; 'qsup hosts' lists the hosts alive in"
                     + " the cluster");
         }
+        if (!v.candidates().contains(to)) {
+            throw ControlException.generic("host " + to + " is registered, but its qsupd does not run (it has no key in"
+                    + " the election); start it there, or pick another host from 'qsup hosts'");
+        }
         if (v.isDrained(to)) {
             throw ControlException.generic("host " + to + " is drained: nothing moves there; 'qsup drain --undo " + to
                     + "' lifts it");
@@ -356,7 +360,7 @@ final class MoveRequests {
             Map<String, PlacementPlanner.Demand> extra) {
         List<PlacementPlanner.HostLoad> loads = new ArrayList<>();
         for (String h : v.hosts().keySet()) {
-            if (h.equals(from) || v.isDrained(h)) {
+            if (h.equals(from) || v.isDrained(h) || !v.candidates().contains(h)) {
                 continue;
             }
             PlacementPlanner.HostLoad l = load(v, h, null);

@@ -843,6 +843,19 @@ public final class Supervisor implements AutoCloseable {
         for (Managed m : vms.values()) {
             m.ctl.close();
         }
+        // the operations under way at the close end by themselves within moments (their QMP sockets are closed);
+        // wait for them, at most 2 s in all, so that no state write lands after close returns
+        long deadline = System.nanoTime() + Duration.ofSeconds(2).toNanos();
+        try {
+            for (Managed m : vms.values()) {
+                if (!m.ctl.awaitClosed(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())))) {
+                    log.info("VM {}: its operation under way is cut off by the close", m.name);
+                }
+            }
+            stateRetry.join(Duration.ofNanos(Math.max(1_000_000, deadline - System.nanoTime())));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         if (hooks != null) {
             hooks.close();
         }

@@ -1351,6 +1351,14 @@ public final class VmController implements AutoCloseable {
         ops.shutdownNow();
     }
 
+    /**
+     * After {@link #close}: waits until the operation running at the close (its last state write, say) has ended.
+     * Returns false if it still runs at the deadline.
+     */
+    public boolean awaitClosed(Duration timeout) throws InterruptedException {
+        return ops.awaitTermination(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+
     /** Waits until the state satisfies the predicate; for callers that need to block (tests, shutdown). */
     public VmState await(java.util.function.Predicate<VmState> p, Duration timeout)
             throws InterruptedException, java.util.concurrent.TimeoutException {

@@ -270,6 +270,24 @@ class ClusterMigrationTest {
         fx.await("m1 running again on h1", UP, () -> fx.etcdJson("status/m1")
                 .filter(j -> j.path("state").asText().equals("running") && j.path("host").asText().equals("h1")));
         assertThat(fx.claimedBy("m1")).contains("h1");
+
+        // the target's qsupd dies after it spawned the target QEMU, before it published where it listens: the move
+        // still completes
+        CompletableFuture<ClusterFixture.Cli> early = CompletableFuture.supplyAsync(
+                () -> fx.qsup(h1, "migrate", "m1", "--to", "h3"));
+        h3().qsupd().awaitLog("VM m1: launch step wait-qmp", UP);
+        h3().killQsupd();
+        h3().start();
+        // the restarted qsupd quits the target its predecessor left, which never ran, and starts one of its own
+        ClusterFixture.Cli beforeListening = early.get(3, TimeUnit.MINUTES);
+        assertThat(beforeListening.code()).as(beforeListening.toString()).isZero();
+        assertThat(beforeListening.out()).startsWith("m1: migrated from h1 to h3");
+        assertThat(h3().qsupd().log()).contains("quitting the migration target an earlier qsupd of this host left");
+        assertThat(fx.await("m1 running on one host", Duration.ofSeconds(15), () -> fx.runningOn("m1")))
+                .isEqualTo("h3");
+        fx.await("only h3's QEMU of m1 left", UP,
+                () -> fx.qemuHosts("m1").equals(List.of("h3")) ? Optional.of(true) : Optional.empty());
+        assertThat(fx.claimedBy("m1")).contains("h3");
         fx.witness().assertNeverTwoUnpaused();
     }
 
