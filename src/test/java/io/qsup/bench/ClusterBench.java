@@ -66,6 +66,9 @@ public final class ClusterBench {
                 - date: %s; %d rounds in %d s; lease-ttl %d s; load average at the end: %s; raw samples in %s
                 - three qsupd hosts in network namespaces, etcd %s with three members, test guests of 128 MiB
                 - live migration: an idle test guest under TCG, over the lab's veth bridge, QEMU's default settings of qsup
+                - leader loss: the leadership lease is half lease-ttl, and etcd raises a lease below its minimum (1.5
+                  election timeouts: 4 s with the lab's 2.5 s), so a takeover within lease-ttl needs lease-ttl of 8 s
+                  here; with etcd's default 1 s election timeout the minimum is 2 s
 
                 """, Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS), rounds, seconds,
                 ttl.toSeconds(), Files.readString(Path.of("/proc/loadavg")).trim(),
