@@ -63,6 +63,7 @@ public final class ClusterBench {
         List<String> missing = fig.missing(List.of(FAILOVER, TAKEOVER, PARTITION, FENCE_LEAD, MIGRATE, TRANSFER,
                 DOWNTIME, DOUBLES));
         String section = SECTION + "\n\n" + String.format(Locale.ROOT, """
+                - command: `scripts/bench --cluster %d --ttl %d`
                 - date: %s; %d rounds in %d s; lease-ttl %d s; load average at the end: %s; raw samples in %s
                 - three qsupd hosts in network namespaces, etcd %s with three members, test guests of 128 MiB
                 - live migration: an idle test guest under TCG, over the lab's veth bridge, QEMU's default settings of qsup
@@ -70,7 +71,8 @@ public final class ClusterBench {
                   election timeouts: 4 s with the lab's 2.5 s), so a takeover within lease-ttl needs lease-ttl of 8 s
                   here; with etcd's default 1 s election timeout the minimum is 2 s
 
-                """, Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS), rounds, seconds,
+                """, rounds, ttl.toSeconds(), Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS), rounds,
+                seconds,
                 ttl.toSeconds(), Files.readString(Path.of("/proc/loadavg")).trim(),
                 out.getFileName().toString().replaceFirst("\\.md$", "") + "-cluster.tsv", etcdVersion()) + fig.table()
                 + "\n" + targets(fig, ttl);
