@@ -138,7 +138,9 @@ public final class CommandTable {
     public static final CommandSpec QUERY_HOSTS = new CommandSpec("query-hosts",
             "cluster mode: the hosts alive in the cluster (registered under a live lease)", List.of(),
             "`[{\"name\", \"address\", \"memory\", \"cpus\", \"used-memory\", \"used-cpus\", \"vms\","
-                    + " \"version\", \"leader\", \"alive\", \"drained\"}]`; memory in bytes");
+                    + " \"version\", \"leader\", \"alive\", \"drained\", \"qsupd\"}]`; memory in bytes; `qsupd` is"
+                    + " `running`, or `stopped` for a host whose qsupd stopped or died while its lease lives on (it gets"
+                    + " no new VM)");
 
     public static final CommandSpec VM_MIGRATE = new CommandSpec("vm-migrate",
             "cluster mode: live-migrate a running cluster VM to another host (QEMU migration over TCP to the target's"
