@@ -106,8 +106,8 @@ final class Leadership implements AutoCloseable {
                     won = null;
                 }
             }
-            if (mine != 0 && hostLease == forHost) {
-                revoke(mine);
+            if (mine != 0 && hostLease != -1) {
+                revoke(mine); // lost (a new one follows), or replaced by a newer candidacy; close() revokes its own
             }
         }
     }
