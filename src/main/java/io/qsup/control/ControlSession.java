@@ -291,8 +291,15 @@ public final class ControlSession {
                         // A dropped client still has requests in flight: closing now would reset the connection and
                         // could cost it the notice just written. End our side instead; the reader drains theirs, and
                         // the DROP_GRACE timer closes the socket.
-                        socket.shutdownOutput();
+                        // junixsocket can refuse the shutdown ("Socket is not connected") while the peer still
+                        // writes; lingering goes on all the same, for closing at once here would reset the
+                        // connection under the client and lose the notice it has not read yet
                         lingering = true;
+                        try {
+                            socket.shutdownOutput();
+                        } catch (IOException e) {
+                            log.debug("control: connection {}: shutdown of our side: {}", number, e.toString());
+                        }
                     }
                     break;
                 }
