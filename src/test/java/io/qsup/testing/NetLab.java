@@ -171,10 +171,39 @@ public final class NetLab implements AutoCloseable {
         partitioned.add(host);
     }
 
-    /** Undoes {@link #partition}. */
+    /**
+     * Undoes {@link #partition}, and returns once the host's bridge port forwards again: a link set up takes a moment
+     * to have its carrier on both ends, and a packet sent before that is lost. The neighbour entries the partition
+     * left unresolved are flushed, here and in the other hosts, or a first connection would wait for ARP's next
+     * retry, a second later.
+     */
     public void heal(String host) {
         ip("link", "set", veth(host), "up");
         partitioned.remove(host);
+        Command.run(IP_TIMEOUT, List.of("ip", "neigh", "flush", "to", address(host)));
+        for (String other : hosts.keySet()) {
+            if (!other.equals(host)) {
+                Command.run(IP_TIMEOUT, List.of("ip", "-n", namespace(other), "neigh", "flush", "to", address(host)));
+            }
+        }
+        Command.run(IP_TIMEOUT, List.of("ip", "-n", namespace(host), "neigh", "flush", "all"));
+        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        while (true) {
+            String port = Command.run(IP_TIMEOUT, List.of("bridge", "-o", "link", "show", "dev", veth(host))).output();
+            if (port.contains("LOWER_UP") && port.contains("state forwarding")) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the bridge port of " + host + " does not forward 5 s after it was"
+                        + " set up: " + port.strip());
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 
     public boolean isPartitioned(String host) {

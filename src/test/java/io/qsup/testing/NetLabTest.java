@@ -79,7 +79,7 @@ class NetLabTest {
         assertThat(etcdHealthFrom("h1")).contains("\"health\":\"true\"");
 
         lab.heal("h2");
-        assertThat(reachability()).as("healed").allSatisfy((path, ok) -> assertThat(ok).as(path).isTrue());
+        assertThat(reachability()).as("healed, at once").allSatisfy((path, ok) -> assertThat(ok).as(path).isTrue());
         assertThat(etcdHealthFrom("h2")).contains("\"health\":\"true\"");
 
         List<Long> inside = lab.pidsIn("h1");
