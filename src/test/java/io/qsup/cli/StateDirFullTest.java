@@ -53,6 +53,9 @@ class StateDirFullTest {
         }
         if (mounted) {
             run("umount", stateDir.toString());
+            // the fixture could not remove the mount point while the tmpfs was on it
+            Files.deleteIfExists(stateDir);
+            Files.deleteIfExists(fx.base);
         }
     }
 
