@@ -271,6 +271,15 @@ public final class ClusterFixture implements AutoCloseable {
         return witness().now(vm).map(m -> m.qemus().stream().map(QemuWitness.Seen::host).toList()).orElse(List.of());
     }
 
+    /**
+     * Waits until the witness sees QEMUs of {@code vm} on exactly {@code hosts}, in that order (none at all when no
+     * host is named); fails naming {@code what}, as {@link #await} does.
+     */
+    public void awaitQemusOn(String what, Duration timeout, String vm, String... hosts) throws Exception {
+        List<String> want = List.of(hosts);
+        await(what, timeout, () -> qemuHosts(vm).equals(want) ? Optional.of(true) : Optional.empty());
+    }
+
     /** The one host on which the witness sees {@code vm}'s QEMU running now, if exactly one QEMU of it exists. */
     public Optional<String> runningOn(String vm) {
         Optional<QemuWitness.Moment> m = witness().now(vm);

@@ -78,8 +78,7 @@ class ClusterMigrationTest {
         assertThat(fx.claimedBy("m1")).as("running/m1 in etcd").contains("h2");
         assertThat(fx.etcdJson("placement/m1").map(j -> j.path("host").asText())).contains("h2");
         assertThat(fx.etcdJson("migrations/m1").map(j -> j.path("state").asText())).contains("completed");
-        fx.await("the source QEMU pid " + sourcePid + " gone", Duration.ofSeconds(15),
-                () -> fx.qemuHosts("m1").equals(List.of("h2")) ? Optional.of(true) : Optional.empty());
+        fx.awaitQemusOn("the source QEMU pid " + sourcePid + " gone", Duration.ofSeconds(15), "m1", "h2");
         assertThat(alive(sourcePid)).as("the source QEMU pid %d lives", sourcePid).isFalse();
         try (GuestConsole c = console(h2, "m1")) {
             assertThat(c.uptime(Duration.ofSeconds(30))).as("the guest's uptime went on (a new boot starts near 0)")
@@ -110,7 +109,7 @@ class ClusterMigrationTest {
         ClusterFixture.Cli called = back.get(2, TimeUnit.MINUTES);
         assertThat(called.code()).as(called.toString()).isEqualTo(1);
         assertThat(called.err()).contains("migration of m1 from h2 to h1 failed: ").contains("a stop was requested");
-        fx.await("no QEMU of m1 left", UP, () -> fx.qemuHosts("m1").isEmpty() ? Optional.of(true) : Optional.empty());
+        fx.awaitQemusOn("no QEMU of m1 left", UP, "m1");
         Thread.sleep(TTL.toMillis()); // a host that wrongly restarted or resumed it would have done so by now
         assertThat(fx.qemuHosts("m1")).as("m1 stays stopped").isEmpty();
         assertThat(fx.claimedBy("m1")).as("nobody claims m1").isEmpty();
@@ -222,8 +221,7 @@ class ClusterMigrationTest {
         JsonNode key = fx.etcdJson("migrations/m1").orElseThrow();
         assertThat(key.path("state").asText()).isEqualTo("failed");
         assertThat(key.path("reason").asText()).containsIgnoringCase("refused");
-        fx.await("the target's QEMU gone from h3", Duration.ofSeconds(15),
-                () -> fx.qemuHosts("m1").equals(List.of("h1")) ? Optional.of(true) : Optional.empty());
+        fx.awaitQemusOn("the target's QEMU gone from h3", Duration.ofSeconds(15), "m1", "h1");
         assertThat(fx.qemuPid("m1")).as("the same QEMU of m1").contains(pid);
         assertThat(fx.runningOn("m1")).contains("h1");
         assertThat(fx.claimedBy("m1")).contains("h1");
@@ -243,8 +241,7 @@ class ClusterMigrationTest {
         ClusterFixture.Cli crashed = slow.get(3, TimeUnit.MINUTES);
         assertThat(crashed.code()).as(crashed.toString()).isEqualTo(1);
         assertThat(crashed.err()).contains("migration of m1 from h1 to h3 failed: ").contains("runs on at h1");
-        fx.await("only h1's QEMU of m1 left", Duration.ofSeconds(15),
-                () -> fx.qemuHosts("m1").equals(List.of("h1")) ? Optional.of(true) : Optional.empty());
+        fx.awaitQemusOn("only h1's QEMU of m1 left", Duration.ofSeconds(15), "m1", "h1");
         assertThat(fx.qemuPid("m1")).as("the same QEMU of m1").contains(pid);
         assertThat(fx.runningOn("m1")).contains("h1");
         assertThat(fx.claimedBy("m1")).contains("h1");
@@ -264,8 +261,7 @@ class ClusterMigrationTest {
         assertThat(restarted.code()).as(restarted.toString()).isEqualTo(1);
         assertThat(restarted.err()).contains("migration of m1 from h1 to h3 failed: ")
                 .contains("qsupd of host h3 restarted during the migration");
-        fx.await("only h1's QEMU of m1 left", UP,
-                () -> fx.qemuHosts("m1").equals(List.of("h1")) ? Optional.of(true) : Optional.empty());
+        fx.awaitQemusOn("only h1's QEMU of m1 left", UP, "m1", "h1");
         assertThat(fx.qemuPid("m1")).as("the same QEMU of m1").contains(pid);
         fx.await("m1 running again on h1", UP, () -> fx.etcdJson("status/m1")
                 .filter(j -> j.path("state").asText().equals("running") && j.path("host").asText().equals("h1")));
@@ -289,14 +285,12 @@ class ClusterMigrationTest {
                     "the adopted target QEMU runs the VM now");
             assertThat(fx.await("m1 running on one host", Duration.ofSeconds(15), () -> fx.runningOn("m1")))
                     .isEqualTo("h3");
-            fx.await("only h3's QEMU of m1 left", UP,
-                    () -> fx.qemuHosts("m1").equals(List.of("h3")) ? Optional.of(true) : Optional.empty());
+            fx.awaitQemusOn("only h3's QEMU of m1 left", UP, "m1", "h3");
             assertThat(fx.claimedBy("m1")).contains("h3");
         } else {
             assertThat(killedEarly.code()).as(killedEarly.toString()).isEqualTo(1);
             assertThat(killedEarly.err()).contains("qsupd of host h3 restarted during the migration");
-            fx.await("only h1's QEMU of m1 left", UP,
-                    () -> fx.qemuHosts("m1").equals(List.of("h1")) ? Optional.of(true) : Optional.empty());
+            fx.awaitQemusOn("only h1's QEMU of m1 left", UP, "m1", "h1");
             assertThat(fx.qemuPid("m1")).as("the same QEMU of m1").contains(pid);
             assertThat(fx.claimedBy("m1")).contains("h1");
         }
@@ -389,8 +383,7 @@ class ClusterMigrationTest {
         fx.await("w2's move completed", UP, () -> fx.etcdJson("migrations/w2")
                 .filter(j -> j.path("state").asText().equals("completed")));
         fx.await("w2 claimed by " + other, UP, () -> fx.claimedBy("w2").filter(other::equals));
-        fx.await("only " + other + "'s QEMU of w2 left", Duration.ofSeconds(30),
-                () -> fx.qemuHosts("w2").equals(List.of(other)) ? Optional.of(true) : Optional.empty());
+        fx.awaitQemusOn("only " + other + "'s QEMU of w2 left", Duration.ofSeconds(30), "w2", other);
         assertThat(alive(w2Pid)).as("the source QEMU of w2 ended").isFalse();
 
         // draining h1: w1 moves to the one host without a VM of its group; pin may run on h1 alone, so it stays

@@ -204,8 +204,7 @@ class ClusterScenariosTest {
         long n0 = System.nanoTime();
         fx.lab().etcd().stop(1);
         fx.lab().etcd().stop(2);
-        fx.await("f1's QEMU gone without quorum", TTL.plusSeconds(5),
-                () -> fx.qemuHosts("f1").isEmpty() ? Optional.of(true) : Optional.empty());
+        fx.awaitQemusOn("f1's QEMU gone without quorum", TTL.plusSeconds(5), "f1");
         long fencedMs = (System.nanoTime() - n0) / 1_000_000;
         System.out.println("quorum lost -> f1 fenced: " + fencedMs + " ms");
         // the fencing is logged once the search of /proc for more QEMUs is done, just after the known one died
