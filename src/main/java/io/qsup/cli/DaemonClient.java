@@ -51,7 +51,8 @@ final class DaemonClient implements AutoCloseable {
                     .withConnectTimeout(Duration.ofSeconds(5))
                     .withDefaultTimeout(timeout)
                     .withName("qsupd")
-                    .withoutFdPassing(); // qsupd takes no fds: the JDK's channel, no junixsocket native library
+                    .withoutFdPassing() // qsupd takes no fds: the JDK's channel, no junixsocket native library
+                    .forExit(); // and the JVM's exit need not wait for a reader inside native code
             return new DaemonClient(QmpClient.connect(new QmpEndpoint.Unix(socket), opts), socket);
         } catch (QmpErrorException e) {
             // qsupd refused the session (access denied, too many connections): its own words say why and what to do

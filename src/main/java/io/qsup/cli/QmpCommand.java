@@ -216,7 +216,8 @@ public final class QmpCommand implements Callable<Integer> {
 
         boolean batch = file != null;
         QmpOutput output = new QmpOutput(out, err, compact || batch);
-        QmpClient.Options opts = QmpClient.Options.defaults().withConnectTimeout(timeout).withDefaultTimeout(timeout);
+        QmpClient.Options opts = QmpClient.Options.defaults().withConnectTimeout(timeout).withDefaultTimeout(timeout)
+                .forExit();
         QmpClient client;
         try {
             client = QmpClient.connect(endpoint, opts);

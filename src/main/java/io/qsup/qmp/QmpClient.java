@@ -34,10 +34,15 @@ public final class QmpClient implements AutoCloseable {
      * @param name names the session in thread names and logs, e.g. the VM name; null means the endpoint
      * @param fdPassing whether the session may pass file descriptors; without, a unix socket is served by the JDK's
      *     own channel rather than junixsocket, which spares a client its native library
+     * @param exitReady for a process about to exit, such as the CLI: the session reads and writes on platform threads,
+     *     and {@link #close} returns once its reader has left the socket. The JVM's exit waits up to 300 ms while any
+     *     thread is inside native code, and a virtual thread's blocking read leaves the JDK's poller thread in
+     *     {@code epoll_wait} for good: without this, every {@code qsup} run paid those 300 ms at exit
      */
-    public record Options(Duration connectTimeout, Duration defaultTimeout, String name, boolean fdPassing) {
+    public record Options(Duration connectTimeout, Duration defaultTimeout, String name, boolean fdPassing,
+            boolean exitReady) {
         public Options(Duration connectTimeout, Duration defaultTimeout, String name) {
-            this(connectTimeout, defaultTimeout, name, true);
+            this(connectTimeout, defaultTimeout, name, true, false);
         }
 
         public Options {
@@ -57,20 +62,25 @@ public final class QmpClient implements AutoCloseable {
         }
 
         public Options withName(String n) {
-            return new Options(connectTimeout, defaultTimeout, n, fdPassing);
+            return new Options(connectTimeout, defaultTimeout, n, fdPassing, exitReady);
         }
 
         public Options withConnectTimeout(Duration d) {
-            return new Options(d, defaultTimeout, name, fdPassing);
+            return new Options(d, defaultTimeout, name, fdPassing, exitReady);
         }
 
         public Options withDefaultTimeout(Duration d) {
-            return new Options(connectTimeout, d, name, fdPassing);
+            return new Options(connectTimeout, d, name, fdPassing, exitReady);
         }
 
         /** A session that never passes file descriptors (see {@code fdPassing}). */
         public Options withoutFdPassing() {
-            return new Options(connectTimeout, defaultTimeout, name, false);
+            return new Options(connectTimeout, defaultTimeout, name, false, exitReady);
+        }
+
+        /** A session of a short-lived process (see {@code exitReady}). */
+        public Options forExit() {
+            return new Options(connectTimeout, defaultTimeout, name, fdPassing, true);
         }
     }
 
@@ -134,7 +144,7 @@ public final class QmpClient implements AutoCloseable {
     private static QmpClient connectHere(QmpEndpoint endpoint, Options options) throws QmpException {
         String label = options.name() != null ? options.name() : endpoint.toString();
         QmpTransport transport = QmpTransport.connect(endpoint, options.connectTimeout(), options.fdPassing());
-        QmpConnection conn = new QmpConnection(transport, endpoint, label);
+        QmpConnection conn = new QmpConnection(transport, endpoint, label, options.exitReady());
         try {
             QmpGreeting greeting = conn.readGreeting(options.connectTimeout());
             conn.start();

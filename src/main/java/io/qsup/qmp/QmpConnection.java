@@ -27,7 +27,10 @@ import org.slf4j.LoggerFactory;
  * listeners in arrival order and, last of all, the disconnect listeners. One thread {@code qmp-writer NAME} sends
  * queued messages, so a peer that stops reading can block only that thread, never a caller past its deadline. Reader
  * and writer are virtual threads over the JDK's channel or a TCP socket, and platform threads over junixsocket, whose
- * blocking native calls misbehave on virtual threads (kohlschutter/junixsocket#172).
+ * blocking native calls misbehave on virtual threads (kohlschutter/junixsocket#172), or when the session is
+ * {@code exitReady}: then {@link #close} also waits for the reader to leave the socket, because the JVM's exit waits
+ * up to 300 ms for any thread inside native code (a platform thread's blocking read, or the JDK's poller thread that a
+ * virtual thread's read starts).
  *
  * <p>A malformed message (bad JSON, an unclosed string) is dropped and reading goes on with the peer's next line; only
  * a message over the size limit ends the session, since the stream cannot be trusted after it.
@@ -75,11 +78,14 @@ final class QmpConnection {
     private boolean disconnectNotified;
     private QmpDisconnectedException reason;
     private volatile Thread dispatcher;
+    private final boolean exitReady;
+    private volatile Thread reader;
 
-    QmpConnection(QmpTransport transport, QmpEndpoint endpoint, String label) {
+    QmpConnection(QmpTransport transport, QmpEndpoint endpoint, String label, boolean exitReady) {
         this.transport = transport;
         this.endpoint = endpoint;
         this.label = label;
+        this.exitReady = exitReady;
         this.framing = new QmpFraming(transport.input(), QmpFraming.MAX_MESSAGE_BYTES);
     }
 
@@ -149,8 +155,10 @@ final class QmpConnection {
     /** Starts the reader and the event dispatcher. */
     void start() {
         dispatcher = Thread.ofVirtual().name("qmp-events " + label).start(this::dispatchLoop);
-        Thread.Builder io = transport.needsPlatformThreads() ? Thread.ofPlatform().daemon(true) : Thread.ofVirtual();
-        io.name("qmp-reader " + label).start(this::readLoop);
+        Thread.Builder io = transport.needsPlatformThreads() || exitReady
+                ? Thread.ofPlatform().daemon(true)
+                : Thread.ofVirtual();
+        reader = io.name("qmp-reader " + label).start(this::readLoop);
         io.name("qmp-writer " + label).start(this::writeLoop);
     }
 
@@ -266,9 +274,20 @@ final class QmpConnection {
         }
     }
 
-    /** Ends the session from our side; never blocks on the peer. */
+    /**
+     * Ends the session from our side; never blocks on the peer. An {@code exitReady} session then waits, a second at
+     * most, for its reader to return from the closed socket.
+     */
     void close() {
         disconnect(new QmpDisconnectedException("QMP session to " + endpoint + " was closed by this client", null));
+        Thread r = reader;
+        if (exitReady && r != null && r != Thread.currentThread()) {
+            try {
+                r.join(1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     private void readLoop() {

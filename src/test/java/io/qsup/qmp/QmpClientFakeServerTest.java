@@ -110,6 +110,25 @@ class QmpClientFakeServerTest {
         assertThat(server.received().get(0).has("arguments")).isFalse();
     }
 
+    /**
+     * A CLI's session: once closed, none of its threads is left inside the socket. The JVM's exit waits up to 300 ms
+     * for a thread in native code, which every {@code qsup} run paid while its reader was a virtual thread (whose read
+     * leaves the JDK's poller thread in epoll_wait) or a platform thread still in its read.
+     */
+    @Test
+    void aSessionForAnExitingProcessLeavesNoReaderInTheSocketOnceClosed() throws Exception {
+        server = FakeQmpServer.start(FakeQmpServer.script().handshake().expect("query-status")
+                .reply(obj("{\"status\": \"running\", \"running\": true}")));
+        QmpClient c = QmpClient.connect(server.endpoint(), fast.withName("exiting").forExit());
+        assertThat(c.queryStatus().running()).isTrue();
+        assertThat(io.qsup.testing.ThreadNames.all()).filteredOn(t -> t.name().equals("qmp-reader exiting"))
+                .as("the reader, on a platform thread").singleElement()
+                .satisfies(t -> assertThat(t.virtual()).isFalse());
+        c.close();
+        assertThat(Thread.getAllStackTraces().keySet()).extracting(Thread::getName)
+                .as("threads alive right after close()").doesNotContain("qmp-reader exiting");
+    }
+
     @Test
     void twoRepliesInOneWriteAreMatchedToTheirCalls() throws Exception {
         QmpClient c = connect(FakeQmpServer.script().handshake().expect("first").expect("second")
