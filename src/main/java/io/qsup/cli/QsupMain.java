@@ -49,7 +49,7 @@ public final class QsupMain extends QsupCommand {
 
     /**
      * Binds SLF4J to its no-op provider unless the user asked for a log level or a provider: the CLI talks to its user
-     * through stdout and stderr, and initialising logback (which parses logback.xml) loaded about 650 of the 3300
+     * through stdout and stderr, and initialising logback (then from its logback.xml) loaded about 650 of the 3300
      * classes of a {@code qsup list}. {@code -Dqsup.logLevel=DEBUG} (through {@code QSUP_JAVA_OPTS}) brings logback
      * back, with the QMP traffic.
      */

@@ -1,45 +1,15 @@
 package io.qsup.daemon;
 
-import ch.qos.logback.classic.LoggerContext;
-import ch.qos.logback.classic.joran.JoranConfigurator;
-import ch.qos.logback.core.joran.spi.JoranException;
 import java.io.IOException;
-import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import org.slf4j.LoggerFactory;
 
 /**
- * Picks qsupd's log format at start: under systemd, with stderr connected to the journal, {@code logback-journal.xml}
- * (no timestamps, {@code <N>} priority prefixes); anywhere else the default {@code logback.xml} stays. Called once,
- * from the main thread, before the daemon logs anything that matters.
+ * Whether qsupd's stderr is the journal, which decides its log format ({@link LogSetup}): under systemd, with stderr
+ * connected to the journal, no timestamps and {@code <N>} priority prefixes; anywhere else, timestamps.
  */
 final class JournalLogging {
-    static final String CONFIG = "/logback-journal.xml";
-
     private JournalLogging() {}
-
-    /** Switches to the journal format if stderr is the journal; returns whether it did. */
-    static boolean configure() {
-        if (!stderrIsJournal(System.getenv("JOURNAL_STREAM"), System.getenv("INVOCATION_ID"))) {
-            return false;
-        }
-        if (!(LoggerFactory.getILoggerFactory() instanceof LoggerContext ctx)) {
-            return false;
-        }
-        URL url = JournalLogging.class.getResource(CONFIG);
-        try {
-            ctx.reset();
-            JoranConfigurator c = new JoranConfigurator();
-            c.setContext(ctx);
-            c.doConfigure(url);
-            return true;
-        } catch (JoranException e) {
-            System.err.println("qsupd: cannot read " + CONFIG + " from the jar (" + e.getMessage() + "); logging"
-                    + " without priorities");
-            return false;
-        }
-    }
 
     /**
      * True when {@code JOURNAL_STREAM} ("DEV:INODE") names the file behind our stderr, the check sd_journal_stream_fd

@@ -64,7 +64,6 @@ public final class QsupdMain implements Callable<Integer> {
     int hookTimeoutSeconds;
 
     public static void main(String[] args) {
-        JournalLogging.configure();
         System.exit(run(args));
     }
 
