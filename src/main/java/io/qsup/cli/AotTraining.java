@@ -45,8 +45,8 @@ public final class AotTraining {
             Path socket = dir.resolve("run/qsupd.sock");
             // One VM, so that list and status print rows as they do for a user's VMs, and so that qsupd parses a
             // definition and builds the VM's controller at start as it does for a user's (without it, some 200 of
-            // the classes a daemon loads at start came from the jar, unverified); its QEMU binary does not exist, so
-            // start takes its error path and the build host never runs a VM.
+            // the classes a daemon loads at start came from the jar, to be parsed and verified at every start); its
+            // QEMU binary does not exist, so start takes its error path and the build host never runs a VM.
             Files.writeString(config, "qemu-binary: /nonexistent/qemu-system-x86_64\n",
                     java.nio.file.StandardOpenOption.APPEND);
             Files.writeString(dir.resolve("vms/training.yaml"), """

@@ -10,6 +10,9 @@ import ch.qos.logback.core.ConsoleAppender;
 import ch.qos.logback.core.CoreConstants;
 import ch.qos.logback.core.pattern.DynamicConverter;
 import ch.qos.logback.core.spi.ContextAwareBase;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.function.Supplier;
@@ -18,7 +21,7 @@ import java.util.function.Supplier;
  * Logging of qsupd (and of the CLI when {@code -Dqsup.logLevel} asks for it), set up in code when logback starts,
  * found by logback through {@code META-INF/services}: one console appender on stderr, the root at
  * {@code qsup.logLevel} or WARN until the settings' {@code log-level} applies. Under systemd, with stderr connected to
- * the journal ({@link JournalLogging#stderrIsJournal}), each line starts with its {@code <N>} priority, stack trace
+ * the journal ({@link #stderrIsJournal}), each line starts with its {@code <N>} priority, stack trace
  * lines included, and has no timestamp (the journal adds its own); anywhere else it starts with the time.
  *
  * <p>Not a logback.xml: parsing one (Joran, SAX) took about 20 ms of each daemon start. A
@@ -33,7 +36,7 @@ public final class LogSetup extends ContextAwareBase implements Configurator {
         if (System.getProperty("logback.configurationFile") != null) {
             return ExecutionStatus.INVOKE_NEXT_IF_ANY;
         }
-        boolean journal = JournalLogging.stderrIsJournal(System.getenv("JOURNAL_STREAM"),
+        boolean journal = stderrIsJournal(System.getenv("JOURNAL_STREAM"),
                 System.getenv("INVOCATION_ID"));
         if (journal) {
             @SuppressWarnings("rawtypes") // logback's registry holds raw converter suppliers
@@ -55,5 +58,28 @@ public final class LogSetup extends ContextAwareBase implements Configurator {
         root.setLevel(Level.toLevel(System.getProperty("qsup.logLevel"), Level.WARN));
         root.addAppender(stderr);
         return ExecutionStatus.DO_NOT_INVOKE_NEXT_IF_ANY;
+    }
+
+    /**
+     * True when {@code JOURNAL_STREAM} ("DEV:INODE") names the file behind our stderr, the check sd_journal_stream_fd
+     * users make: a service whose stderr systemd pointed elsewhere, or a child that inherited the variable, keeps
+     * timestamps. When stderr cannot be inspected, a set {@code INVOCATION_ID} (we run as a systemd unit) decides.
+     */
+    static boolean stderrIsJournal(String journalStream, String invocationId) {
+        if (journalStream == null || journalStream.isEmpty()) {
+            return false;
+        }
+        String[] parts = journalStream.split(":");
+        if (parts.length != 2) {
+            return false;
+        }
+        try {
+            Path stderr = Path.of("/proc/self/fd/2");
+            long dev = ((Number) Files.getAttribute(stderr, "unix:dev")).longValue();
+            long ino = ((Number) Files.getAttribute(stderr, "unix:ino")).longValue();
+            return Long.parseLong(parts[0]) == dev && Long.parseLong(parts[1]) == ino;
+        } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+            return invocationId != null && !invocationId.isEmpty();
+        }
     }
 }
