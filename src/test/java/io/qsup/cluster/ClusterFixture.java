@@ -129,6 +129,20 @@ public final class ClusterFixture implements AutoCloseable {
         for (String n : names) {
             await("host " + n + " registered in etcd", Duration.ofSeconds(60),
                     () -> etcdJson("hosts/" + n).map(j -> true));
+            // a restarted host's registration may be its predecessor's, still under the resumed lease: placement and
+            // moves take it only once its own qsupd holds a key in the election
+            await("host " + n + "'s qsupd a candidate", Duration.ofSeconds(60), () -> {
+                try {
+                    for (JsonNode h : control(lab.host(n), "query-hosts")) {
+                        if (h.path("name").asText().equals(n) && h.path("qsupd").asText().equals("running")) {
+                            return Optional.of(true);
+                        }
+                    }
+                } catch (io.qsup.qmp.QmpException notYet) {
+                    // its view of the cluster is not there yet
+                }
+                return Optional.empty();
+            });
         }
     }
 
