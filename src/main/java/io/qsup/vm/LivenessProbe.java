@@ -12,7 +12,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The QMP liveness probe of one VM (DESIGN.md 3): every {@code probe-interval} a {@code query-status} with the
  * {@code probe-timeout} deadline. A miss flags the VM {@code unresponsive}; an answer clears the flag and keeps
- * running/paused in step with QEMU. (The {@code /proc} figures of the VM's stats are read when a snapshot asks.)
+ * running/paused in step with QEMU. A miss is also when the probe checks that the QEMU still lives: an ended QEMU
+ * whose connection never closed, and a QEMU that reported {@code SHUTDOWN} but hangs instead of exiting, are exits. (The {@code /proc} figures of the VM's stats are read when a snapshot asks.)
  *
  * <p>Threading: one virtual thread {@code vm-monitor NAME} runs the loop; it reads the controller's volatile fields
  * through {@link Host}, never changes the VM's process itself, and hands anything that would (an orphan to retry, a
@@ -40,6 +41,15 @@ final class LivenessProbe {
 
         /** Session {@code s} missed the probe deadline and the VM restarts on hang: end it (queued). */
         void hung(QmpSession s, String detail);
+
+        /** True while process {@code pid} exists and has not ended (a zombie has ended). */
+        boolean alive(long pid);
+
+        /** The QEMU of {@code s} ended, yet its QMP connection never closed: handle the exit (queued). */
+        void vanished(QmpSession s, String detail);
+
+        /** The QEMU of {@code s} reported SHUTDOWN, then neither exited nor answered: end it, as its exit (queued). */
+        void stuckInExit(QmpSession s, String detail);
     }
 
     private final String name;
@@ -115,6 +125,18 @@ final class LivenessProbe {
                 return;
             }
             sm.setUnresponsive(true, "query-status got no answer within " + deadline.toMillis() + " ms");
+            // A silent monitor of a QEMU that has ended, or that said SHUTDOWN and stays, is an exit, not a hang:
+            // the VM must not look running forever when the EOF went missing or QEMU froze on its way out.
+            if (!host.alive(s.pid)) {
+                host.vanished(s, "QEMU pid " + s.pid + " ended while its QMP connection stayed open and silent");
+                return;
+            }
+            if (s.shutdownReason != null) {
+                host.stuckInExit(s, "QEMU pid " + s.pid + " reported SHUTDOWN (" + s.shutdownReason
+                        + "), then neither exited nor answered query-status within " + deadline.toMillis()
+                        + " ms; qsupd ended it");
+                return;
+            }
             if (spec.restartOnHang()) {
                 host.hung(s, "no answer to query-status within " + deadline.toMillis() + " ms");
             }

@@ -48,6 +48,8 @@ public final class VmController implements AutoCloseable {
     private static final Duration CLOCK_RESYNC_AFTER = Duration.ofSeconds(3);
     /** Deadline of one guest-exec-status poll. */
     private static final Duration EXEC_POLL_TIMEOUT = Duration.ofSeconds(5);
+    /** How long a QEMU stuck after its SHUTDOWN gets to act on SIGTERM before SIGKILL. */
+    private static final Duration STUCK_EXIT_TERM_GRACE = Duration.ofSeconds(5);
 
     /** What {@link #adopt()} found. */
     public enum AdoptOutcome {
@@ -770,6 +772,13 @@ public final class VmController implements AutoCloseable {
         }
         long p = s.pid;
         boolean dead = ladder.awaitDeath(p, System.nanoTime() + Duration.ofSeconds(5).toNanos());
+        if (!dead && s.shutdownReason != null && sm.state() != VmState.INCOMING) {
+            // QEMU 7.2 under TCG, about once in a hundred guest power-offs: SHUTDOWN, the monitor closes, and the
+            // process hangs in its exit for good. It is no orphan to win back; its guest is off.
+            endStuckExit(s, "QEMU pid " + p + " reported SHUTDOWN (" + s.shutdownReason + ") and closed its monitor,"
+                    + " but had not exited 5 s later; qsupd ended it");
+            return;
+        }
         if (!dead) {
             session = null;
             sm.setState(VmState.ORPHANED, Cause.MONITOR_LOST, "QMP connection lost while QEMU pid " + p + " lives on");
@@ -1328,6 +1337,57 @@ public final class VmController implements AutoCloseable {
         public void hung(QmpSession s, String detail) {
             queue(() -> endSession(s, ExitCause.of(ExitCause.Kind.HANG, detail)));
         }
+
+        @Override
+        public boolean alive(long p) {
+            return inspector.isAlive(p);
+        }
+
+        @Override
+        public void vanished(QmpSession s, String detail) {
+            queue(() -> {
+                if (s == session && !s.ending && !closed && !inspector.isAlive(s.pid)) {
+                    log.warn("VM {}: {}", name(), detail);
+                    ExitCause c = causeOf(s);
+                    handleExit(ExitCause.of(c.kind(), join(c.detail(), detail)));
+                }
+            });
+        }
+
+        @Override
+        public void stuckInExit(QmpSession s, String detail) {
+            queue(() -> endStuckExit(s, detail));
+        }
+    }
+
+    /**
+     * On the ops thread: QEMU of {@code s} said SHUTDOWN and hangs instead of exiting. The guest is already off, so
+     * it gets SIGTERM (QEMU flushes its disks on it), then SIGKILL, as libvirt ends a QEMU that outstays its guest;
+     * the exit is the SHUTDOWN's. One that survives SIGKILL is left failed, never restarted beside itself.
+     */
+    private void endStuckExit(QmpSession s, String detail) {
+        if (s != session || s.ending || closed) {
+            return;
+        }
+        s.ending = true;
+        log.warn("VM {}: {}", name(), detail);
+        long p = s.pid;
+        if (inspector.belongsTo(p, name(), spec.pidFile(), spec.qmpSocket())) {
+            ladder.signal(p, ProcessInspector.Signal.TERM);
+            if (!ladder.awaitDeath(p, System.nanoTime() + STUCK_EXIT_TERM_GRACE.toNanos())) {
+                ladder.signal(p, ProcessInspector.Signal.KILL);
+            }
+        }
+        if (!ladder.awaitDeath(p, System.nanoTime() + Duration.ofSeconds(5).toNanos())) {
+            s.client.close();
+            session = null;
+            detachAgent();
+            detachReadiness();
+            sm.setState(VmState.FAILED, Cause.STOP_FAILED, "pid " + p + " survived SIGKILL; " + detail);
+            return;
+        }
+        ExitCause c = causeOf(s);
+        handleExit(ExitCause.of(c.kind(), join(c.detail(), detail)));
     }
 
     /**

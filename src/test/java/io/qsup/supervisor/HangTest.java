@@ -93,4 +93,51 @@ class HangTest {
         assertThat(sup.get("frozen").orElseThrow().state()).isEqualTo(VmState.STOPPED);
     }
 
+    /**
+     * A QEMU that hangs on its way out after the guest powered off is ended by qsupd and counted as the guest's
+     * shutdown, so the restart policy applies and the VM never looks running forever. One that stays after SHUTDOWN on
+     * purpose ({@code -action shutdown=pause}) and answers is left alone.
+     */
+    @Test
+    void qemuThatHangsAfterItsGuestShutDownIsEndedAndTheShutdownCounts() throws Exception {
+        String stay = "restart: always\nrestart-delay: 0s\nextra-args: [\"-action\", \"shutdown=pause\"]";
+        fx.writeVm("kept", stay);
+        fx.writeVm("wedged", stay);
+        Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
+        sup.loadInitial();
+        sup.startup();
+        long kept = sup.get("kept").orElseThrow().pid();
+        long wedged = sup.get("wedged").orElseThrow().pid();
+        for (String vm : java.util.List.of("kept", "wedged")) {
+            try (io.qsup.testing.GuestConsole c = fx.readyConsole(vm, Duration.ofSeconds(90))) {
+                c.command("poweroff", Duration.ofSeconds(30));
+            }
+            // shutdown=pause: QEMU reports SHUTDOWN, then STOP, and stays
+            RestartPolicyTest.await(sup, vm, x -> x.state() == VmState.PAUSED, fx);
+        }
+        // wedged freezes right there: no answer, and its SIGTERM stays pending, as a QEMU stuck in its exit
+        stoppedPid = wedged;
+        inspector.signal(wedged, ProcessInspector.Signal.STOP);
+
+        RestartPolicyTest.await(sup, "wedged", x -> x.state() == VmState.RUNNING && x.pid() != wedged, fx);
+        stoppedPid = -1;
+        VmSnapshot w = sup.get("wedged").orElseThrow();
+        assertThat(w.lastExit().describe()).startsWith("guest-shutdown: ").contains("reported SHUTDOWN (guest-shutdown)")
+                .contains("qsupd ended it");
+        assertThat(inspector.isAlive(wedged)).as("the wedged QEMU is gone before its successor runs").isFalse();
+        java.util.List<VmEvent.StateChange> changes = fx.events.stream()
+                .filter(e -> e instanceof VmEvent.StateChange c && c.vm().equals("wedged"))
+                .map(e -> (VmEvent.StateChange) e).toList();
+        assertThat(changes).anyMatch(c -> c.from() == VmState.PAUSED && c.to() == VmState.BACKOFF
+                && c.cause() == io.qsup.vm.Cause.GUEST_SHUTDOWN);
+        assertThat(new io.qsup.testing.QemuProcesses(fx.base).scan().instances("wedged"))
+                .as("one QEMU for wedged").hasSize(1);
+
+        // kept answers query-status ("shutdown") all along: a deliberate stay, never ended
+        VmSnapshot k = sup.get("kept").orElseThrow();
+        assertThat(k.state()).isEqualTo(VmState.PAUSED);
+        assertThat(k.pid()).isEqualTo(kept);
+        assertThat(k.unresponsive()).isFalse();
+        assertThat(inspector.isAlive(kept)).isTrue();
+    }
 }

@@ -47,9 +47,9 @@ class RestartPolicyTest {
             inspector.signal(pid, ProcessInspector.Signal.KILL);
         }
         for (String vm : List.of("onfail", "always")) {
-            await(sup, vm, s -> s.state() == VmState.RUNNING && s.pid() != before.get(vm));
+            awaitState(sup, vm, s -> s.state() == VmState.RUNNING && s.pid() != before.get(vm));
         }
-        await(sup, "never", s -> s.state() == VmState.STOPPED);
+        awaitState(sup, "never", s -> s.state() == VmState.STOPPED);
 
         VmSnapshot never = sup.get("never").orElseThrow();
         assertThat(never.lastExit().describe()).startsWith("crashed");
@@ -88,16 +88,17 @@ class RestartPolicyTest {
                 c.command(vm.startsWith("panic") ? "panic" : "poweroff", Duration.ofSeconds(30));
             }
         }
-        await(sup, "panic-pause", s -> s.state() == VmState.RUNNING && s.pid() != before.get("panic-pause"));
+        awaitState(sup, "panic-pause", s -> s.state() == VmState.RUNNING && s.pid() != before.get("panic-pause"));
         assertThat(sup.get("panic-pause").orElseThrow().lastExit().describe()).startsWith("guest-panic");
         assertThat(inspector.isAlive(before.get("panic-pause"))).isFalse();
-        await(sup, "off-always", s -> s.state() == VmState.RUNNING && s.pid() != before.get("off-always"));
-        await(sup, "off-onfail", s -> s.state() == VmState.STOPPED);
-        await(sup, "panicky", s -> s.state() == VmState.RUNNING && s.pid() != before.get("panicky"));
+        awaitState(sup, "off-always", s -> s.state() == VmState.RUNNING && s.pid() != before.get("off-always"));
+        awaitState(sup, "off-onfail", s -> s.state() == VmState.STOPPED);
+        awaitState(sup, "panicky", s -> s.state() == VmState.RUNNING && s.pid() != before.get("panicky"));
 
-        assertThat(sup.get("off-always").orElseThrow().lastExit().describe()).isEqualTo("guest-shutdown");
-        assertThat(sup.get("off-onfail").orElseThrow().lastExit().describe()).isEqualTo("guest-shutdown");
-        assertThat(sup.get("panicky").orElseThrow().lastExit().describe()).isEqualTo("guest-panic");
+        // QEMU 7.2 sometimes hangs in its exit after SHUTDOWN; qsupd then ends it and says so after the cause
+        assertThat(sup.get("off-always").orElseThrow().lastExit().describe()).matches(exitedBy("guest-shutdown"));
+        assertThat(sup.get("off-onfail").orElseThrow().lastExit().describe()).matches(exitedBy("guest-shutdown"));
+        assertThat(sup.get("panicky").orElseThrow().lastExit().describe()).matches(exitedBy("guest-panic"));
         assertThat(firstChange("panicky", c -> c.from() == VmState.RUNNING).cause()).isEqualTo(io.qsup.vm.Cause.GUEST_PANIC);
     }
 
@@ -117,7 +118,7 @@ class RestartPolicyTest {
         Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
         sup.loadInitial();
         sup.startup();
-        await(sup, "loop", s -> s.state() == VmState.FAILED);
+        awaitState(sup, "loop", s -> s.state() == VmState.FAILED);
 
         List<VmEvent.StateChange> changes = changes("loop");
         assertThat(changes.stream().filter(c -> c.to() == VmState.BACKOFF).map(VmEvent.StateChange::cause))
@@ -175,6 +176,11 @@ class RestartPolicyTest {
                 .contains(snap.launchError());
     }
 
+    /** The exit cause alone, or with the note qsupd adds when it had to end a QEMU stuck after SHUTDOWN. */
+    private static String exitedBy(String cause) {
+        return java.util.regex.Pattern.quote(cause) + "(: QEMU pid \\d+ reported SHUTDOWN .*; qsupd ended it)?";
+    }
+
     private static Map<String, Long> pids(Supervisor sup) {
         return sup.list().stream().collect(java.util.stream.Collectors.toMap(VmSnapshot::name, VmSnapshot::pid));
     }
@@ -189,11 +195,23 @@ class RestartPolicyTest {
                 "no matching state change of " + vm + " in " + changes(vm)));
     }
 
+    private void awaitState(Supervisor sup, String vm, java.util.function.Predicate<VmSnapshot> p) throws Exception {
+        await(sup, vm, p, fx);
+    }
+
     static void await(Supervisor sup, String vm, java.util.function.Predicate<VmSnapshot> p) throws Exception {
+        await(sup, vm, p, null);
+    }
+
+    /** Waits up to {@link #BOOT}; a miss shows the VM's snapshot and, given the fixture, its QEMU and log. */
+    static void await(Supervisor sup, String vm, java.util.function.Predicate<VmSnapshot> p, SupervisorFixture fx)
+            throws Exception {
         long deadline = System.nanoTime() + BOOT.toNanos();
         while (!p.test(sup.get(vm).orElseThrow())) {
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("VM " + vm + " never reached the expected state; now " + sup.get(vm));
+                VmSnapshot now = sup.get(vm).orElseThrow();
+                throw new AssertionError("VM " + vm + " never reached the expected state; now " + now
+                        + (fx == null ? "" : fx.story(vm, now.pid())));
             }
             Thread.sleep(50);
         }

@@ -117,6 +117,41 @@ public final class SupervisorFixture implements AutoCloseable {
         throw new IllegalStateException("guest of VM " + vm + " did not answer on its console within " + timeout);
     }
 
+    /**
+     * What a failed wait needs to show: the QEMU process as /proc sees it (state, kernel wait channel), the tail of the
+     * VM's QEMU log, and the VM's last events, so a flake in CI tells its own story.
+     */
+    public String story(String vm, long pid) {
+        StringBuilder b = new StringBuilder();
+        if (pid > 0) {
+            Path proc = Path.of("/proc", Long.toString(pid));
+            b.append("\nQEMU pid ").append(pid).append(": ");
+            try {
+                b.append(Files.readString(proc.resolve("stat")).strip()).append("; wchan ")
+                        .append(Files.readString(proc.resolve("wchan")).strip());
+                try (Stream<Path> tasks = Files.list(proc.resolve("task"))) {
+                    for (Path t : tasks.sorted().toList()) {
+                        b.append("\n  thread ").append(Files.readString(t.resolve("comm")).strip()).append(' ')
+                                .append(Files.readString(t.resolve("stat")).replaceFirst("^\\d+ \\(.*\\) ", "").split(" ")[0])
+                                .append(" wchan ").append(Files.readString(t.resolve("wchan")).strip());
+                    }
+                }
+            } catch (IOException e) {
+                b.append("not in /proc (").append(e.getMessage()).append(')');
+            }
+        }
+        try {
+            List<String> lines = Files.readAllLines(settings().pathsFor(vm).qemuLog());
+            b.append("\nQEMU log, last lines:\n  ")
+                    .append(String.join("\n  ", lines.subList(Math.max(0, lines.size() - 25), lines.size())));
+        } catch (IOException | ConfigException e) {
+            b.append("\nno QEMU log: ").append(e.getMessage());
+        }
+        List<String> mine = events.stream().filter(e -> e.vm().equals(vm)).map(Object::toString).toList();
+        b.append("\nlast events:\n  ").append(String.join("\n  ", mine.subList(Math.max(0, mine.size() - 15), mine.size())));
+        return b.toString();
+    }
+
     /** Remembers a pid to kill at cleanup (for QEMUs started outside the supervisor). */
     public void track(long pid) {
         extraPids.add(pid);

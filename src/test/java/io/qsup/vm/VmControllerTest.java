@@ -198,7 +198,7 @@ class VmControllerTest {
         closers.add(fake);
         VmSpec spec = spec("mute", fake.socket());
         // a stand-in process whose argv names this VM and its pidfile, as a QEMU's would
-        Process stand = new ProcessBuilder("sh", "-c", "sleep 600; exit 0", "qemu-system-x86_64", "-name",
+        Process stand = new ProcessBuilder("sh", "-c", "while :; do sleep 1; done", "qemu-system-x86_64", "-name",
                 "guest=mute", "-pidfile", spec.pidFile().toString()).start();
         children.add(stand);
         Files.writeString(spec.pidFile(), stand.pid() + "\n");
@@ -219,5 +219,56 @@ class VmControllerTest {
         assertThat(c.state()).as("hang-action report keeps the state").isEqualTo(VmState.RUNNING);
         assertThat(stand.isAlive()).isTrue();
         assertThat(fake.receivedCommands()).contains("query-status");
+    }
+
+    @Test
+    void qemuThatEndsWhileItsMonitorStaysOpenAndSilentIsAnExitNotARunningVm() throws Exception {
+        ObjectNode running = QmpFraming.mapper().createObjectNode().put("status", "running").put("running", true)
+                .put("singlestep", false);
+        // the connection stays open after the stand-in dies: the EOF qsupd waits for never comes
+        FakeQmpServer fake = FakeQmpServer.start(FakeQmpServer.script().handshake().expect("query-status")
+                .reply(running).thenSilence());
+        closers.add(fake);
+        VmSpec spec = spec("gone", fake.socket());
+        Process stand = new ProcessBuilder("sh", "-c", "while :; do sleep 1; done", "qemu-system-x86_64", "-name",
+                "guest=gone", "-pidfile", spec.pidFile().toString()).start();
+        children.add(stand);
+        Files.writeString(spec.pidFile(), stand.pid() + "\n");
+
+        VmController c = controller(spec, MEANT_TO_RUN);
+        assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.ADOPTED);
+        assertThat(c.state()).isEqualTo(VmState.RUNNING);
+        stand.destroyForcibly();
+        assertThat(stand.waitFor(10, TimeUnit.SECONDS)).isTrue();
+
+        assertThat(c.await(st -> st == VmState.STOPPED, Duration.ofSeconds(20))).isEqualTo(VmState.STOPPED);
+        assertThat(c.stateMachine().lastExitCause().describe()).startsWith("crashed: ")
+                .contains("pid " + stand.pid() + " ended while its QMP connection stayed open and silent");
+        assertThat(fake.receivedCommands()).contains("query-status");
+    }
+
+    @Test
+    void qemuThatClosesItsMonitorAfterShutdownButNeverExitsIsEndedAsTheGuestsShutdown() throws Exception {
+        ObjectNode running = QmpFraming.mapper().createObjectNode().put("status", "running").put("running", true)
+                .put("singlestep", false);
+        ObjectNode shutdown = QmpFraming.mapper().createObjectNode().put("guest", true).put("reason", "guest-shutdown");
+        FakeQmpServer fake = FakeQmpServer.start(FakeQmpServer.script().handshake().expect("query-status")
+                .reply(running).sleep(Duration.ofMillis(300)).event("SHUTDOWN", shutdown).disconnect());
+        closers.add(fake);
+        VmSpec spec = spec("wedged", fake.socket());
+        // a stand-in that, like a QEMU hung in its exit, ignores SIGTERM; only SIGKILL ends it
+        Process stand = new ProcessBuilder("sh", "-c", "trap '' TERM; while :; do sleep 1; done", "qemu-system-x86_64",
+                "-name", "guest=wedged", "-pidfile", spec.pidFile().toString()).start();
+        children.add(stand);
+        Files.writeString(spec.pidFile(), stand.pid() + "\n");
+
+        VmController c = controller(spec, MEANT_TO_RUN);
+        assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.ADOPTED);
+
+        assertThat(c.await(st -> st == VmState.STOPPED, Duration.ofSeconds(30))).isEqualTo(VmState.STOPPED);
+        assertThat(stand.waitFor(5, TimeUnit.SECONDS)).as("qsupd ended it").isTrue();
+        assertThat(c.stateMachine().lastExitCause().describe()).startsWith("guest-shutdown: ")
+                .contains("closed its monitor, but had not exited 5 s later; qsupd ended it");
+        assertThat(c.stateMachine().lastExitCause().kind()).isEqualTo(ExitCause.Kind.GUEST_SHUTDOWN);
     }
 }
