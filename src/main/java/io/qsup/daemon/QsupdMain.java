@@ -129,6 +129,9 @@ public final class QsupdMain implements Callable<Integer> {
         });
         log.info("qsupd {} starting: definitions in {}, run-dir {}, state-dir {}", Version.get(), settings.vmsDir(),
                 settings.runDir(), settings.stateDir());
+        // known before any probe starts, so that their loops beat for it
+        java.util.Optional<SdWatchdog> watchdog = SdWatchdog.fromEnvironment();
+        watchdog.ifPresent(w -> io.qsup.vm.LoopHealth.expectWatchdog(w.period()));
         sup.loadInitial();
         ClusterPort cluster = settings.cluster() == null ? null : joinCluster(settings, sup, host);
         DaemonControl control;
@@ -145,7 +148,6 @@ public final class QsupdMain implements Callable<Integer> {
         MetricsServer metrics = startMetrics(settings, sup, control);
         sup.startup();
         notifier.ready();
-        java.util.Optional<SdWatchdog> watchdog = SdWatchdog.fromEnvironment();
         watchdog.ifPresent(SdWatchdog::start);
         log.info("qsupd ready: {} VMs", sup.list().size());
         try {

@@ -68,6 +68,11 @@ final class SdWatchdog implements AutoCloseable {
         return Optional.of(Duration.ofNanos(micros * 1_000));
     }
 
+    /** How often qsupd judges its loops and pings: half of {@code WatchdogSec}. */
+    Duration period() {
+        return period;
+    }
+
     void start() {
         log.info("watchdog: WATCHDOG=1 every {} ms while every supervisor loop makes progress", period.toMillis());
         thread.start();

@@ -21,8 +21,6 @@ import org.slf4j.LoggerFactory;
  */
 final class LivenessProbe {
     private static final Logger log = LoggerFactory.getLogger(LivenessProbe.class);
-    /** How often the loop wakes between probes to prove its progress to the watchdog; a wake-up reads nothing. */
-    private static final Duration BEAT_INTERVAL = Duration.ofSeconds(1);
 
     /** What the probe reads from, and reports to, its controller; each call returns at once. */
     interface Host {
@@ -82,8 +80,9 @@ final class LivenessProbe {
         while (!host.closed()) {
             health.beat();
             try {
+                // between probes it wakes only to prove its progress to a watchdog, if there is one
                 Thread.sleep(Duration.ofNanos(Math.max(0,
-                        Math.min(nextProbe - System.nanoTime(), BEAT_INTERVAL.toNanos()))));
+                        Math.min(nextProbe - System.nanoTime(), LoopHealth.beatNanos()))));
             } catch (InterruptedException e) {
                 return;
             }

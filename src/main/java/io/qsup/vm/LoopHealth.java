@@ -59,7 +59,24 @@ public final class LoopHealth {
     /** The names of the loops the watchdog last found stale, for the status line. */
     private static volatile List<String> stuck = List.of();
 
+    /**
+     * How often a beating loop beats while it waits: a quarter of the watchdog's judging period (as the watchdog
+     * itself ticks) once a watchdog is expected, never otherwise, since nobody reads the beats then and each wake-up
+     * of an idle probe costs the host a context switch or two.
+     */
+    private static volatile long beatNanos = Long.MAX_VALUE;
+
     private LoopHealth() {}
+
+    /** A watchdog judging every {@code period} will run: beating loops beat often enough for it from now on. */
+    public static void expectWatchdog(Duration period) {
+        beatNanos = Math.clamp(period.toNanos() / 4, 50_000_000L, 1_000_000_000L);
+    }
+
+    /** How long a beating loop may sleep between beats; {@code Long.MAX_VALUE} nanoseconds without a watchdog. */
+    public static long beatNanos() {
+        return beatNanos;
+    }
 
     /** A loop that wakes by itself and calls {@link Loop#beat()} each cycle. */
     public static Loop beating(String name) {
