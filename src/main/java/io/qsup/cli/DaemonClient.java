@@ -14,6 +14,9 @@ import io.qsup.qmp.QmpTimeoutException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
 /**
@@ -27,10 +30,55 @@ final class DaemonClient implements AutoCloseable {
 
     private final QmpClient client;
     private final Path socket;
+    /** The deadline of a call that names none: the verb's, given at {@link #connect}. */
+    private final Duration timeout;
 
-    private DaemonClient(QmpClient client, Path socket) {
+    /** A connection {@link #connectEarly} opens while picocli builds the verb; taken by the first matching connect. */
+    private static final AtomicReference<Early> early = new AtomicReference<>();
+
+    private record Early(Path socket, CompletableFuture<QmpClient> client) {}
+
+    private DaemonClient(QmpClient client, Path socket, Duration timeout) {
         this.client = client;
         this.socket = socket;
+        this.timeout = timeout;
+    }
+
+    /**
+     * Starts connecting to {@code socket} on a thread of its own, so that the connect, the greeting and the
+     * negotiation (with the JDK's first unix socket, about 40 ms of a {@code qsup list}) overlap picocli building the
+     * verb. The first {@link #connect} to the same path takes this connection; one to another path, or none, leaves
+     * it to {@link #discardEarly}. A failure here is never reported: the verb's own connect tries again and says why.
+     */
+    static Thread connectEarly(Path socket) {
+        CompletableFuture<QmpClient> f = new CompletableFuture<>();
+        Thread t = Thread.ofPlatform().daemon().name("connect-early").unstarted(() -> {
+            try {
+                f.complete(QmpClient.connect(new QmpEndpoint.Unix(socket), options(Duration.ofSeconds(30))));
+            } catch (QmpException | RuntimeException e) {
+                f.completeExceptionally(e);
+            }
+        });
+        early.set(new Early(socket, f));
+        t.start();
+        return t;
+    }
+
+    /** Closes an early connection no verb took (a usage error, a verb for another socket). */
+    static void discardEarly() {
+        Early e = early.getAndSet(null);
+        if (e != null) {
+            e.client().thenAccept(QmpClient::close);
+        }
+    }
+
+    private static QmpClient.Options options(Duration timeout) {
+        return QmpClient.Options.defaults()
+                .withConnectTimeout(Duration.ofSeconds(5))
+                .withDefaultTimeout(timeout)
+                .withName("qsupd")
+                .withoutFdPassing() // qsupd takes no fds: the JDK's channel, no junixsocket native library
+                .forExit(); // and the JVM's exit need not wait for a reader inside native code
     }
 
     /** {@code --socket}, then {@code QSUP_SOCKET}, then the default. */
@@ -46,14 +94,21 @@ final class DaemonClient implements AutoCloseable {
     }
 
     static DaemonClient connect(Path socket, Duration timeout) {
+        Early ahead = early.get();
+        if (ahead != null && ahead.socket().equals(socket) && early.compareAndSet(ahead, null)) {
+            try {
+                QmpClient c = ahead.client().join();
+                if (c.isConnected()) {
+                    return new DaemonClient(c, socket, timeout);
+                }
+                c.close();
+            } catch (CompletionException | java.util.concurrent.CancellationException failed) {
+                // connect again, here, so that the error is said as always
+            }
+        }
         try {
-            QmpClient.Options opts = QmpClient.Options.defaults()
-                    .withConnectTimeout(Duration.ofSeconds(5))
-                    .withDefaultTimeout(timeout)
-                    .withName("qsupd")
-                    .withoutFdPassing() // qsupd takes no fds: the JDK's channel, no junixsocket native library
-                    .forExit(); // and the JVM's exit need not wait for a reader inside native code
-            return new DaemonClient(QmpClient.connect(new QmpEndpoint.Unix(socket), opts), socket);
+            return new DaemonClient(QmpClient.connect(new QmpEndpoint.Unix(socket), options(timeout)), socket,
+                    timeout);
         } catch (QmpErrorException e) {
             // qsupd refused the session (access denied, too many connections): its own words say why and what to do
             throw new CliException(ExitCodes.UNREACHABLE, "qsupd at " + socket + " refused the connection: "
@@ -86,7 +141,7 @@ final class DaemonClient implements AutoCloseable {
     /** Runs one control command; a QMP error becomes a {@link CliException} with the matching exit code. */
     JsonNode call(String command, ObjectNode args, Duration timeout) {
         try {
-            return timeout == null ? client.execute(command, args) : client.execute(command, args, timeout);
+            return client.execute(command, args, timeout == null ? this.timeout : timeout);
         } catch (QmpErrorException e) {
             int code = "VmNotFound".equals(e.errorClass()) ? ExitCodes.NOT_FOUND : ExitCodes.ERROR;
             throw new CliException(code, e.desc());
