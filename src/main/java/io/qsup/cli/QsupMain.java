@@ -47,11 +47,13 @@ public final class QsupMain extends QsupCommand {
     public static void main(String[] args) {
         quietLogging();
         Path early = earlySocket(args);
-        Thread ahead = early != null ? DaemonClient.connectEarly(early) : warmUp();
+        Thread ahead = early != null ? DaemonClient.connectEarly(early) : warmsUp(args) ? warmUp() : null;
         int code = run(args);
         DaemonClient.discardEarly();
         try {
-            ahead.join(1000); // the JVM's exit waits up to 300 ms for a thread still in native code (QmpClient)
+            if (ahead != null) {
+                ahead.join(1000); // the JVM's exit waits up to 300 ms for a thread still in native code (QmpClient)
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -98,6 +100,15 @@ public final class QsupMain extends QsupCommand {
         } catch (java.nio.file.InvalidPathException e) {
             return null; // picocli says what is wrong with it
         }
+    }
+
+    /** Verbs that never open a socket: a warm-up would only cost them CPU, and time waiting for it at the exit. */
+    private static final Set<String> OFFLINE = Set.of("argv", "validate");
+
+    /** True when {@code args} name a verb that will open a socket (no warm-up for --version, help or usage). */
+    static boolean warmsUp(String... args) {
+        Class<?> verb = verbOf(args);
+        return verb != null && !OFFLINE.contains(verb.getAnnotation(Command.class).name());
     }
 
     /**

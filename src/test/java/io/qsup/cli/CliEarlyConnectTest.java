@@ -78,6 +78,13 @@ class CliEarlyConnectTest {
         assertThat(QsupMain.earlySocket("start", "--", "--socket", "/x.sock")).isEqualTo(
                 DaemonClient.resolveSocket(null, System.getenv()));
         assertThat(QsupMain.earlySocket()).isNull();
+        // the others warm the JDK's sockets up instead, except those that never open one
+        assertThat(QsupMain.warmsUp("qmp", "--socket", "/qemu.sock", "query-status")).isTrue();
+        assertThat(QsupMain.warmsUp("events")).isTrue();
+        assertThat(QsupMain.warmsUp("argv", "web1")).isFalse();
+        assertThat(QsupMain.warmsUp("validate", "web1.yaml")).isFalse();
+        assertThat(QsupMain.warmsUp("--version")).isFalse();
+        assertThat(QsupMain.warmsUp("--help")).isFalse();
     }
 
     private record Run(int code, String out, String err) {
