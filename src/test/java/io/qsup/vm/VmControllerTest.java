@@ -189,19 +189,30 @@ class VmControllerTest {
         assertThat(c.stateMachine().lastExitCause().detail()).contains("while qsupd was down");
     }
 
+    private static final ObjectNode RUNNING = QmpFraming.mapper().createObjectNode().put("status", "running")
+            .put("running", true).put("singlestep", false);
+
+    /**
+     * A stand-in for the QEMU of {@code spec}: a shell running {@code script} whose argv names the VM and its pidfile,
+     * as a QEMU's would, written to the pidfile and killed at the end. Its loop sleeps a second at a time, so nothing
+     * of it outlives a SIGKILL by more than that second.
+     */
+    private Process standIn(VmSpec spec, String script) throws java.io.IOException {
+        Process stand = new ProcessBuilder("sh", "-c", script, "qemu-system-x86_64", "-name", "guest=" + spec.name(),
+                "-pidfile", spec.pidFile().toString()).start();
+        children.add(stand);
+        Files.writeString(spec.pidFile(), stand.pid() + "\n");
+        return stand;
+    }
+
     @Test
     void monitorThatStopsAnsweringIsFlaggedUnresponsiveAndTheProcessIsLeftAlone() throws Exception {
-        ObjectNode running = QmpFraming.mapper().createObjectNode().put("status", "running").put("running", true)
-                .put("singlestep", false);
         FakeQmpServer fake = FakeQmpServer.start(FakeQmpServer.script().handshake().expect("query-status")
-                .reply(running).thenSilence());
+                .reply(RUNNING).thenSilence());
         closers.add(fake);
         VmSpec spec = spec("mute", fake.socket());
         // a stand-in process whose argv names this VM and its pidfile, as a QEMU's would
-        Process stand = new ProcessBuilder("sh", "-c", "while :; do sleep 1; done", "qemu-system-x86_64", "-name",
-                "guest=mute", "-pidfile", spec.pidFile().toString()).start();
-        children.add(stand);
-        Files.writeString(spec.pidFile(), stand.pid() + "\n");
+        Process stand = standIn(spec, "while :; do sleep 1; done");
 
         VmController c = controller(spec);
         List<VmEvent> events = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -223,17 +234,12 @@ class VmControllerTest {
 
     @Test
     void qemuThatEndsWhileItsMonitorStaysOpenAndSilentIsAnExitNotARunningVm() throws Exception {
-        ObjectNode running = QmpFraming.mapper().createObjectNode().put("status", "running").put("running", true)
-                .put("singlestep", false);
         // the connection stays open after the stand-in dies: the EOF qsupd waits for never comes
         FakeQmpServer fake = FakeQmpServer.start(FakeQmpServer.script().handshake().expect("query-status")
-                .reply(running).thenSilence());
+                .reply(RUNNING).thenSilence());
         closers.add(fake);
         VmSpec spec = spec("gone", fake.socket());
-        Process stand = new ProcessBuilder("sh", "-c", "while :; do sleep 1; done", "qemu-system-x86_64", "-name",
-                "guest=gone", "-pidfile", spec.pidFile().toString()).start();
-        children.add(stand);
-        Files.writeString(spec.pidFile(), stand.pid() + "\n");
+        Process stand = standIn(spec, "while :; do sleep 1; done");
 
         VmController c = controller(spec, MEANT_TO_RUN);
         assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.ADOPTED);
@@ -249,18 +255,13 @@ class VmControllerTest {
 
     @Test
     void qemuThatClosesItsMonitorAfterShutdownButNeverExitsIsEndedAsTheGuestsShutdown() throws Exception {
-        ObjectNode running = QmpFraming.mapper().createObjectNode().put("status", "running").put("running", true)
-                .put("singlestep", false);
         ObjectNode shutdown = QmpFraming.mapper().createObjectNode().put("guest", true).put("reason", "guest-shutdown");
         FakeQmpServer fake = FakeQmpServer.start(FakeQmpServer.script().handshake().expect("query-status")
-                .reply(running).sleep(Duration.ofMillis(300)).event("SHUTDOWN", shutdown).disconnect());
+                .reply(RUNNING).sleep(Duration.ofMillis(300)).event("SHUTDOWN", shutdown).disconnect());
         closers.add(fake);
         VmSpec spec = spec("wedged", fake.socket());
         // a stand-in that, like a QEMU hung in its exit, ignores SIGTERM; only SIGKILL ends it
-        Process stand = new ProcessBuilder("sh", "-c", "trap '' TERM; while :; do sleep 1; done", "qemu-system-x86_64",
-                "-name", "guest=wedged", "-pidfile", spec.pidFile().toString()).start();
-        children.add(stand);
-        Files.writeString(spec.pidFile(), stand.pid() + "\n");
+        Process stand = standIn(spec, "trap '' TERM; while :; do sleep 1; done");
 
         VmController c = controller(spec, MEANT_TO_RUN);
         assertThat(c.adopt().get(30, TimeUnit.SECONDS)).isEqualTo(VmController.AdoptOutcome.ADOPTED);
