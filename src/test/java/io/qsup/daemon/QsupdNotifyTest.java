@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.qsup.supervisor.SupervisorFixture;
 import io.qsup.testing.NotifySocket;
+import io.qsup.testing.QsupdProcess;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -42,9 +43,10 @@ class QsupdNotifyTest {
     @Test
     void readyStatusReloadingWithMonotonicUsecAndStoppingInOrder() throws Exception {
         Files.writeString(fx.base.resolve("vms/one.yaml"), "memory: 32M\n");
-        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        ProcessBuilder pb = new ProcessBuilder(QsupdProcess.withSighup(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", System.getProperty("java.class.path"), QsupdMain.class.getName(),
-                "--config", fx.settingsFile.toString())
+                "--config", fx.settingsFile.toString())))
                 .redirectErrorStream(true).redirectOutput(fx.base.resolve("qsupd.log").toFile());
         pb.environment().put("NOTIFY_SOCKET", systemd.address());
         pb.environment().put("WATCHDOG_USEC", "20000000");

@@ -54,9 +54,10 @@ class QsupdSignalsTest {
         try (AFUNIXDatagramSocket systemd = AFUNIXDatagramSocket.newInstance()) {
             systemd.bind(AFUNIXSocketAddress.of(notify));
             systemd.setSoTimeout(90_000);
-            ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+            ProcessBuilder pb = new ProcessBuilder(QsupdProcess.withSighup(List.of(
+                    Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "-cp", System.getProperty("java.class.path"), QsupdMain.class.getName(),
-                    "--config", fx.settingsFile.toString(), "--hook", hook.toString())
+                    "--config", fx.settingsFile.toString(), "--hook", hook.toString())))
                     .redirectErrorStream(true).redirectOutput(fx.base.resolve("qsupd.log").toFile());
             pb.environment().put("NOTIFY_SOCKET", notify.toString());
             qsupd = pb.start();

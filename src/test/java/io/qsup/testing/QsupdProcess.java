@@ -47,10 +47,41 @@ public final class QsupdProcess implements AutoCloseable {
         return start(wrapper, workDir, settings, log, Map.of(), List.of(), extra);
     }
 
+    /** True when this host's env(1) can reset a signal to its default disposition (coreutils 8.31 and later). */
+    private static final boolean ENV_RESETS_HUP = envResetsHup();
+
+    private static boolean envResetsHup() {
+        try {
+            Process p = new ProcessBuilder("env", "--default-signal=HUP", "true")
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            return p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /**
+     * {@code cmd} run with SIGHUP at its default disposition, as bin/qsupd runs qsupd: a test run under nohup (or under
+     * any parent that ignores SIGHUP) would otherwise hand the ignored signal down to qsupd, which can then install no
+     * handler for it. {@code env} execs the command, so its pid is the command's; a wrapper in {@code cmd} (nohup)
+     * may still ignore it again.
+     */
+    public static List<String> withSighup(List<String> cmd) {
+        List<String> out = new ArrayList<>();
+        if (ENV_RESETS_HUP) {
+            out.addAll(List.of("env", "--default-signal=HUP"));
+        }
+        out.addAll(cmd);
+        return out;
+    }
+
     /** The general form of the starters above. */
     public static QsupdProcess start(List<String> wrapper, Path workDir, Path settings, Path log,
             Map<String, String> env, List<String> jvmArgs, String... extra) throws IOException {
-        List<String> cmd = new ArrayList<>(wrapper);
+        List<String> cmd = new ArrayList<>(withSighup(wrapper));
         cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Dqsup.logLevel=INFO"));
         cmd.addAll(jvmArgs);
         // absolute entries: the child may run in another working directory (a lab host's folder), and a harness
