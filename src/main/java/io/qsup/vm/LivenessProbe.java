@@ -13,7 +13,8 @@ import org.slf4j.LoggerFactory;
  * The QMP liveness probe of one VM (DESIGN.md 3): every {@code probe-interval} a {@code query-status} with the
  * {@code probe-timeout} deadline. A miss flags the VM {@code unresponsive}; an answer clears the flag and keeps
  * running/paused in step with QEMU. A miss is also when the probe checks that the QEMU still lives: an ended QEMU
- * whose connection never closed, and a QEMU that reported {@code SHUTDOWN} but hangs instead of exiting, are exits. (The {@code /proc} figures of the VM's stats are read when a snapshot asks.)
+ * whose connection never closed, and a QEMU that reported {@code SHUTDOWN} but hangs instead of exiting, are exits.
+ * (The {@code /proc} figures of the VM's stats are read when a snapshot asks.)
  *
  * <p>Threading: one virtual thread {@code vm-monitor NAME} runs the loop; it reads the controller's volatile fields
  * through {@link Host}, never changes the VM's process itself, and hands anything that would (an orphan to retry, a

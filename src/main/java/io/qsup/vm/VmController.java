@@ -793,7 +793,13 @@ public final class VmController implements AutoCloseable {
         handleExit(causeOf(s));
     }
 
-    private ExitCause causeOf(QmpSession s) {
+    /** {@link #causeOf(QmpSession)} with what qsupd saw or did added to its detail. */
+    private static ExitCause causeOf(QmpSession s, String more) {
+        ExitCause c = causeOf(s);
+        return ExitCause.of(c.kind(), join(c.detail(), more));
+    }
+
+    private static ExitCause causeOf(QmpSession s) {
         if (s.panicked) {
             return ExitCause.of(ExitCause.Kind.GUEST_PANIC);
         }
@@ -1348,8 +1354,7 @@ public final class VmController implements AutoCloseable {
             queue(() -> {
                 if (s == session && !s.ending && !closed && !inspector.isAlive(s.pid)) {
                     log.warn("VM {}: {}", name(), detail);
-                    ExitCause c = causeOf(s);
-                    handleExit(ExitCause.of(c.kind(), join(c.detail(), detail)));
+                    handleExit(causeOf(s, detail));
                 }
             });
         }
@@ -1386,8 +1391,7 @@ public final class VmController implements AutoCloseable {
             sm.setState(VmState.FAILED, Cause.STOP_FAILED, "pid " + p + " survived SIGKILL; " + detail);
             return;
         }
-        ExitCause c = causeOf(s);
-        handleExit(ExitCause.of(c.kind(), join(c.detail(), detail)));
+        handleExit(causeOf(s, detail));
     }
 
     /**
