@@ -131,11 +131,10 @@ class QsupdWatchdogTest {
         });
         int before = systemd.texts().size();
         long deadline = System.nanoTime() + BOOT.toNanos();
-        while (systemd.texts().subList(before, systemd.texts().size()).stream().filter("WATCHDOG=1"::equals).count() < 3
-                && System.nanoTime() < deadline) {
+        while (since(before).stream().filter("WATCHDOG=1"::equals).count() < 3 && System.nanoTime() < deadline) {
             Thread.sleep(100);
         }
-        assertThat(systemd.texts().subList(before, systemd.texts().size())).as("log:%n%s", Files.readString(log))
+        assertThat(since(before)).as("log:%n%s", Files.readString(log))
                 .contains("READY=1\nMAINPID=" + own.pid()).filteredOn("WATCHDOG=1"::equals)
                 .hasSizeGreaterThanOrEqualTo(3);
     }
@@ -206,5 +205,14 @@ class QsupdWatchdogTest {
         cl.setErr(new PrintWriter(out, true));
         int exit = cl.execute(all.toArray(String[]::new));
         return "exit " + exit + ": " + out;
+    }
+
+    /**
+     * The notify messages from the {@code first}-th on, from one snapshot: sizing a sublist by a second call raced with
+     * a message arriving between the two (IndexOutOfBoundsException in CI).
+     */
+    private List<String> since(int first) {
+        List<String> all = systemd.texts();
+        return all.subList(first, all.size());
     }
 }
