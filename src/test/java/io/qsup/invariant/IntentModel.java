@@ -16,10 +16,12 @@ import java.util.Set;
  * {@code start} and {@code restart} leave it running unless its QEMU was killed afterwards; a kill of a VM that was
  * verifiably running ("clean") is a crash, after which {@code restart: always} and {@code on-failure} bring it back
  * and {@code restart: no} leaves it stopped, also across later daemon restarts. A kill that may have hit a launch or a
- * restart in progress ("not clean") allows both ends, because qsupd legitimately does not retry a launch that failed
- * before the VM ever ran, and a restart's own start follows a kill during its stop. A verb whose connection dropped
+ * restart in progress ("not clean") allows every end: qsupd legitimately leaves a launch that was killed before the VM
+ * ever ran {@code failed} with a launch error and does not retry it, and a restart's own start follows a kill during
+ * its stop. A verb whose connection dropped
  * with the daemon ({@link Acceptance#MAYBE}) and that the persisted intent cannot settle allows the ends of both
- * histories. The start limit is set far above what the test can reach, so {@code failed} is never expected.
+ * histories. The start limit is set far above what the test can reach, so {@code failed} is never expected for any
+ * other reason.
  *
  * <p>Thread-safe: the driver thread records calls and kills, and worker threads fill in a call's outcome, under this
  * object's monitor.
@@ -55,7 +57,11 @@ final class IntentModel {
     /** Whether qsupd got the request: it replied, it never got it, or the daemon went away mid-call. */
     enum Acceptance { PENDING, YES, NO, MAYBE }
 
-    enum Outcome { RUNNING, STOPPED }
+    /**
+     * How a VM can end: running (or paused), stopped, or failed because a launch failed before the VM ever ran
+     * (README "Restart policy": such a launch is not retried, whatever the policy).
+     */
+    enum Outcome { RUNNING, STOPPED, LAUNCH_FAILED }
 
     /** One operator verb sent to the VM. */
     static final class Call {
@@ -193,8 +199,9 @@ final class IntentModel {
         if (!last.clean()) {
             out.add(Outcome.RUNNING);
             out.add(Outcome.STOPPED);
-            return killText + " -> running or stopped (a launch killed before the VM ever ran is not retried, and a "
-                    + "restart's start follows a kill during its stop)";
+            out.add(Outcome.LAUNCH_FAILED);
+            return killText + " -> running, stopped, or failed with a launch error (a launch killed before the VM "
+                    + "ever ran fails and is not retried, and a restart's start follows a kill during its stop)";
         }
         if (policy == Policy.NO) {
             out.add(Outcome.STOPPED);

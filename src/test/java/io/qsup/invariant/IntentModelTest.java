@@ -62,12 +62,13 @@ class IntentModelTest {
     }
 
     @Test
-    void onlyTheLastKillCountsAndAnUncleanOneAllowsBothEnds() {
+    void onlyTheLastKillCountsAndAnUncleanOneAllowsEveryEnd() {
         IntentModel m = model(Policy.NO);
         accepted(m, Verb.START);
         kill(m, true);
         kill(m, false);
-        assertThat(m.expect().outcomes()).containsExactlyInAnyOrder(Outcome.RUNNING, Outcome.STOPPED);
+        assertThat(m.expect().outcomes())
+                .containsExactlyInAnyOrder(Outcome.RUNNING, Outcome.STOPPED, Outcome.LAUNCH_FAILED);
         kill(m, true);
         assertThat(m.expect().outcomes()).containsExactly(Outcome.STOPPED);
     }

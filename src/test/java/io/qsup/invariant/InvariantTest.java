@@ -520,14 +520,16 @@ class InvariantTest {
                 }
             }
             // the end state against the last intent and the policy
+            String why = o == null ? "" : whyEnded(o);
             Outcome actual = switch (state) {
                 case "running", "paused" -> Outcome.RUNNING;
                 case "stopped" -> Outcome.STOPPED;
+                case "failed" -> launchFailed(o) ? Outcome.LAUNCH_FAILED : null;
                 default -> null;
             };
             if (actual == null || !e.outcomes().contains(actual)) {
-                problems.add(vm + " (restart: " + POLICY.get(vm) + "): qsupd reports " + state + " ("
-                        + (o == null ? "" : o.path("last-exit-cause").asText()) + "), but the model allows only "
+                problems.add(vm + " (restart: " + POLICY.get(vm) + "): qsupd reports " + state + " (" + why
+                        + "), but the model allows only "
                         + e.outcomes() + ": " + e.reasoning() + "\n  " + tail(vm));
             }
             if (!e.intents().contains(intent)) {
@@ -536,6 +538,19 @@ class InvariantTest {
             }
         }
         checkLadders();
+    }
+
+    /** A VM left {@code failed} by a launch that failed, as against a start limit or a stop ladder that failed. */
+    private static boolean launchFailed(JsonNode vm) {
+        return vm.hasNonNull("launch-error")
+                || vm.path("last-exit-cause").path("cause").asText().equals("launch-failed");
+    }
+
+    /** The last exit's cause and detail and any launch error, for a problem report. */
+    private static String whyEnded(JsonNode vm) {
+        JsonNode last = vm.path("last-exit-cause");
+        String exit = last.isObject() ? last.path("cause").asText() + ": " + last.path("detail").asText() : "no exit";
+        return vm.hasNonNull("launch-error") ? exit + "; launch error: " + vm.path("launch-error").asText() : exit;
     }
 
     /** Polls {@code qsup list --json} until no VM is in transit and the view held still for 2 s. */
