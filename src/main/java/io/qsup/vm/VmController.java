@@ -819,8 +819,30 @@ public final class VmController implements AutoCloseable {
         }
         s.ending = true;
         killQuietly(s.pid);
-        ladder.awaitDeath(s.pid, System.nanoTime() + Duration.ofSeconds(5).toNanos());
+        if (survivesKill(s.pid)) {
+            survivedKill(s, cause.describe());
+            return;
+        }
         handleExit(cause);
+    }
+
+    /** True if QEMU {@code p}, sent SIGKILL, is still this VM's 5 s later: stuck in the kernel, on its storage say. */
+    private boolean survivesKill(long p) {
+        return !ladder.awaitDeath(p, System.nanoTime() + Duration.ofSeconds(5).toNanos())
+                && inspector.belongsTo(p, name(), spec.pidFile(), spec.qmpSocket());
+    }
+
+    /**
+     * On the ops thread: QEMU of {@code s} outlived SIGKILL. The VM is left failed with its session let go, never
+     * restarted, because a new QEMU would run beside the old one on the same disks. Its process is still found by every
+     * later launch's scan of {@code /proc}.
+     */
+    private void survivedKill(QmpSession s, String detail) {
+        s.client.close();
+        session = null;
+        detachAgent();
+        detachReadiness();
+        sm.setState(VmState.FAILED, Cause.STOP_FAILED, "pid " + s.pid + " survived SIGKILL; " + detail);
     }
 
     /** On the ops thread: the VM ended (or did not start); ask the supervision what next and go there. */
@@ -1383,12 +1405,8 @@ public final class VmController implements AutoCloseable {
                 ladder.signal(p, ProcessInspector.Signal.KILL);
             }
         }
-        if (!ladder.awaitDeath(p, System.nanoTime() + Duration.ofSeconds(5).toNanos())) {
-            s.client.close();
-            session = null;
-            detachAgent();
-            detachReadiness();
-            sm.setState(VmState.FAILED, Cause.STOP_FAILED, "pid " + p + " survived SIGKILL; " + detail);
+        if (survivesKill(p)) {
+            survivedKill(s, detail);
             return;
         }
         handleExit(causeOf(s, detail));

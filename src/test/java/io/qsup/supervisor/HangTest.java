@@ -2,6 +2,7 @@ package io.qsup.supervisor;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.qsup.testing.QemuProcesses;
 import io.qsup.vm.ProcessInspector;
 import io.qsup.vm.StopResult;
 import io.qsup.vm.StopRung;
@@ -139,5 +140,72 @@ class HangTest {
         assertThat(k.pid()).isEqualTo(kept);
         assertThat(k.unresponsive()).isFalse();
         assertThat(inspector.isAlive(kept)).isTrue();
+    }
+
+    /**
+     * A hung QEMU that SIGKILL cannot end (frozen in the kernel, as on a dead NFS server) leaves its VM failed, named
+     * with the pid, and no second QEMU is ever started beside it by hang-action: restart or by the restart policy. Both
+     * of qsupd's own kills take this road: hang-action: restart, and the end of a QEMU stuck after its guest's
+     * SHUTDOWN. Once the kernel lets the process go, an operator start brings the VM back with one QEMU.
+     */
+    @Test
+    void hungQemuThatSurvivesSigkillLeavesItsVmFailedAndNothingBesideIt() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.qsup.testing.Freezer.available(),
+                "needs a writable cgroup v1 freezer at /sys/fs/cgroup/freezer to hold a process past SIGKILL");
+        fx.writeVm("hung", "restart: always\nrestart-delay: 0s\nhang-action: restart");
+        fx.writeVm("wedged", "restart: always\nrestart-delay: 0s\nextra-args: [\"-action\", \"shutdown=pause\"]");
+        Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
+        sup.loadInitial();
+        sup.startup();
+        long hung = sup.get("hung").orElseThrow().pid();
+        long wedged = sup.get("wedged").orElseThrow().pid();
+        try (io.qsup.testing.GuestConsole c = fx.readyConsole("wedged", Duration.ofSeconds(90))) {
+            c.command("poweroff", Duration.ofSeconds(30));
+        }
+        RestartPolicyTest.await(sup, "wedged", x -> x.state() == VmState.PAUSED, fx);
+
+        int mark = fx.events.size();
+        try (io.qsup.testing.Freezer freezer = io.qsup.testing.Freezer.create()) {
+            freezer.freeze(hung);
+            freezer.freeze(wedged);
+            for (String vm : java.util.List.of("hung", "wedged")) {
+                long pid = vm.equals("hung") ? hung : wedged;
+                RestartPolicyTest.await(sup, vm, x -> x.state() == VmState.FAILED, fx);
+                VmSnapshot f = sup.get(vm).orElseThrow();
+                assertThat(f.pid()).as(vm + " names the QEMU that is still there").isEqualTo(pid);
+                assertThat(inspector.isAlive(pid)).as(vm + "'s QEMU outlived SIGKILL").isTrue();
+            }
+            assertThat(failedDetail("hung")).startsWith("pid " + hung + " survived SIGKILL; hang: ");
+            assertThat(failedDetail("wedged")).startsWith("pid " + wedged + " survived SIGKILL; ")
+                    .contains("reported SHUTDOWN");
+            // the restart policy had its chance; give a wrong launch time to show itself
+            Thread.sleep(2000);
+            QemuProcesses procs = new QemuProcesses(fx.base);
+            for (String vm : java.util.List.of("hung", "wedged")) {
+                assertThat(procs.scan().instances(vm)).as("only the frozen QEMU of " + vm).hasSize(1);
+                assertThat(sup.get(vm).orElseThrow().state()).isEqualTo(VmState.FAILED);
+                assertThat(fx.events.stream().skip(mark))
+                        .noneMatch(e -> e instanceof VmEvent.StateChange c && c.vm().equals(vm)
+                                && c.to() == VmState.STARTING);
+            }
+        }
+        // thawed by the close: the pending SIGKILLs land
+        for (long pid : new long[] {hung, wedged}) {
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (inspector.isAlive(pid) && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertThat(inspector.isAlive(pid)).isFalse();
+        }
+        assertThat(sup.get("hung").orElseThrow().state()).as("no process exit revives a failed VM")
+                .isEqualTo(VmState.FAILED);
+        assertThat(sup.start("hung").get(60, TimeUnit.SECONDS)).isEqualTo(VmState.RUNNING);
+        assertThat(new QemuProcesses(fx.base).scan().instances("hung")).hasSize(1);
+    }
+
+    private String failedDetail(String vm) {
+        return fx.events.stream().filter(e -> e instanceof VmEvent.StateChange c && c.vm().equals(vm)
+                && c.to() == VmState.FAILED).map(e -> ((VmEvent.StateChange) e).detail()).reduce((a, b) -> b)
+                .orElseThrow();
     }
 }
