@@ -100,12 +100,25 @@ public final class ClusterAgent implements ClusterPort, AutoCloseable {
 
     private record Parsed(long revision, VmDefinition def, String error) {}
 
+    /**
+     * A jetcd client for {@code endpoints}. jetcd runs on Vert.x, whose file resolver otherwise makes a
+     * {@code vertx-cache-UUID} folder in {@code java.io.tmpdir} at its first use and removes it only in a shutdown hook,
+     * so every qsupd ended by SIGKILL (or by a host crash) would leave one behind. qsupd never reads class-path files
+     * through Vert.x, so the resolver's class-path cache is turned off before the first Vert.x instance reads it.
+     */
+    static Client etcdClient(java.net.URI... endpoints) {
+        if (System.getProperty("vertx.disableFileCPResolving") == null) {
+            System.setProperty("vertx.disableFileCPResolving", "true");
+        }
+        return Client.builder().endpoints(endpoints).build();
+    }
+
     ClusterAgent(DaemonSettings settings, Supervisor supervisor, HostFacts hostFacts) {
         this.settings = settings;
         this.cluster = settings.cluster();
         this.supervisor = supervisor;
         this.hostFacts = hostFacts;
-        this.client = Client.builder().endpoints(cluster.etcd().toArray(java.net.URI[]::new)).build();
+        this.client = etcdClient(cluster.etcd().toArray(java.net.URI[]::new));
         this.kv = client.getKVClient();
         this.leadership = new Leadership(client.getElectionClient(), client.getLeaseClient(), cluster.host(),
                 cluster.leaseTtl());

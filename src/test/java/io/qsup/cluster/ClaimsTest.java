@@ -20,9 +20,9 @@ class ClaimsTest {
     @Test
     void ofHostsRacingForAClaimExactlyOneWinsAndTheClaimVanishesWithItsLease() throws Exception {
         try (EtcdServer etcd = EtcdServer.start(Duration.ofSeconds(30));
-                Client c1 = Client.builder().endpoints(etcd.endpoint()).build();
-                Client c2 = Client.builder().endpoints(etcd.endpoint()).build();
-                Client c3 = Client.builder().endpoints(etcd.endpoint()).build()) {
+                Client c1 = ClusterAgent.etcdClient(java.net.URI.create(etcd.endpoint()));
+                Client c2 = ClusterAgent.etcdClient(java.net.URI.create(etcd.endpoint()));
+                Client c3 = ClusterAgent.etcdClient(java.net.URI.create(etcd.endpoint()))) {
             List<Client> clients = List.of(c1, c2, c3);
             List<Long> leases = new ArrayList<>();
             for (Client c : clients) {

@@ -35,6 +35,10 @@ class ClusterFailoverTest {
             long killedAt = System.nanoTime();
             lab.host("h1").kill9();
             QemuProcesses.killAll(lab.base.resolve("h1"), Duration.ofSeconds(10));
+            try (java.util.stream.Stream<java.nio.file.Path> left = java.nio.file.Files.list(lab.tmp("h1"))) {
+                assertThat(left.map(p -> p.getFileName().toString()))
+                        .as("a qsupd killed with SIGKILL leaves nothing in its temp folder").isEmpty();
+            }
             Map<String, JsonNode> vms = lab.awaitList("h2", Duration.ofSeconds(ttl + 30),
                     l -> running(l, "fo") && "h2".equals(l.get("fo").path("host").asText()));
             long tookMs = (System.nanoTime() - killedAt) / 1_000_000;

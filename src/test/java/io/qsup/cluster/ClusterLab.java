@@ -69,11 +69,18 @@ final class ClusterLab implements AutoCloseable {
         if (!Files.exists(s)) {
             settings(name, capacity);
         }
-        QsupdProcess p = QsupdProcess.start(s, base.resolve(name).resolve("qsupd.log"));
+        Path tmp = Files.createDirectories(tmp(name));
+        QsupdProcess p = QsupdProcess.start(s, base.resolve(name).resolve("qsupd.log"), java.util.Map.of(),
+                java.util.List.of("-Djava.io.tmpdir=" + tmp));
         hosts.put(name, p);
         p.awaitLog("qsupd ready", Duration.ofSeconds(120));
         p.awaitLog("cluster: host " + name + " registered", Duration.ofSeconds(60));
         return p;
+    }
+
+    /** The {@code java.io.tmpdir} of host {@code name}'s qsupd, so a test sees what the daemon leaves there. */
+    Path tmp(String name) {
+        return base.resolve(name).resolve("tmp");
     }
 
     QsupdProcess host(String name) {
