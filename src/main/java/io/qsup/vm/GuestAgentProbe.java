@@ -111,7 +111,8 @@ final class GuestAgentProbe implements AutoCloseable {
                 }
             }
             try {
-                Thread.sleep(state == AgentState.ABSENT ? EARLY_INTERVAL : interval);
+                Thread.sleep(ProbeClock.untilNext(System.nanoTime(), state == AgentState.ABSENT ? EARLY_INTERVAL
+                        : interval));
             } catch (InterruptedException e) {
                 return;
             }

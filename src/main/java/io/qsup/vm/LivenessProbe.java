@@ -10,10 +10,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The QMP liveness probe of one VM (DESIGN.md 3): every {@code probe-interval} a {@code query-status} with the
- * {@code probe-timeout} deadline. A miss flags the VM {@code unresponsive}; an answer clears the flag and keeps
- * running/paused in step with QEMU. A miss is also when the probe checks that the QEMU still lives: an ended QEMU
- * whose connection never closed, and a QEMU that reported {@code SHUTDOWN} but hangs instead of exiting, are exits.
+ * The QMP liveness probe of one VM (DESIGN.md 3): every {@code probe-interval}, on the daemon's one grid of probe
+ * times ({@link ProbeClock}), a {@code query-status} with the {@code probe-timeout} deadline. A miss flags the VM
+ * {@code unresponsive}; an answer clears the flag and keeps running/paused in step with QEMU. A miss is also when the
+ * probe checks that the QEMU still lives: an ended QEMU whose connection never closed, and a QEMU that reported
+ * {@code SHUTDOWN} but hangs instead of exiting, are exits.
  * (The {@code /proc} figures of the VM's stats are read when a snapshot asks.)
  *
  * <p>Threading: one virtual thread {@code vm-monitor NAME} runs the loop; it reads the controller's volatile fields
@@ -77,7 +78,7 @@ final class LivenessProbe {
     }
 
     private void loop() {
-        long nextProbe = System.nanoTime() + host.spec().probeInterval().toNanos();
+        long nextProbe = ProbeClock.next(System.nanoTime(), host.spec().probeInterval());
         while (!host.closed()) {
             health.beat();
             try {
@@ -90,7 +91,7 @@ final class LivenessProbe {
             if (System.nanoTime() < nextProbe) {
                 continue;
             }
-            nextProbe = System.nanoTime() + host.spec().probeInterval().toNanos();
+            nextProbe = ProbeClock.next(System.nanoTime(), host.spec().probeInterval());
             VmState st = sm.state();
             QmpSession s = host.session();
             if (st == VmState.ORPHANED) {
