@@ -33,8 +33,13 @@ final class GuestAgentProbe implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(GuestAgentProbe.class);
     /** Pings while the agent has not answered yet: often, so the guest's address shows soon after boot. */
     private static final Duration EARLY_INTERVAL = Duration.ofSeconds(1);
-    /** Refreshes of the interfaces while the guest has no address yet, then once it has one. */
+    /**
+     * Refreshes of the interfaces while the guest has no address yet, in the first {@link #ADDRESS_WAIT} of answers
+     * (a DHCP lease comes within seconds of boot), then once a minute: a guest without a NIC never gets an address,
+     * and asking it every ping would double the agent's round trips for good.
+     */
     private static final Duration ADDRESSLESS_REFRESH = Duration.ofSeconds(2);
+    private static final Duration ADDRESS_WAIT = Duration.ofSeconds(60);
     private static final Duration ADDRESS_REFRESH = Duration.ofSeconds(60);
 
     private final String name;
@@ -96,18 +101,25 @@ final class GuestAgentProbe implements AutoCloseable {
 
     private void loop() {
         long nextRefresh = 0;
+        long answeringSince = -1;
         while (!closed) {
             if (paused.getAsBoolean()) {
                 missingSince = null; // a paused guest cannot answer; its silence then says nothing
             } else {
                 boolean answered = ping();
-                if (answered && System.nanoTime() >= nextRefresh) {
+                long now = System.nanoTime();
+                if (answered && answeringSince < 0) {
+                    answeringSince = now;
+                }
+                if (answered && now >= nextRefresh) {
                     refreshInterfaces();
-                    nextRefresh = System.nanoTime() + (GuestInterface.primaryAddress(interfaces) == null
-                            ? ADDRESSLESS_REFRESH : ADDRESS_REFRESH).toNanos();
+                    boolean waiting = GuestInterface.primaryAddress(interfaces) == null
+                            && now - answeringSince < ADDRESS_WAIT.toNanos();
+                    nextRefresh = System.nanoTime() + (waiting ? ADDRESSLESS_REFRESH : ADDRESS_REFRESH).toNanos();
                 }
                 if (!answered) {
                     nextRefresh = 0; // the agent may come back in a rebooted guest with new addresses
+                    answeringSince = -1;
                 }
             }
             try {
