@@ -39,6 +39,11 @@ final class Libvirt implements AutoCloseable {
     private long libvirtd = -1;
     private boolean madeRunDir;
 
+    /** The file domain {@code name}'s serial port writes to (the run's own {@code log/qemu}, bound to libvirt's). */
+    Path serialLog(String name) {
+        return dir.resolve("log/qemu/" + name + ".serial");
+    }
+
     Libvirt(Path dir) {
         this.dir = dir;
         this.uri = "qemu:///system?socket=" + dir.resolve("run/libvirt-sock");

@@ -13,6 +13,7 @@ import io.qsup.qmp.QmpEndpoint;
 import io.qsup.testing.TestGuest;
 import io.qsup.vm.ProcessInspector;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -221,7 +222,11 @@ final class ProcessBench {
             if (lv != null) {
                 startDomains();
             }
-            Thread.sleep(1000L * vms * (lv != null ? 2 : 1)); // the guests' boot, which loads the machine
+            List<Path> serials = new ArrayList<>(serialLogs(0, vms));
+            if (lv != null) {
+                IntStream.range(0, vms).forEach(p -> serials.add(lv.serialLog("lp" + p)));
+            }
+            awaitBooted(serials); // the guests' boot loads the machine: measure the restarts on booted, idle guests
             snapshot(vms, 0);
             if (lv != null) {
                 fig.add(libvirtdRss(vms), 0, status(lv.daemonPid(), "VmRSS:") / 1024.0);
@@ -243,7 +248,7 @@ final class ProcessBench {
             }
             phase(vms + " VMs up, snapshot and daemon restarts");
             growTo(many, true);
-            Thread.sleep(1000L * (many - vms)); // their boot
+            awaitBooted(serialLogs(0, many));
             snapshot(many, idleSeconds);
             phase(many + " VMs up, snapshot and idle window");
         } finally {
@@ -550,6 +555,34 @@ final class ProcessBench {
         }
         running = n;
         awaitAllAnswering();
+    }
+
+    /** The serial logs of VMs v{@code from} … v{@code to - 1} (log-dir {@code log}). */
+    private List<Path> serialLogs(int from, int to) {
+        return IntStream.range(from, to).mapToObj(v -> base.resolve("log/v" + v + "/serial.log")).toList();
+    }
+
+    /**
+     * Waits until every serial log holds the test guest's ready line, so that figures taken next see booted, idle
+     * guests and not the boot's load; gives up after 10 minutes with a warning in the harness's output.
+     */
+    private void awaitBooted(List<Path> serials) throws Exception {
+        long t0 = System.nanoTime();
+        long deadline = t0 + TimeUnit.MINUTES.toNanos(10);
+        List<Path> left = new ArrayList<>(serials);
+        while (!left.isEmpty() && System.nanoTime() < deadline) {
+            left.removeIf(f -> {
+                try {
+                    return Files.exists(f) && Files.readString(f, StandardCharsets.ISO_8859_1)
+                            .contains(TestGuest.READY_LINE);
+                } catch (IOException e) {
+                    return false;
+                }
+            });
+            Thread.sleep(500);
+        }
+        System.out.printf(Locale.ROOT, "bench: %d guests booted after %.0f s%s%n", serials.size() - left.size(),
+                (System.nanoTime() - t0) / 1e9, left.isEmpty() ? "" : "; not booted: " + left);
     }
 
     /** RSS and threads of qsupd with n VMs running, the QEMUs' RSS, and qsupd's CPU over idleSeconds (if any). */
