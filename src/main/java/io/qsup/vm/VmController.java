@@ -838,15 +838,12 @@ public final class VmController implements AutoCloseable {
      * later launch's scan of {@code /proc}.
      */
     private void survivedKill(QmpSession s, String detail) {
-        s.client.close();
-        session = null;
-        detachAgent();
-        detachReadiness();
+        releaseSession();
         sm.setState(VmState.FAILED, Cause.STOP_FAILED, "pid " + s.pid + " survived SIGKILL; " + detail);
     }
 
-    /** On the ops thread: the VM ended (or did not start); ask the supervision what next and go there. */
-    private void handleExit(ExitCause cause) {
+    /** On the ops thread: lets go of the QMP session and the agent and readiness probes; QEMU itself is untouched. */
+    private void releaseSession() {
         QmpSession s = session;
         session = null;
         detachAgent();
@@ -855,6 +852,11 @@ public final class VmController implements AutoCloseable {
             s.ending = true;
             s.client.close();
         }
+    }
+
+    /** On the ops thread: the VM ended (or did not start); ask the supervision what next and go there. */
+    private void handleExit(ExitCause cause) {
+        releaseSession();
         pid = -1;
         startedAt = null;
         deleteRuntimeFiles(spec);
@@ -945,12 +947,7 @@ public final class VmController implements AutoCloseable {
         }
         boolean dead = out.dead();
         Duration took = Duration.ofNanos(System.nanoTime() - requestedNanos);
-        if (ses != null) {
-            ses.client.close();
-        }
-        session = null;
-        detachAgent();
-        detachReadiness();
+        releaseSession(); // ses: the ladder ran on this thread, so nothing replaced it
         stopRequested = false;
         if (!dead) {
             sm.setState(VmState.FAILED, Cause.STOP_FAILED, "pid " + p + " survived SIGKILL");
