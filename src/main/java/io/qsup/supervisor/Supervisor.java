@@ -259,11 +259,13 @@ public final class Supervisor implements AutoCloseable {
      */
     public Map<String, AdoptOutcome> adoptAll() {
         Map<String, CompletableFuture<AdoptOutcome>> fs = new TreeMap<>();
+        // one pass over /proc for every VM whose pidfile names no live QEMU of it, not one pass each
+        ProcessInspector.Scan procs = inspector.scan();
         for (Managed m : vms.values()) {
             if (m.cluster) {
                 continue; // adopted when the cluster registers it
             }
-            fs.put(m.name, m.ctl.adopt());
+            fs.put(m.name, m.ctl.adopt(procs));
         }
         Map<String, AdoptOutcome> out = new TreeMap<>();
         fs.forEach((name, f) -> {

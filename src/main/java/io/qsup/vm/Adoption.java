@@ -52,6 +52,14 @@ final class Adoption {
      * by the VM's argv markers (the pidfile may be lost, emptied or garbled), else the pid serving its QMP socket.
      */
     long liveInstance(VmSpec sp) {
+        return liveInstance(sp, null);
+    }
+
+    /**
+     * {@link #liveInstance(VmSpec)}, its first look in {@code /proc} made in {@code procs} when given (a scan shared
+     * by many adoptions at once); a QEMU still daemonizing there is watched in fresh scans.
+     */
+    long liveInstance(VmSpec sp, ProcessInspector.Scan procs) {
         OptionalLong fromFile;
         try {
             fromFile = ProcessInspector.readPidFile(sp.pidFile());
@@ -62,7 +70,9 @@ final class Adoption {
         if (fromFile.isPresent() && inspector.belongsTo(fromFile.getAsLong(), sp.name(), sp.pidFile(), sp.qmpSocket())) {
             return fromFile.getAsLong();
         }
-        ProcessInspector.Instances found = inspector.findInstances(sp.name(), sp.pidFile(), sp.qmpSocket());
+        ProcessInspector.Instances found = procs != null
+                ? inspector.findInstances(procs, sp.name(), sp.pidFile(), sp.qmpSocket())
+                : inspector.findInstances(sp.name(), sp.pidFile(), sp.qmpSocket());
         long settle = System.nanoTime() + DAEMONIZE_SETTLE.toNanos();
         while (found.serving().isEmpty() && !found.starting().isEmpty() && System.nanoTime() < settle
                 && !Thread.currentThread().isInterrupted()) {

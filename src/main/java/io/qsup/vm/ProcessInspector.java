@@ -114,10 +114,17 @@ public final class ProcessInspector {
      * grandchild binds the QMP socket, which tells them apart. Sorted by pid.
      */
     public Instances findInstances(String vmName, Path pidFile, Path qmpSocket) {
-        byte[] marker = qmpSocket.toString().getBytes(StandardCharsets.UTF_8);
-        Set<Long> inodes = listeningInodes(qmpSocket);
-        List<Long> serving = new ArrayList<>();
-        List<Long> starting = new ArrayList<>();
+        return findInstances(scan(), vmName, pidFile, qmpSocket);
+    }
+
+    /**
+     * The argv of every process in {@code /proc} but this one, read once: {@link #findInstances(Scan, String, Path,
+     * Path)} with it looks for many VMs' QEMUs at the cost of one pass. qsupd's start-up adoption shares one, where
+     * each VM without a live pidfile used to read every process's cmdline of its own (3–4 ms each on a loaded host).
+     * It ages like any look at {@code /proc}: a process started after it is not in it.
+     */
+    public Scan scan() {
+        List<Scan.Entry> out = new ArrayList<>();
         long self = ProcessHandle.current().pid();
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(proc)) {
             for (Path e : entries) {
@@ -125,19 +132,42 @@ public final class ProcessInspector {
                 if (pid <= 0 || pid == self) {
                     continue;
                 }
-                byte[] raw;
                 try {
-                    raw = Files.readAllBytes(e.resolve("cmdline"));
+                    out.add(new Scan.Entry(pid, Files.readAllBytes(e.resolve("cmdline"))));
                 } catch (IOException gone) {
-                    continue;
+                    // ended between the listing and the read
                 }
-                if (indexOf(raw, marker) < 0 || !argvMatches(split(raw), vmName, pidFile, qmpSocket) || !isAlive(pid)) {
-                    continue;
-                }
-                (holdsSocket(pid, inodes) ? serving : starting).add(pid);
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot list " + proc, e);
+        }
+        return new Scan(List.copyOf(out));
+    }
+
+    /** The processes of one pass over {@code /proc}: each pid with its raw, NUL-separated cmdline. */
+    public record Scan(List<Entry> entries) {
+        record Entry(long pid, byte[] cmdline) {}
+    }
+
+    /**
+     * {@link #findInstances(String, Path, Path)} among the processes of {@code scan}; whether each match is still
+     * alive and whether it holds the QMP socket are read now.
+     */
+    public Instances findInstances(Scan scan, String vmName, Path pidFile, Path qmpSocket) {
+        byte[] marker = qmpSocket.toString().getBytes(StandardCharsets.UTF_8);
+        List<Long> serving = new ArrayList<>();
+        List<Long> starting = new ArrayList<>();
+        Set<Long> inodes = null;
+        for (Scan.Entry e : scan.entries()) {
+            byte[] raw = e.cmdline();
+            if (indexOf(raw, marker) < 0 || !argvMatches(split(raw), vmName, pidFile, qmpSocket)
+                    || !isAlive(e.pid())) {
+                continue;
+            }
+            if (inodes == null) {
+                inodes = listeningInodes(qmpSocket);
+            }
+            (holdsSocket(e.pid(), inodes) ? serving : starting).add(e.pid());
         }
         serving.sort(null);
         starting.sort(null);
@@ -150,6 +180,9 @@ public final class ProcessInspector {
         String path = socket.toString();
         try {
             for (String line : Files.readAllLines(proc.resolve("net/unix"))) {
+                if (!line.endsWith(path)) {
+                    continue; // most lines are other sockets: split only the candidates
+                }
                 String[] f = line.trim().split("\\s+");
                 if (f.length >= 8 && f[7].equals(path) && f[3].equals("00010000")) {
                     out.add(Long.parseLong(f[6]));

@@ -254,7 +254,15 @@ public final class VmController implements AutoCloseable {
 
     /** Finds a QEMU left by an earlier qsupd and takes it over without touching it. */
     public CompletableFuture<AdoptOutcome> adopt() {
-        return submit(this::doAdopt);
+        return adopt(null);
+    }
+
+    /**
+     * {@link #adopt()}, looking for this VM's QEMU first among the processes of {@code procs} (a scan of
+     * {@code /proc} that many adoptions share, see {@link ProcessInspector#scan}), when not null.
+     */
+    public CompletableFuture<AdoptOutcome> adopt(ProcessInspector.Scan procs) {
+        return submit(() -> doAdopt(procs));
     }
 
 
@@ -337,7 +345,7 @@ public final class VmController implements AutoCloseable {
 
     private VmState doStart(long ticket, Cause cause, String detail) {
         if (sm.state() == VmState.ADOPTING) {
-            doAdopt(); // a start queued before adoption ran: look first, never launch beside a live QEMU
+            doAdopt(null); // a start queued before adoption ran: look first, never launch beside a live QEMU
         }
         VmState s = sm.state();
         if (s.hasProcess() || s == VmState.STARTING) {
@@ -912,7 +920,7 @@ public final class VmController implements AutoCloseable {
 
     private StopResult doStop(StopLadder.Start first, long requestedNanos, Duration timeout, Cause cause, String detail) {
         if (sm.state() == VmState.ADOPTING) {
-            doAdopt(); // a stop queued before adoption ran: find the QEMU first, so the stop reaches it
+            doAdopt(null); // a stop queued before adoption ran: find the QEMU first, so the stop reaches it
         }
         VmState s = sm.state();
         Duration zero = Duration.ZERO;
@@ -996,13 +1004,13 @@ public final class VmController implements AutoCloseable {
 
     // ---- adoption ----
 
-    private AdoptOutcome doAdopt() {
+    private AdoptOutcome doAdopt(ProcessInspector.Scan procs) {
         VmSpec sp = spec;
         VmState now = sm.state();
         if (now != VmState.STOPPED && now != VmState.ADOPTING) {
             return now == VmState.ORPHANED ? AdoptOutcome.ORPHANED : AdoptOutcome.ADOPTED;
         }
-        long running = adoption.liveInstance(sp);
+        long running = adoption.liveInstance(sp, procs);
         if (running > 0) {
             return adoptPid(sp, running, "pid " + running) == VmState.ORPHANED ? AdoptOutcome.ORPHANED
                     : AdoptOutcome.ADOPTED;
@@ -1160,7 +1168,7 @@ public final class VmController implements AutoCloseable {
             String detail)
             throws VmException {
         if (sm.state() == VmState.ADOPTING) {
-            doAdopt();
+            doAdopt(null);
         }
         VmState s = sm.state();
         VmSpec sp = spec;

@@ -43,6 +43,33 @@ class ProcessInspectorTest {
     }
 
     @Test
+    void oneScanServesManyLookupsAndEachMatchIsCheckedAliveWhenLookedUp(@TempDir Path dir) throws Exception {
+        Path sock = dir.resolve("a/qmp.sock");
+        Path pidFile = dir.resolve("a/qemu.pid");
+        ProcessInspector.Scan before = inspector.scan();
+        // a process whose argv carries VM a's markers, as a QEMU's does; it stays a shell (the loop keeps it from
+        // exec'ing sleep), and the sleeps it leaves behind when killed end within 0.2 s
+        child = new ProcessBuilder("sh", "-c", "while :; do sleep 0.2; done", "qemu-system-x86_64", "-name",
+                "guest=a", "-qmp", "unix:" + sock + ",server=on,wait=off", "-pidfile", pidFile.toString()).start();
+        long pid = child.pid();
+        ProcessInspector.Scan after = inspector.scan();
+
+        assertThat(inspector.findInstances(before, "a", pidFile, sock).isEmpty())
+                .as("a scan ages: a process started after it is not in it").isTrue();
+        ProcessInspector.Instances found = inspector.findInstances(after, "a", pidFile, sock);
+        assertThat(found.starting()).as("holds no listening QMP socket").containsExactly(pid);
+        assertThat(found.serving()).isEmpty();
+        assertThat(inspector.findInstances("a", pidFile, sock)).as("the same as a fresh pass").isEqualTo(found);
+        assertThat(inspector.findInstances(after, "b", dir.resolve("b/qemu.pid"), dir.resolve("b/qmp.sock"))
+                .isEmpty()).as("another VM's markers").isTrue();
+
+        child.destroyForcibly();
+        child.waitFor(10, TimeUnit.SECONDS);
+        assertThat(inspector.findInstances(after, "a", pidFile, sock).isEmpty())
+                .as("a process of the scan that has ended since is not found").isTrue();
+    }
+
+    @Test
     void missingProcessIsNotAlive() {
         assertThat(inspector.isAlive(Integer.MAX_VALUE - 7)).isFalse();
         assertThat(inspector.cmdline(Integer.MAX_VALUE - 7)).isEmpty();
