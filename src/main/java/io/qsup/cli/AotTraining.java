@@ -99,6 +99,10 @@ public final class AotTraining {
     }
 
     private static void trainDaemon(Path config, Path socket) throws Exception {
+        // a state file from an earlier run, as every VM has after its first start: qsupd reads it at start, and
+        // without one here its record parsing (some 70 Jackson classes) was left out of the cache
+        new io.qsup.supervisor.StateStore(config.resolveSibling("state")).save("training",
+                io.qsup.supervisor.VmRecord.fresh().withIntent(io.qsup.supervisor.Intent.STOPPED));
         silence(); // the training VM's failed starts are logged as errors; they are meant
         Thread daemon = Thread.ofPlatform().name("qsupd").daemon().start(
                 () -> io.qsup.daemon.QsupdMain.run("--config", config.toString()));
