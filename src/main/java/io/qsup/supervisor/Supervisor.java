@@ -259,8 +259,8 @@ public final class Supervisor implements AutoCloseable {
      */
     public Map<String, AdoptOutcome> adoptAll() {
         Map<String, CompletableFuture<AdoptOutcome>> fs = new TreeMap<>();
-        // one pass over /proc for every VM whose pidfile names no live QEMU of it, not one pass each
-        ProcessInspector.Scan procs = inspector.scan();
+        // one pass over /proc for every VM whose pidfile names no live QEMU of it, not one pass each; none if all do
+        java.util.function.Supplier<ProcessInspector.Scan> procs = inspector.scanOnFirstUse();
         for (Managed m : vms.values()) {
             if (m.cluster) {
                 continue; // adopted when the cluster registers it

@@ -11,6 +11,7 @@ import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.List;
 import java.util.OptionalLong;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -57,9 +58,10 @@ final class Adoption {
 
     /**
      * {@link #liveInstance(VmSpec)}, its first look in {@code /proc} made in {@code procs} when given (a scan shared
-     * by many adoptions at once); a QEMU still daemonizing there is watched in fresh scans.
+     * by many adoptions at once, made when one of them first needs it); a QEMU still daemonizing there is watched in
+     * fresh scans.
      */
-    long liveInstance(VmSpec sp, ProcessInspector.Scan procs) {
+    long liveInstance(VmSpec sp, Supplier<ProcessInspector.Scan> procs) {
         OptionalLong fromFile;
         try {
             fromFile = ProcessInspector.readPidFile(sp.pidFile());
@@ -71,7 +73,7 @@ final class Adoption {
             return fromFile.getAsLong();
         }
         ProcessInspector.Instances found = procs != null
-                ? inspector.findInstances(procs, sp.name(), sp.pidFile(), sp.qmpSocket())
+                ? inspector.findInstances(procs.get(), sp.name(), sp.pidFile(), sp.qmpSocket())
                 : inspector.findInstances(sp.name(), sp.pidFile(), sp.qmpSocket());
         long settle = System.nanoTime() + DAEMONIZE_SETTLE.toNanos();
         while (found.serving().isEmpty() && !found.starting().isEmpty() && System.nanoTime() < settle

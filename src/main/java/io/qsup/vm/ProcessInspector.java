@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * Looks at processes through {@code /proc} and sends them signals. A QEMU started with {@code -daemonize} is not our
@@ -142,6 +143,24 @@ public final class ProcessInspector {
             throw new UncheckedIOException("cannot list " + proc, e);
         }
         return new Scan(List.copyOf(out));
+    }
+
+    /**
+     * A {@link #scan()} made when first asked for, then the same one for every caller (thread-safe): for a batch of
+     * lookups of which none may need {@code /proc}, as at start-up adoption when every pidfile names its live QEMU.
+     */
+    public Supplier<Scan> scanOnFirstUse() {
+        return new Supplier<>() {
+            private Scan made;
+
+            @Override
+            public synchronized Scan get() {
+                if (made == null) {
+                    made = scan();
+                }
+                return made;
+            }
+        };
     }
 
     /** The processes of one pass over {@code /proc}: each pid with its raw, NUL-separated cmdline. */

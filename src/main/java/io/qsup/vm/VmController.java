@@ -21,6 +21,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -259,9 +260,9 @@ public final class VmController implements AutoCloseable {
 
     /**
      * {@link #adopt()}, looking for this VM's QEMU first among the processes of {@code procs} (a scan of
-     * {@code /proc} that many adoptions share, see {@link ProcessInspector#scan}), when not null.
+     * {@code /proc} that many adoptions share, see {@link ProcessInspector#scanOnFirstUse}), when not null.
      */
-    public CompletableFuture<AdoptOutcome> adopt(ProcessInspector.Scan procs) {
+    public CompletableFuture<AdoptOutcome> adopt(Supplier<ProcessInspector.Scan> procs) {
         return submit(() -> doAdopt(procs));
     }
 
@@ -1004,7 +1005,7 @@ public final class VmController implements AutoCloseable {
 
     // ---- adoption ----
 
-    private AdoptOutcome doAdopt(ProcessInspector.Scan procs) {
+    private AdoptOutcome doAdopt(Supplier<ProcessInspector.Scan> procs) {
         VmSpec sp = spec;
         VmState now = sm.state();
         if (now != VmState.STOPPED && now != VmState.ADOPTING) {

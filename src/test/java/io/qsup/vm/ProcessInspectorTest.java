@@ -70,6 +70,19 @@ class ProcessInspectorTest {
     }
 
     @Test
+    void aScanOnFirstUseIsMadeWhenFirstAskedForAndThenShared(@TempDir Path dir) throws Exception {
+        Path sock = dir.resolve("a/qmp.sock");
+        Path pidFile = dir.resolve("a/qemu.pid");
+        java.util.function.Supplier<ProcessInspector.Scan> shared = inspector.scanOnFirstUse();
+        child = new ProcessBuilder("sh", "-c", "while :; do sleep 0.2; done", "qemu-system-x86_64", "-name",
+                "guest=a", "-qmp", "unix:" + sock + ",server=on,wait=off", "-pidfile", pidFile.toString()).start();
+        ProcessInspector.Scan first = shared.get();
+        assertThat(inspector.findInstances(first, "a", pidFile, sock).starting())
+                .as("made at the first get, after the process started").containsExactly(child.pid());
+        assertThat(shared.get()).as("the same scan for every later caller").isSameAs(first);
+    }
+
+    @Test
     void missingProcessIsNotAlive() {
         assertThat(inspector.isAlive(Integer.MAX_VALUE - 7)).isFalse();
         assertThat(inspector.cmdline(Integer.MAX_VALUE - 7)).isEmpty();
