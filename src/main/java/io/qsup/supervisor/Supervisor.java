@@ -961,9 +961,11 @@ public final class Supervisor implements AutoCloseable {
         if (m == null) {
             return 0;
         }
+        long known = m.ctl.pid();
         int killed = fenceFast(name, detail) ? 1 : 0;
         long fencedAt = m.ctl.lastRequest(); // the fence's own kill
-        killed += killFound(m);
+        // the QEMU just signalled is still in /proc while the kernel tears it down: it is one process, not two
+        killed += killFound(m, known);
         Thread.ofVirtual().name("fence-sweep " + name).start(() -> {
             for (int i = 0; i < 10; i++) {
                 try {
@@ -974,7 +976,7 @@ public final class Supervisor implements AutoCloseable {
                 if (m.ctl.launchedAfter(fencedAt)) {
                     return; // a start asked after the fence (a new claim, a migration target) is not the fence's
                 }
-                if (killFound(m) > 0) {
+                if (killFound(m, 0) > 0) {
                     log.error("VM {}: fencing: killed a QEMU that a launch under way had spawned", name);
                 }
             }
@@ -985,7 +987,11 @@ public final class Supervisor implements AutoCloseable {
         return killed;
     }
 
-    private int killFound(Managed m) {
+    /**
+     * SIGKILL for every QEMU of the VM in {@code /proc}; {@code counted}, a pid already signalled and counted, gets it
+     * again but is not counted twice. Returns how many other processes got the signal.
+     */
+    private int killFound(Managed m, long counted) {
         VmSpec spec = m.ctl.spec();
         ProcessInspector.Instances found = inspector.findInstances(m.name, spec.pidFile(), spec.qmpSocket());
         Set<Long> pids = new java.util.TreeSet<>(found.serving());
@@ -993,7 +999,7 @@ public final class Supervisor implements AutoCloseable {
         int killed = 0;
         for (long pid : pids) {
             try {
-                if (inspector.signal(pid, ProcessInspector.Signal.KILL)) {
+                if (inspector.signal(pid, ProcessInspector.Signal.KILL) && pid != counted) {
                     killed++;
                 }
             } catch (java.io.IOException e) {
