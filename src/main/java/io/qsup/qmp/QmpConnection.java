@@ -24,8 +24,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Threads: one thread {@code qmp-reader NAME} reads and routes every message: replies complete the future
  * waiting on their id, events are queued for one virtual thread {@code qmp-events NAME}, which calls the event
- * listeners in arrival order and, last of all, the disconnect listeners. One thread {@code qmp-writer NAME} sends
- * queued messages, so a peer that stops reading can block only that thread, never a caller past its deadline. Reader
+ * listeners in arrival order and, last of all, the disconnect listeners. A call writes its message itself when the
+ * peer has read everything sent before it: every earlier call has its reply, and none that gave up waiting is still
+ * unanswered. The socket's buffer toward the peer is then empty, so a message of at most {@link #INLINE_BYTES} cannot
+ * block the caller, and the call costs no hand-off to another thread. Otherwise one thread {@code qmp-writer NAME}
+ * sends the message, so a peer that stops reading can block only that thread, never a caller past its deadline. Reader
  * and writer are virtual threads over the JDK's channel or a TCP socket, and platform threads over junixsocket, whose
  * blocking native calls misbehave on virtual threads (kohlschutter/junixsocket#172), or when the session is
  * {@code exitReady}: then {@link #close} also waits for the reader to leave the socket, because the JVM's exit waits
@@ -35,14 +38,20 @@ import org.slf4j.LoggerFactory;
  * <p>A malformed message (bad JSON, an unclosed string) is dropped and reading goes on with the peer's next line; only
  * a message over the size limit ends the session, since the stream cannot be trusted after it.
  *
- * <p>Locking: {@code lock} guards {@code pending}, {@code nextId}, {@code closed}, {@code reason}, {@code delivered},
- * {@code disconnectNotified} and {@code disconnectListeners}. Nothing blocks or does I/O while holding it. The
+ * <p>Locking: {@code lock} guards {@code pending}, {@code nextId}, {@code lastAbandoned}, {@code lastAnswered},
+ * {@code closed}, {@code reason}, {@code delivered}, {@code disconnectNotified} and {@code disconnectListeners}.
+ * Nothing blocks or does I/O while holding it; the transport orders whole messages on the wire. The
  * malformed-message count and text are volatile, written by the reader thread only.
  */
 final class QmpConnection {
     private static final Logger log = LoggerFactory.getLogger(QmpConnection.class);
     private static final int LOG_LIMIT = 4096;
     private static final int MALFORMED_WARNINGS = 10;
+    /**
+     * The largest message a caller writes itself; far below a unix socket's send buffer (208 KiB by default on
+     * Linux), which an empty buffer takes at once.
+     */
+    static final int INLINE_BYTES = 64 * 1024;
 
     /** A reply and the number of events that had arrived before it. */
     record Reply(ObjectNode message, long eventsBefore) {}
@@ -70,6 +79,11 @@ final class QmpConnection {
     private final LinkedBlockingQueue<Inbound> inbox = new LinkedBlockingQueue<>();
     private final LinkedBlockingQueue<Outgoing> outbox = new LinkedBlockingQueue<>();
     private long nextId = 1;
+    /** The highest id of a call that stopped waiting for its reply, and the highest id the peer has answered. */
+    private long lastAbandoned;
+    private long lastAnswered;
+    /** Whether callers may write their own messages: not over junixsocket, whose writes want a platform thread. */
+    private final boolean inlineWrites;
     private long eventsReceived; // reader thread only
     private volatile long malformedCount; // written by the reader thread only
     private volatile String lastMalformed;
@@ -86,6 +100,7 @@ final class QmpConnection {
         this.endpoint = endpoint;
         this.label = label;
         this.exitReady = exitReady;
+        this.inlineWrites = !transport.needsPlatformThreads();
         this.framing = new QmpFraming(transport.input(), QmpFraming.MAX_MESSAGE_BYTES);
     }
 
@@ -162,10 +177,14 @@ final class QmpConnection {
         io.name("qmp-writer " + label).start(this::writeLoop);
     }
 
-    /** Queues a message with a fresh id for the writer; the returned pending call completes on the reader thread. */
+    /**
+     * Sends a message with a fresh id: on the calling thread when the peer has read all that came before it, else
+     * through the writer. The returned pending call completes on the reader thread.
+     */
     Pending submit(ObjectNode message, FileDescriptor[] fds) throws QmpException {
         String command = commandName(message);
         Pending p;
+        boolean peerCaughtUp;
         synchronized (lock) {
             if (closed) {
                 throw new QmpDisconnectedException("cannot send '" + command + "': " + reason.getMessage(), reason);
@@ -173,13 +192,31 @@ final class QmpConnection {
             long id = nextId++;
             message.put("id", id);
             p = new Pending(Long.toString(id), command, new CompletableFuture<>());
+            peerCaughtUp = pending.isEmpty() && lastAnswered >= lastAbandoned;
             pending.put(p.id(), p);
         }
         if (log.isDebugEnabled()) {
             log.debug("{} --> {}", label, abbreviate(message));
         }
-        outbox.add(new Outgoing(QmpFraming.encode(message), fds, p));
+        byte[] bytes = QmpFraming.encode(message);
+        if (peerCaughtUp && inlineWrites && fds == null && bytes.length <= INLINE_BYTES) {
+            send(bytes, null, p);
+        } else {
+            outbox.add(new Outgoing(bytes, fds, p));
+        }
         return p;
+    }
+
+    /** Writes one message; a failure ends the session. Returns false if it did. */
+    private boolean send(byte[] bytes, FileDescriptor[] fds, Pending p) {
+        try {
+            transport.send(bytes, fds);
+            return true;
+        } catch (IOException e) {
+            disconnect(new QmpDisconnectedException("cannot send '" + p.command() + "' to " + endpoint + ": "
+                    + e.getMessage(), e));
+            return false;
+        }
     }
 
     private void writeLoop() {
@@ -197,11 +234,7 @@ final class QmpConnection {
                 }
                 continue; // timed out or failed while queued: do not send it late
             }
-            try {
-                transport.send(o.bytes(), o.fds());
-            } catch (IOException e) {
-                disconnect(new QmpDisconnectedException("cannot send '" + o.pending().command() + "' to " + endpoint
-                        + ": " + e.getMessage(), e));
+            if (!send(o.bytes(), o.fds(), o.pending())) {
                 return;
             }
         }
@@ -211,6 +244,8 @@ final class QmpConnection {
     void abandon(Pending p) {
         synchronized (lock) {
             pending.remove(p.id());
+            // the peer may not have read it: later messages go through the writer until a reply shows it has
+            lastAbandoned = Math.max(lastAbandoned, Long.parseLong(p.id()));
         }
         // if it is still queued, the writer sees this and never sends it late
         p.future().cancel(false);
@@ -369,6 +404,10 @@ final class QmpConnection {
             if (idNode != null) {
                 synchronized (lock) {
                     p = pending.remove(idNode.asText());
+                    if (idNode.canConvertToLong()) {
+                        // the peer reads in order: an answer to id N means it has read every message up to N
+                        lastAnswered = Math.max(lastAnswered, Math.min(idNode.asLong(), nextId - 1));
+                    }
                 }
             }
             if (p == null) {

@@ -232,6 +232,54 @@ class QmpClientFakeServerTest {
     }
 
     @Test
+    void aServerThatAnsweredAndThenStopsReadingCannotBlockSmallCallsPastTheirDeadline() throws Exception {
+        // a session in step writes a small call on the caller's own thread; once a call goes unanswered, none may
+        QmpClient c = connect(FakeQmpServer.script().handshake().expect("first").reply().stall());
+        assertThat(c.execute("first")).isNotNull();
+        ObjectNode args = QmpFraming.mapper().createObjectNode().put("data", "x".repeat(4 * 1024));
+        Duration deadline = Duration.ofMillis(5);
+        assertTimeoutPreemptively(HANG_GUARD, () -> {
+            // 200 calls of 4 KiB are about four times what the socket buffers hold before a write blocks
+            for (int i = 0; i < 200; i++) {
+                assertThatThrownBy(() -> c.execute("small", args, deadline)).isInstanceOf(QmpTimeoutException.class);
+            }
+            c.close();
+        });
+        assertThat(c.isConnected()).isFalse();
+    }
+
+    @Test
+    void manyCallersAtOnceEachGetTheirOwnReply() throws Exception {
+        // callers that write their own messages and callers whose messages go through the writer share one socket
+        QmpClient c = connect(FakeQmpServer.script().handshake().echo());
+        List<Thread> callers = new ArrayList<>();
+        List<String> wrong = Collections.synchronizedList(new ArrayList<>());
+        for (int t = 0; t < 8; t++) {
+            int caller = t;
+            callers.add(Thread.ofVirtual().start(() -> {
+                for (int i = 0; i < 300; i++) {
+                    String mine = caller + "/" + i + "/" + "y".repeat(i % 7 == 0 ? 70_000 : i);
+                    try {
+                        JsonNode r = c.execute("echo", QmpFraming.mapper().createObjectNode().put("v", mine));
+                        if (!mine.equals(r.path("v").asText())) {
+                            wrong.add(caller + "/" + i + " got " + QmpConnection.abbreviate(r));
+                        }
+                    } catch (QmpException e) {
+                        wrong.add(caller + "/" + i + ": " + e.getMessage());
+                    }
+                }
+            }));
+        }
+        assertTimeoutPreemptively(HANG_GUARD, () -> {
+            for (Thread t : callers) {
+                t.join();
+            }
+        });
+        assertThat(wrong).as("calls that got no reply or another call's").isEmpty();
+        assertThat(c.isConnected()).isTrue();
+    }
+
+    @Test
     void threadsAreNamedAfterTheSessionAndEndWithIt() throws Exception {
         QmpClient c = connect(FakeQmpServer.script().handshake());
         assertThat(sessionThreads()).contains("qmp-reader fake", "qmp-writer fake");

@@ -236,6 +236,17 @@ public final class FakeQmpServer implements AutoCloseable {
             });
         }
 
+        /** Answers every message from now on with its own arguments (or {@code {}}), until the client leaves. */
+        public Script echo() {
+            return step(c -> {
+                ObjectNode m;
+                while ((m = c.read()) != null) {
+                    JsonNode args = m.get("arguments");
+                    c.send(replyMessage(m, args != null ? args : QmpFraming.mapper().createObjectNode()));
+                }
+            });
+        }
+
         /** Stops reading and answering until the server is closed, so the client's writes back up. */
         public Script stall() {
             return step(c -> c.server().closedLatch.await());
