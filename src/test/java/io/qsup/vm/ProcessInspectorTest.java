@@ -47,9 +47,10 @@ class ProcessInspectorTest {
         Path sock = dir.resolve("a/qmp.sock");
         Path pidFile = dir.resolve("a/qemu.pid");
         ProcessInspector.Scan before = inspector.scan();
-        // a process whose argv carries VM a's markers, as a QEMU's does; it stays a shell (the loop keeps it from
-        // exec'ing sleep), and the sleeps it leaves behind when killed end within 0.2 s
-        child = new ProcessBuilder("sh", "-c", "while :; do sleep 0.2; done", "qemu-system-x86_64", "-name",
+        // a process whose argv carries VM a's markers, as a QEMU's does: a shell waiting in its builtin read on the
+        // pipe the JVM holds open, which never forks (a loop around sleep did: each fork carried the markers for a
+        // moment, and a scan then saw two)
+        child = new ProcessBuilder("sh", "-c", "read line", "qemu-system-x86_64", "-name",
                 "guest=a", "-qmp", "unix:" + sock + ",server=on,wait=off", "-pidfile", pidFile.toString()).start();
         long pid = child.pid();
         ProcessInspector.Scan after = inspector.scan();
@@ -74,7 +75,7 @@ class ProcessInspectorTest {
         Path sock = dir.resolve("a/qmp.sock");
         Path pidFile = dir.resolve("a/qemu.pid");
         java.util.function.Supplier<ProcessInspector.Scan> shared = inspector.scanOnFirstUse();
-        child = new ProcessBuilder("sh", "-c", "while :; do sleep 0.2; done", "qemu-system-x86_64", "-name",
+        child = new ProcessBuilder("sh", "-c", "read line", "qemu-system-x86_64", "-name",
                 "guest=a", "-qmp", "unix:" + sock + ",server=on,wait=off", "-pidfile", pidFile.toString()).start();
         ProcessInspector.Scan first = shared.get();
         assertThat(inspector.findInstances(first, "a", pidFile, sock).starting())
