@@ -937,16 +937,18 @@ public final class Supervisor implements AutoCloseable {
      */
     public boolean fenceFast(String name, String detail) {
         Managed m = vms.get(name);
-        if (m == null) {
-            return false;
-        }
+        return m != null && killKnown(m, detail) > 0;
+    }
+
+    /** {@link #fenceFast} of a VM: returns the pid that got SIGKILL, or 0 when none did. */
+    private long killKnown(Managed m, String detail) {
         m.ctl.kill(Cause.FENCED, detail); // sets the stop flag at once, so no spawn follows; the kill is queued
         long pid = m.ctl.pid();
         try {
-            return pid > 0 && inspector.signal(pid, ProcessInspector.Signal.KILL);
+            return pid > 0 && inspector.signal(pid, ProcessInspector.Signal.KILL) ? pid : 0;
         } catch (java.io.IOException e) {
-            log.error("VM {}: fencing: SIGKILL of pid {} failed: {}", name, pid, e.getMessage());
-            return false;
+            log.error("VM {}: fencing: SIGKILL of pid {} failed: {}", m.name, pid, e.getMessage());
+            return 0;
         }
     }
 
@@ -961,11 +963,10 @@ public final class Supervisor implements AutoCloseable {
         if (m == null) {
             return 0;
         }
-        long known = m.ctl.pid();
-        int killed = fenceFast(name, detail) ? 1 : 0;
+        long signalled = killKnown(m, detail);
         long fencedAt = m.ctl.lastRequest(); // the fence's own kill
         // the QEMU just signalled is still in /proc while the kernel tears it down: it is one process, not two
-        killed += killFound(m, known);
+        int killed = (signalled > 0 ? 1 : 0) + killFound(m, signalled);
         Thread.ofVirtual().name("fence-sweep " + name).start(() -> {
             for (int i = 0; i < 10; i++) {
                 try {
