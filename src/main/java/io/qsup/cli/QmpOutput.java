@@ -1,11 +1,10 @@
 package io.qsup.cli;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.util.DefaultIndenter;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.core.util.Separators;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectWriter;
+import io.qsup.qmp.JsonTrees;
 import io.qsup.qmp.QmpFraming;
 import java.io.PrintWriter;
 
@@ -17,7 +16,7 @@ import java.io.PrintWriter;
  * print holds this object's monitor so lines never interleave.
  */
 final class QmpOutput {
-    private static final ObjectWriter PRETTY;
+    private static final DefaultPrettyPrinter PRETTY;
 
     static {
         DefaultIndenter indenter = new DefaultIndenter("  ", "\n");
@@ -28,7 +27,7 @@ final class QmpOutput {
                         .withArrayEmptySeparator(""));
         pp.indentObjectsWith(indenter);
         pp.indentArraysWith(indenter);
-        PRETTY = QmpFraming.mapper().writer(pp);
+        PRETTY = pp;
     }
 
     private final PrintWriter out;
@@ -63,10 +62,6 @@ final class QmpOutput {
     }
 
     static String pretty(JsonNode value) {
-        try {
-            return PRETTY.writeValueAsString(value);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("cannot print a JSON tree", e);
-        }
+        return JsonTrees.write(value, PRETTY);
     }
 }

@@ -1,12 +1,12 @@
 package io.qsup.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.qsup.qmp.QmpClient;
 import io.qsup.qmp.QmpDisconnectedException;
 import io.qsup.qmp.QmpErrorException;
 import io.qsup.qmp.QmpException;
-import io.qsup.qmp.QmpFraming;
 import io.qsup.qmp.QmpTimeoutException;
 import java.time.Duration;
 
@@ -106,12 +106,12 @@ final class QmpRunner {
         }
         try {
             JsonNode ret = target.send(step.message(), settings.timeout());
-            output.result(ret == null ? QmpFraming.mapper().createObjectNode() : ret);
+            output.result(ret == null ? JsonNodeFactory.instance.objectNode() : ret);
             return Outcome.OK;
         } catch (QmpErrorException e) {
             output.error(prefix + e.errorClass() + ": " + e.desc());
             if (settings.batch()) {
-                ObjectNode err = QmpFraming.mapper().createObjectNode();
+                ObjectNode err = JsonNodeFactory.instance.objectNode();
                 err.putObject("error").put("class", e.errorClass()).put("desc", e.desc());
                 output.result(err);
             }

@@ -57,7 +57,7 @@ final class StatusCommand implements Callable<Integer> {
                 if (e.getKey().equals("uptime-seconds") && v.isNumber()) {
                     continue; // on the first line
                 }
-                // QmpFraming's mapper, not JsonNode.toString(), which builds a second ObjectMapper of its own
+                // QmpFraming.toJson, not JsonNode.toString(), which builds an ObjectMapper of its own
                 String text = v.isNull() ? "-" : e.getKey().equals("last-exit-cause") && v.isObject() ? lastExit(v, now)
                         : e.getKey().equals("interfaces") ? VmText.interfaces(v)
                         : v.isValueNode() ? v.asText() : QmpFraming.toJson(v);

@@ -1,11 +1,11 @@
 package io.qsup.control;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.qsup.config.DaemonSettings;
 import io.qsup.qmp.QmpErrorException;
 import io.qsup.qmp.QmpException;
-import io.qsup.qmp.QmpFraming;
 import io.qsup.qmp.QmpTimeoutException;
 import io.qsup.qmp.schema.SchemaCache;
 import io.qsup.qmp.schema.SchemaKey;
@@ -59,7 +59,7 @@ public final class SchemaCommands {
                     throw new QmpException(e.getMessage(), e);
                 }
             });
-            ObjectNode out = QmpFraming.mapper().createObjectNode();
+            ObjectNode out = JsonNodeFactory.instance.objectNode();
             out.put("version", o.key().version()).put("package", o.key().pkg()).put("arch", o.key().arch());
             out.put("cached", !o.fetched());
             out.set("schema", o.schema().raw());

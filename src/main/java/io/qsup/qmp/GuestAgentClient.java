@@ -1,6 +1,7 @@
 package io.qsup.qmp;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -57,7 +58,7 @@ public final class GuestAgentClient implements AutoCloseable {
      * normally when no error came within {@code timeout}.
      */
     public void shutdown(Duration timeout) throws QmpException {
-        ObjectNode args = QmpFraming.mapper().createObjectNode().put("mode", "powerdown");
+        ObjectNode args = JsonNodeFactory.instance.objectNode().put("mode", "powerdown");
         call("guest-shutdown", args, timeout, false);
     }
 
@@ -66,7 +67,7 @@ public final class GuestAgentClient implements AutoCloseable {
      * guest's pid for {@link #execStatus}.
      */
     public long exec(String path, java.util.List<String> args, Duration timeout) throws QmpException {
-        ObjectNode a = QmpFraming.mapper().createObjectNode().put("path", path).put("capture-output", true);
+        ObjectNode a = JsonNodeFactory.instance.objectNode().put("path", path).put("capture-output", true);
         var arr = a.putArray("arg");
         args.forEach(arr::add);
         return execute("guest-exec", a, timeout).path("pid").asLong();
@@ -74,13 +75,13 @@ public final class GuestAgentClient implements AutoCloseable {
 
     /** {@code guest-exec-status} of a {@link #exec}'d pid: {@code exited}, {@code exitcode}, base64 {@code out-data}... */
     public JsonNode execStatus(long pid, Duration timeout) throws QmpException {
-        return execute("guest-exec-status", QmpFraming.mapper().createObjectNode().put("pid", pid), timeout);
+        return execute("guest-exec-status", JsonNodeFactory.instance.objectNode().put("pid", pid), timeout);
     }
 
     /** {@code guest-set-time}: sets the guest's clock to {@code time}. */
     public void setTime(java.time.Instant time, Duration timeout) throws QmpException {
         long ns = time.getEpochSecond() * 1_000_000_000L + time.getNano();
-        execute("guest-set-time", QmpFraming.mapper().createObjectNode().put("time", ns), timeout);
+        execute("guest-set-time", JsonNodeFactory.instance.objectNode().put("time", ns), timeout);
     }
 
     private JsonNode call(String command, ObjectNode args, Duration timeout, boolean expectReply)

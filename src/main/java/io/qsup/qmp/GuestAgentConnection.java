@@ -1,6 +1,7 @@
 package io.qsup.qmp;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -76,7 +77,7 @@ final class GuestAgentConnection implements AutoCloseable {
         if (!synced) {
             sync(command, deadline, timeout);
         }
-        ObjectNode req = QmpFraming.mapper().createObjectNode().put("execute", command);
+        ObjectNode req = JsonNodeFactory.instance.objectNode().put("execute", command);
         if (args != null && !args.isEmpty()) {
             req.set("arguments", args);
         }
@@ -118,7 +119,7 @@ final class GuestAgentConnection implements AutoCloseable {
     private void sync(String forCommand, long deadline, Duration timeout) throws QmpException {
         inbox.removeIf(o -> !(o instanceof Closed));
         long id = ThreadLocalRandom.current().nextLong(1, 1L << 31);
-        ObjectNode req = QmpFraming.mapper().createObjectNode().put("execute", "guest-sync-delimited");
+        ObjectNode req = JsonNodeFactory.instance.objectNode().put("execute", "guest-sync-delimited");
         req.putObject("arguments").put("id", id);
         send(req, true);
         boolean delimiterSeen = false;

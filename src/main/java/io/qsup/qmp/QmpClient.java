@@ -2,6 +2,7 @@ package io.qsup.qmp;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.FileDescriptor;
 import java.time.Duration;
@@ -149,7 +150,7 @@ public final class QmpClient implements AutoCloseable {
             QmpGreeting greeting = conn.readGreeting(options.connectTimeout());
             conn.start();
             QmpClient client = new QmpClient(conn, greeting, options);
-            ObjectNode args = QmpFraming.mapper().createObjectNode();
+            ObjectNode args = JsonNodeFactory.instance.objectNode();
             if (greeting.capabilities().contains("oob")) {
                 args.putArray("enable").add("oob");
             }
@@ -253,7 +254,7 @@ public final class QmpClient implements AutoCloseable {
     }
 
     private static ObjectNode message(String command, ObjectNode args) {
-        ObjectNode m = QmpFraming.mapper().createObjectNode();
+        ObjectNode m = JsonNodeFactory.instance.objectNode();
         m.put("execute", command);
         if (args != null && !args.isEmpty()) {
             m.set("arguments", args);
@@ -376,6 +377,6 @@ public final class QmpClient implements AutoCloseable {
     /** Lists the fd sets QEMU holds ({@code query-fdsets}). */
     public ArrayNode queryFdsets() throws QmpException {
         JsonNode r = execute("query-fdsets");
-        return r instanceof ArrayNode a ? a : QmpFraming.mapper().createArrayNode();
+        return r instanceof ArrayNode a ? a : JsonNodeFactory.instance.arrayNode();
     }
 }

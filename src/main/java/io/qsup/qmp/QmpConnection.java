@@ -1,6 +1,7 @@
 package io.qsup.qmp;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.FileDescriptor;
 import java.io.IOException;
@@ -394,7 +395,7 @@ final class QmpConnection {
             Instant when = ts.has("seconds")
                     ? Instant.ofEpochSecond(ts.path("seconds").asLong(), ts.path("microseconds").asLong() * 1000)
                     : Instant.now();
-            JsonNode data = msg.has("data") ? msg.get("data") : QmpFraming.mapper().createObjectNode();
+            JsonNode data = msg.has("data") ? msg.get("data") : JsonNodeFactory.instance.objectNode();
             inbox.add(new EventItem(++eventsReceived, new QmpEvent(msg.get("event").asText(), data, when, msg)));
             return;
         }

@@ -3,11 +3,9 @@ package io.qsup.qmp;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
-import com.fasterxml.jackson.core.StreamReadFeature;
-import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.ObjectReader;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.EOFException;
 import java.io.IOException;
@@ -46,17 +44,10 @@ public final class QmpFraming {
     /** The deepest nesting of objects and arrays accepted, QEMU's limit. */
     public static final int MAX_NESTING = 1024;
 
-    private static final ObjectMapper MAPPER = new ObjectMapper(JsonFactory.builder()
-            .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build())
-            .build());
-    /** What a peer's message is parsed with: duplicate keys refused and single quotes allowed, as QEMU's parser. */
-    private static final ObjectReader READER = MAPPER.reader()
-            .with(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-            .with(JsonReadFeature.ALLOW_SINGLE_QUOTES);
     /** The byte the guest agent sends before its reply to {@code guest-sync-delimited}. */
     public static final byte AGENT_DELIMITER = (byte) 0xFF;
     /** What a delimited {@link #read} returns for {@link #AGENT_DELIMITER}; never handed out as a message. */
-    private static final ObjectNode DELIMITER = MAPPER.createObjectNode();
+    private static final ObjectNode DELIMITER = JsonNodeFactory.instance.objectNode();
     private static final Pattern DUPLICATE = Pattern.compile("Duplicate field '(.*)'", Pattern.DOTALL);
     private static final byte[] CRLF = {'\r', '\n'};
     private static final int INITIAL_BUFFER = 4096;
@@ -103,9 +94,19 @@ public final class QmpFraming {
         return message == DELIMITER;
     }
 
-    /** The shared Jackson mapper for QMP JSON; do not reconfigure it. */
+    /**
+     * The shared Jackson mapper, for what needs databind beyond trees (reading into records, node factories of the
+     * daemon); do not reconfigure it. Made on first use: QMP's own messages are read and written by
+     * {@link JsonTrees}, so that the CLI never builds one.
+     */
     public static ObjectMapper mapper() {
-        return MAPPER;
+        return Mapper.MAPPER;
+    }
+
+    private static final class Mapper {
+        static final ObjectMapper MAPPER = new ObjectMapper(JsonFactory.builder()
+                .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build())
+                .build());
     }
 
     /**
@@ -234,7 +235,7 @@ public final class QmpFraming {
 
     private ObjectNode parse() throws QmpProtocolException {
         try {
-            JsonNode node = READER.readTree(message, 0, length);
+            JsonNode node = JsonTrees.read(message, 0, length);
             if (!(node instanceof ObjectNode obj)) {
                 throw new QmpProtocolException("QMP input must be a JSON object");
             }
@@ -324,14 +325,10 @@ public final class QmpFraming {
 
     /** Encodes one message as compact JSON followed by CRLF, as QEMU writes them. */
     public static byte[] encode(JsonNode message) {
-        try {
-            byte[] json = MAPPER.writeValueAsBytes(message);
-            byte[] out = Arrays.copyOf(json, json.length + CRLF.length);
-            System.arraycopy(CRLF, 0, out, json.length, CRLF.length);
-            return out;
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("cannot encode a JSON tree", e);
-        }
+        byte[] json = JsonTrees.bytes(message);
+        byte[] out = Arrays.copyOf(json, json.length + CRLF.length);
+        System.arraycopy(CRLF, 0, out, json.length, CRLF.length);
+        return out;
     }
 
     /** Writes one message and flushes; callers serialize writers themselves. */
@@ -342,10 +339,6 @@ public final class QmpFraming {
 
     /** Compact JSON text of a message, for logs and output. */
     public static String toJson(JsonNode message) {
-        try {
-            return MAPPER.writeValueAsString(message);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("cannot encode a JSON tree", e);
-        }
+        return JsonTrees.text(message);
     }
 }

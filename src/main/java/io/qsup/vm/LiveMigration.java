@@ -2,12 +2,12 @@ package io.qsup.vm;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.qsup.qmp.QmpClient;
 import io.qsup.qmp.QmpErrorException;
 import io.qsup.qmp.QmpEvent;
 import io.qsup.qmp.QmpException;
-import io.qsup.qmp.QmpFraming;
 import io.qsup.qmp.QmpStatus;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -107,7 +107,7 @@ public final class LiveMigration {
             String uri = "tcp:" + hostPart(address) + ":" + freePort(address);
             try {
                 steps.call("migrate-incoming", () -> target.execute("migrate-incoming",
-                        QmpFraming.mapper().createObjectNode().put("uri", uri), qmpTimeout));
+                        JsonNodeFactory.instance.objectNode().put("uri", uri), qmpTimeout));
                 log.info("VM {}: migration target pid {} listens on {}", vm, pid, uri);
                 return new Incoming(uri, pid);
             } catch (VmException e) {
@@ -141,14 +141,14 @@ public final class LiveMigration {
                 throw new VmException("VM " + vm + " is not running; resume it before migrating it");
             }
             steps.call("capabilities", () -> source.execute("migrate-set-capabilities", capabilities(), q));
-            ObjectNode params = QmpFraming.mapper().createObjectNode()
+            ObjectNode params = JsonNodeFactory.instance.objectNode()
                     .put("max-bandwidth", settings.maxBandwidth())
                     .put("downtime-limit", settings.downtimeLimit().toMillis());
             steps.call("parameters", () -> source.execute("migrate-set-parameters", params, q));
             long started = System.nanoTime();
             try {
                 steps.call("migrate", () -> source.execute("migrate",
-                        QmpFraming.mapper().createObjectNode().put("uri", uri), q));
+                        JsonNodeFactory.instance.objectNode().put("uri", uri), q));
             } catch (VmException refused) {
                 return failed(vm, source, uri, refused.getMessage(), q);
             }
@@ -297,7 +297,7 @@ public final class LiveMigration {
     }
 
     private static ObjectNode capabilities() {
-        ObjectNode args = QmpFraming.mapper().createObjectNode();
+        ObjectNode args = JsonNodeFactory.instance.objectNode();
         ArrayNode caps = args.putArray("capabilities");
         caps.addObject().put("capability", "events").put("state", true);
         return args;

@@ -1,6 +1,7 @@
 package io.qsup.qmp.schema;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.qsup.qmp.QmpFraming;
 import java.math.BigInteger;
@@ -45,7 +46,7 @@ public final class ArgumentChecker {
         }
         JsonNode args = message.get("arguments");
         if (args == null) {
-            args = QmpFraming.mapper().createObjectNode();
+            args = JsonNodeFactory.instance.objectNode();
         } else if (!args.isObject()) {
             problems.add(new Problem(name, "", "\"arguments\" must be an object, got " + shown(args)));
             return problems;

@@ -1,6 +1,7 @@
 package io.qsup.qmp.schema;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.qsup.qmp.QmpException;
 import io.qsup.qmp.QmpFraming;
@@ -81,7 +82,7 @@ public final class SchemaCache {
         if (dir == null) {
             return;
         }
-        ObjectNode doc = QmpFraming.mapper().createObjectNode();
+        ObjectNode doc = JsonNodeFactory.instance.objectNode();
         doc.put("version", key.version()).put("package", key.pkg()).put("arch", key.arch());
         doc.set("schema", schema.raw());
         Path f = file(key);

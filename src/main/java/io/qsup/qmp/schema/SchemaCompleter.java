@@ -1,8 +1,8 @@
 package io.qsup.qmp.schema;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.qsup.qmp.QmpFraming;
 import io.qsup.qmp.QmpShellSyntax;
 import java.util.ArrayList;
 import java.util.List;
@@ -102,9 +102,9 @@ public final class SchemaCompleter {
         }
         try {
             ObjectNode m = new ArgumentTyper(schema).type(QmpShellSyntax.parseWordsKeepingBare(good));
-            return m.get("arguments") instanceof ObjectNode o ? o : QmpFraming.mapper().createObjectNode();
+            return m.get("arguments") instanceof ObjectNode o ? o : JsonNodeFactory.instance.objectNode();
         } catch (QmpShellSyntax.ParseException e) {
-            return QmpFraming.mapper().createObjectNode();
+            return JsonNodeFactory.instance.objectNode();
         }
     }
 

@@ -35,7 +35,7 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  * {@link ConfigException}, never anything else; the builder never fails on an accepted definition; and no value
  * can split an argument, add an option-string key or a JSON property, or smuggle in a newline.
  */
-class ConfigFuzzProperties {
+class ConfigFuzzPropertiesTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final YAMLMapper YAML = new YAMLMapper();
     private static final DaemonSettings SETTINGS = new DaemonSettings(Path.of("/etc/qsup/vms"),

@@ -1,0 +1,103 @@
+package io.qsup.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.qsup.supervisor.SupervisorFixture;
+import io.qsup.vm.VmState;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * The CLI's everyday verbs, each in a JVM of its own, load neither logback nor databind's {@code ObjectMapper}: their
+ * start-up stays free of logback.xml's parsing and of the first mapper's date and locale set-up (about 60 ms), while
+ * their output is what it was. {@code qsup argv}, which builds a mapper, and a {@code qsup list} asked for debug
+ * logging show that the check sees both.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class CliClassesTest {
+    private static final List<String> HEAVY = List.of("com.fasterxml.jackson.databind.ObjectMapper ",
+            "ch.qos.logback.");
+
+    private SupervisorFixture fixture;
+    private InProcessDaemon daemon;
+    private Path vmFile;
+
+    @BeforeAll
+    void startDaemon() throws Exception {
+        fixture = new SupervisorFixture(2);
+        fixture.writeVm("alpha", "stop-timeout: 20s");
+        vmFile = fixture.writeVm("beta", "autostart: false");
+        daemon = InProcessDaemon.start(fixture);
+        daemon.supervisor().controller("alpha").orElseThrow().await(s -> s == VmState.RUNNING, Duration.ofSeconds(60));
+    }
+
+    @AfterAll
+    void stopDaemon() throws Exception {
+        if (daemon != null) {
+            daemon.close();
+        }
+    }
+
+    @Test
+    void listAndStatusLoadNoLogbackAndNoObjectMapper() throws Exception {
+        String socket = daemon.socket().toString();
+        for (List<String> verb : List.of(List.of("list"), List.of("list", "--json"), List.of("list", "--names"),
+                List.of("status", "alpha"), List.of("status", "alpha", "--json"), List.of("status", "beta"),
+                List.of("--version"))) {
+            List<String> args = new ArrayList<>(List.of("--socket", socket));
+            args.addAll(verb);
+            Run r = run(args);
+            assertThat(r.code).as(verb + ": " + r.out).isZero();
+            assertThat(r.out).as(verb.toString()).containsAnyOf("alpha", "beta", "qsup");
+            if (verb.contains("alpha")) {
+                assertThat(r.out).as(verb.toString()).contains("running");
+            }
+            assertThat(r.heavy).as(verb + " loaded").isEmpty();
+        }
+    }
+
+    @Test
+    void theCheckSeesAMapperAndLogbackWhereTheyAreLoaded() throws Exception {
+        Run argv = run(List.of("argv", vmFile.toString()));
+        assertThat(argv.code).as(argv.out).isZero();
+        assertThat(argv.out).contains("qemu-system-x86_64");
+        assertThat(argv.heavy).anyMatch(l -> l.contains("databind.ObjectMapper"));
+        Run debug = run(List.of("-Dqsup.logLevel=DEBUG"), List.of("--socket", daemon.socket().toString(), "list"));
+        assertThat(debug.code).as(debug.out).isZero();
+        assertThat(debug.heavy).anyMatch(l -> l.contains("ch.qos.logback."));
+    }
+
+    private record Run(int code, String out, List<String> heavy) {}
+
+    private Run run(List<String> args) throws Exception {
+        return run(List.of(), args);
+    }
+
+    private Run run(List<String> jvmOptions, List<String> args) throws Exception {
+        Path log = Files.createTempFile(fixture.base, "classes", ".log");
+        Path out = Files.createTempFile(fixture.base, "out", ".txt");
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-Xlog:class+load=info:file=" + log,
+                "-cp", System.getProperty("java.class.path")));
+        cmd.addAll(jvmOptions);
+        cmd.add(QsupMain.class.getName());
+        cmd.addAll(args);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile()).start();
+        try {
+            assertThat(p.waitFor(120, TimeUnit.SECONDS)).as("qsup " + args + " exits").isTrue();
+        } finally {
+            p.destroyForcibly();
+        }
+        List<String> heavy = Files.readAllLines(log).stream()
+                .filter(l -> HEAVY.stream().anyMatch(h -> l.contains(" " + h))).limit(5).toList();
+        return new Run(p.exitValue(), Files.readString(out), heavy);
+    }
+}
