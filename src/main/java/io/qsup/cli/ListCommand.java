@@ -1,6 +1,7 @@
 package io.qsup.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import java.util.function.Function;
 import picocli.CommandLine.Command;
@@ -22,16 +23,21 @@ final class ListCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        return run(spec.commandLine().getOut());
+    }
+
+    /** The verb's work, printing to {@code out}; also run without picocli by {@link FastVerbs}. */
+    int run(PrintWriter out) {
         try (DaemonClient client = daemon.connect()) {
             JsonNode vms = client.call("query-vms");
             if (namesOnly) {
                 for (JsonNode vm : vms) {
-                    spec.commandLine().getOut().println(vm.path("name").asText());
+                    out.println(vm.path("name").asText());
                 }
                 return ExitCodes.OK;
             }
             if (output.json) {
-                spec.commandLine().getOut().println(Json.pretty(vms));
+                out.println(Json.pretty(vms));
                 return ExitCodes.OK;
             }
             Function<String, String> colour = Table.stateColours(Table.colourWanted());
@@ -50,8 +56,8 @@ final class ListCommand implements Callable<Integer> {
                             VmText.uptime(vm), VmText.ip(vm), restarts, VmText.cause(vm));
                 }
             }
-            spec.commandLine().getOut().print(t.render());
-            spec.commandLine().getOut().flush();
+            out.print(t.render());
+            out.flush();
             return ExitCodes.OK;
         }
     }

@@ -1,7 +1,7 @@
 package io.qsup.cli;
 
 import java.nio.file.Path;
-import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -71,8 +71,8 @@ public final class QsupMain extends QsupCommand {
      * is connected early.
      */
     static Path earlySocket(String... args) {
-        Class<?> verb = verbOf(args);
-        if (verb == null || !CONNECTING.contains(verb.getAnnotation(Command.class).name())) {
+        String verb = verbOf(args);
+        if (verb == null || !CONNECTING.contains(verb)) {
             return null;
         }
         String socket = null;
@@ -107,14 +107,15 @@ public final class QsupMain extends QsupCommand {
 
     /** True when {@code args} name a verb that will open a socket (no warm-up for --version, help or usage). */
     static boolean warmsUp(String... args) {
-        Class<?> verb = verbOf(args);
-        return verb != null && !OFFLINE.contains(verb.getAnnotation(Command.class).name());
+        String verb = verbOf(args);
+        return verb != null && !OFFLINE.contains(verb);
     }
 
     /**
      * For verbs that do not connect first: initialises, on a second core while picocli builds the verb's model on
      * the first, the JDK's unix-domain sockets, whose class initialiser sets up a SecureRandom and with it the security
-     * providers (about 30 ms), and the JSON mapper. Nothing is connected or sent.
+     * providers (about 30 ms), and the JSON parser and generator QMP's messages go through. Nothing is connected or
+     * sent.
      */
     static Thread warmUp() {
         return Thread.ofPlatform().daemon().name("warm-up").start(() -> {
@@ -123,7 +124,11 @@ public final class QsupMain extends QsupCommand {
             } catch (java.io.IOException | UnsupportedOperationException e) {
                 // the verb that needs a socket will say what is wrong
             }
-            io.qsup.qmp.QmpFraming.mapper();
+            try {
+                io.qsup.qmp.JsonTrees.bytes(io.qsup.qmp.JsonTrees.read("{\"execute\": \"qmp_capabilities\"}"));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e); // a constant that parses
+            }
         });
     }
 
@@ -140,9 +145,13 @@ public final class QsupMain extends QsupCommand {
         }
     }
 
-    /** Runs the CLI and returns its exit code; used by tests to avoid System.exit. */
+    /**
+     * Runs the CLI and returns its exit code; used by tests to avoid System.exit. The plain forms of {@code list} and
+     * {@code status} run without picocli (see {@link FastVerbs}).
+     */
     public static int run(String... args) {
-        return commandLineFor(args).execute(args);
+        Integer plain = FastVerbs.run(args);
+        return plain != null ? plain : commandLineFor(args).execute(args);
     }
 
     /** The whole command tree, every verb in it. */
@@ -157,37 +166,60 @@ public final class QsupMain extends QsupCommand {
      * of them was the largest part of a {@code qsup list}.
      */
     public static CommandLine commandLineFor(String... args) {
-        Class<?> verb = verbOf(args);
+        String verb = verbOf(args);
         boolean versionOnly = args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"));
         if (verb == null && !versionOnly) {
             return commandLine();
         }
         CommandLine cl = new CommandLine(new QsupCommand());
         if (verb != null) {
-            cl.addSubcommand(verb);
+            cl.addSubcommand(VERBS.get(verb));
         }
         return configure(cl);
     }
 
     /**
-     * The verb class that {@code args} name, skipping the global options before it; null for anything else (help, a
-     * version or usage request, an {@code @file}, an unknown word). The verbs come from this class's annotation, so
-     * that they are listed once.
+     * Every verb by its name, as this class's annotation lists them (VerbTableTest holds the two together): finding
+     * the verb of a run by the annotations cost about 30 ms of reflection on the main thread, before the early
+     * connection could start.
      */
-    static Class<?> verbOf(String... args) {
+    static final Map<String, Class<?>> VERBS = Map.ofEntries(
+            Map.entry("list", ListCommand.class),
+            Map.entry("top", TopCommand.class),
+            Map.entry("status", StatusCommand.class),
+            Map.entry("exec", ExecCommand.class),
+            Map.entry("start", LifecycleCommand.Start.class),
+            Map.entry("stop", LifecycleCommand.Stop.class),
+            Map.entry("restart", LifecycleCommand.Restart.class),
+            Map.entry("kill", LifecycleCommand.Kill.class),
+            Map.entry("pause", LifecycleCommand.Pause.class),
+            Map.entry("resume", LifecycleCommand.Resume.class),
+            Map.entry("reset", LifecycleCommand.Reset.class),
+            Map.entry("reset-failed", LifecycleCommand.ResetFailed.class),
+            Map.entry("reload", ReloadCommand.class),
+            Map.entry("apply", ApplyCommand.class),
+            Map.entry("delete", DeleteCommand.class),
+            Map.entry("hosts", HostsCommand.class),
+            Map.entry("migrate", MigrateCommand.class),
+            Map.entry("drain", DrainCommand.class),
+            Map.entry("events", EventsCommand.class),
+            Map.entry("console", ConsoleCommand.class),
+            Map.entry("logs", LogsCommand.class),
+            Map.entry("qmp", QmpCommand.class),
+            Map.entry("validate", ValidateCommand.class),
+            Map.entry("argv", ArgvCommand.class));
+
+    /**
+     * The verb that {@code args} name, skipping the global options before it; null for anything else (help, a
+     * version or usage request, an {@code @file}, an unknown word).
+     */
+    static String verbOf(String... args) {
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--socket")) {
                 i++;
             } else if (!a.equals("--json") && !a.startsWith("--socket=")) {
-                for (Class<?> v : QsupMain.class.getAnnotation(Command.class).subcommands()) {
-                    Command c = v.getAnnotation(Command.class);
-                    if (v != CommandLine.HelpCommand.class
-                            && (c.name().equals(a) || List.of(c.aliases()).contains(a))) {
-                        return v;
-                    }
-                }
-                return null;
+                return VERBS.containsKey(a) ? a : null;
             }
         }
         return null;
@@ -217,7 +249,7 @@ public final class QsupMain extends QsupCommand {
      * work offline ignore {@code --socket}, so an alias such as {@code qsup --socket PATH} serves every verb;
      * {@code --json} on a verb that prints only text is a usage error rather than silently ignored.
      */
-    private static void applyGlobalOptions(ParseResult parsed) {
+    static void applyGlobalOptions(ParseResult parsed) {
         QsupCommand top = parsed.commandSpec().commandLine().getCommand();
         ParseResult verb = parsed;
         while (verb.hasSubcommand()) {

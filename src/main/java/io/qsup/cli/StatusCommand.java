@@ -28,9 +28,13 @@ final class StatusCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        return run(spec.commandLine().getOut());
+    }
+
+    /** The verb's work, printing to {@code out}; also run without picocli by {@link FastVerbs}. */
+    int run(PrintWriter out) {
         try (DaemonClient client = daemon.connect()) {
             JsonNode vm = client.call("query-vm", Json.object().put("name", name));
-            PrintWriter out = spec.commandLine().getOut();
             if (output.json) {
                 out.println(Json.pretty(vm));
                 return ExitCodes.OK;

@@ -64,6 +64,25 @@ class CliClassesTest {
         }
     }
 
+    /** The plain forms run without picocli in a process of their own (FastVerbs): same output, errors and codes. */
+    @Test
+    void aProcessPrintsWhatThePicocliPathPrints() throws Exception {
+        String socket = daemon.socket().toString();
+        for (List<String> verb : List.of(List.of("list", "--names"), List.of("status", "beta"),
+                List.of("--json", "status", "beta"), List.of("status", "nosuch"), List.of("status", "nosuch", "--json"),
+                List.of("list", "--socket", socket + ".absent"))) {
+            List<String> args = new ArrayList<>(List.of("--socket", socket));
+            args.addAll(verb);
+            if (verb.contains("--socket")) {
+                args = verb; // the verb's own --socket: an absent daemon
+            }
+            Run process = run(args);
+            CliRun picocli = CliRun.qsupRaw(args.toArray(String[]::new));
+            assertThat(process.code).as(verb.toString()).isEqualTo(picocli.code());
+            assertThat(process.out).as(verb.toString()).isEqualTo(picocli.out() + picocli.err());
+        }
+    }
+
     @Test
     void theCheckSeesAMapperAndLogbackWhereTheyAreLoaded() throws Exception {
         Run argv = run(List.of("argv", vmFile.toString()));
