@@ -30,6 +30,13 @@ import org.junit.jupiter.api.Timeout;
  */
 class ClusterMigrationTest {
     private static final Duration TTL = Duration.ofSeconds(4);
+    /**
+     * The reasons a move fails with when the target's qsupd is killed and started again: its successor adopted the
+     * target QEMU and gave it up; or, when the successor took longer than the TTL to register (a loaded machine), the
+     * source saw the host's key lapse first, which is a host that left the cluster.
+     */
+    private static final String[] TARGET_RESTARTED = {"qsupd of host h3 restarted during the migration",
+            "host h3 left the cluster"};
     private static final Duration UP = Duration.ofSeconds(90);
     private static final ObjectMapper JSON = new ObjectMapper();
     private ClusterFixture fx;
@@ -258,9 +265,10 @@ class ClusterMigrationTest {
         h3().killQsupd();
         h3().start();
         ClusterFixture.Cli restarted = again.get(3, TimeUnit.MINUTES);
+        System.out.println("target qsupd killed during the transfer: " + restarted);
         assertThat(restarted.code()).as(restarted.toString()).isEqualTo(1);
         assertThat(restarted.err()).contains("migration of m1 from h1 to h3 failed: ")
-                .contains("qsupd of host h3 restarted during the migration");
+                .containsAnyOf(TARGET_RESTARTED);
         fx.awaitQemusOn("only h1's QEMU of m1 left", UP, "m1", "h1");
         assertThat(fx.qemuPid("m1")).as("the same QEMU of m1").contains(pid);
         fx.await("m1 running again on h1", UP, () -> fx.etcdJson("status/m1")
@@ -289,7 +297,8 @@ class ClusterMigrationTest {
             assertThat(fx.claimedBy("m1")).contains("h3");
         } else {
             assertThat(killedEarly.code()).as(killedEarly.toString()).isEqualTo(1);
-            assertThat(killedEarly.err()).contains("qsupd of host h3 restarted during the migration");
+            assertThat(killedEarly.err()).contains("migration of m1 from h1 to h3 failed: ")
+                    .containsAnyOf(TARGET_RESTARTED);
             fx.awaitQemusOn("only h1's QEMU of m1 left", UP, "m1", "h1");
             assertThat(fx.qemuPid("m1")).as("the same QEMU of m1").contains(pid);
             assertThat(fx.claimedBy("m1")).contains("h1");
