@@ -98,10 +98,16 @@ abstract class LifecycleCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     all ? "give VM names or --all, not both" : "name at least one VM, or use --all");
         }
+        return run(spec.name(), spec.commandLine().getOut(), spec.commandLine().getErr());
+    }
+
+    /**
+     * Runs {@code verb} (this command's name) on the names or {@code --all} already checked, printing to {@code out}
+     * and {@code err}; also {@link FastVerbs}' way in, which has no picocli spec.
+     */
+    int run(String verb, PrintWriter out, PrintWriter err) throws InterruptedException {
         ObjectNode verbArgs = Json.object().put("wait", !noWait);
         addArguments(verbArgs); // checks the verb's options before anything is sent
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
         List<String> targets = new ArrayList<>(new LinkedHashSet<>(names));
         // One connection first, so an unreachable daemon is said once, not once per VM; it also tells each VM's
         // stop-timeout, which the progress line counts down from. The first VM's command goes on it too (a
@@ -128,13 +134,13 @@ abstract class LifecycleCommand implements Callable<Integer> {
         List<CompletableFuture<Outcome>> outcomes = new ArrayList<>();
         for (String name : targets) {
             DaemonClient own = progress.isEmpty() ? first : null;
-            VmProgress p = new VmProgress(name, spec.name(), progressBound(known.get(name)), System.nanoTime());
+            VmProgress p = new VmProgress(name, verb, progressBound(known.get(name)), System.nanoTime());
             progress.add(p);
             CompletableFuture<Outcome> f = new CompletableFuture<>();
             outcomes.add(f);
-            Thread.ofPlatform().daemon().name(spec.name() + " " + name).start(() -> {
+            Thread.ofPlatform().daemon().name(verb + " " + name).start(() -> {
                 Outcome o = act(name, verbArgs.deepCopy().put("name", name), live == null ? null : p, slots, own);
-                p.finish(o.result() != null ? describe(spec.name(), name, o.result())
+                p.finish(o.result() != null ? describe(verb, name, o.result())
                         : name + ": " + o.error().getMessage().lines().findFirst().orElse("failed"));
                 f.complete(o);
             });
@@ -170,7 +176,7 @@ abstract class LifecycleCommand implements Callable<Integer> {
             }
             results.add(o.result());
             if (!output.json) {
-                out.println(describe(spec.name(), o.name(), o.result()));
+                out.println(describe(verb, o.name(), o.result()));
                 out.flush();
             }
             for (JsonNode w : o.result().path("warnings")) {

@@ -16,9 +16,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
 /**
- * The CLI's everyday verbs, each in a JVM of its own, load neither logback nor databind's {@code ObjectMapper}: their
- * start-up stays free of logback.xml's parsing and of the first mapper's date and locale set-up (about 60 ms), while
- * their output is what it was. {@code qsup argv}, which builds a mapper, and a {@code qsup list} asked for debug
+ * The CLI's everyday verbs (list, status, the lifecycle verbs), each in a JVM of its own, load neither logback nor
+ * databind's {@code ObjectMapper}: their start-up stays free of logback.xml's parsing and of the first mapper's date
+ * and locale set-up (about 60 ms), while their output is what it was. {@code qsup argv}, which builds a mapper, and a {@code qsup list} asked for debug
  * logging show that the check sees both.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -47,11 +47,11 @@ class CliClassesTest {
     }
 
     @Test
-    void listAndStatusLoadNoLogbackAndNoObjectMapper() throws Exception {
+    void everydayVerbsLoadNoLogbackAndNoObjectMapper() throws Exception {
         String socket = daemon.socket().toString();
         for (List<String> verb : List.of(List.of("list"), List.of("list", "--json"), List.of("list", "--names"),
                 List.of("status", "alpha"), List.of("status", "alpha", "--json"), List.of("status", "beta"),
-                List.of("--version"))) {
+                List.of("--version"), List.of("stop", "beta"), List.of("reset-failed", "--json", "beta"))) {
             List<String> args = new ArrayList<>(List.of("--socket", socket));
             args.addAll(verb);
             Run r = run(args);
@@ -70,7 +70,10 @@ class CliClassesTest {
         String socket = daemon.socket().toString();
         for (List<String> verb : List.of(List.of("list", "--names"), List.of("status", "beta"),
                 List.of("--json", "status", "beta"), List.of("status", "nosuch"), List.of("status", "nosuch", "--json"),
-                List.of("list", "--socket", socket + ".absent"))) {
+                List.of("list", "--socket", socket + ".absent"), List.of("stop", "beta"),
+                List.of("--json", "kill", "beta", "nosuch"), List.of("kill", "beta", "nosuch"),
+                List.of("reset-failed", "--no-wait", "beta"), List.of("pause", "beta"),
+                List.of("start", "beta", "--socket", socket + ".absent"))) {
             List<String> args = new ArrayList<>(List.of("--socket", socket));
             args.addAll(verb);
             if (verb.contains("--socket")) {
