@@ -55,7 +55,8 @@ final class DaemonClient implements AutoCloseable {
         Thread t = Thread.ofPlatform().daemon().name("connect-early").unstarted(() -> {
             try {
                 f.complete(QmpClient.connect(new QmpEndpoint.Unix(socket), options(Duration.ofSeconds(30))));
-            } catch (QmpException | RuntimeException e) {
+            } catch (Throwable e) {
+                // an Error too (a class missing from a broken install): the verb's connect waits on this future
                 f.completeExceptionally(e);
             }
         });

@@ -97,6 +97,25 @@ class CliClassesTest {
         assertThat(debug.heavy).anyMatch(l -> l.contains("ch.qos.logback."));
     }
 
+    /**
+     * A broken install (slf4j-api missing from the class path) makes the early connection's thread fail with an
+     * Error: the verb must say so and exit, not wait for that connection for ever.
+     */
+    @Test
+    void aClassMissingFromTheInstallEndsTheRunWithTheErrorInsteadOfAHang() throws Exception {
+        String without = java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
+                .filter(e -> !Path.of(e).getFileName().toString().startsWith("slf4j-api"))
+                .collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
+        assertThat(without).as("the class path had slf4j-api").isNotEqualTo(System.getProperty("java.class.path"));
+        for (List<String> verb : List.of(List.of("list"), List.of("kill", "beta"))) {
+            List<String> args = new ArrayList<>(List.of("--socket", daemon.socket().toString()));
+            args.addAll(verb);
+            Run r = run(List.of(), args, without);
+            assertThat(r.code).as(verb + ": " + r.out).isNotZero();
+            assertThat(r.out).as(verb.toString()).contains("NoClassDefFoundError").contains("org/slf4j");
+        }
+    }
+
     private record Run(int code, String out, List<String> heavy) {}
 
     private Run run(List<String> args) throws Exception {
@@ -104,11 +123,15 @@ class CliClassesTest {
     }
 
     private Run run(List<String> jvmOptions, List<String> args) throws Exception {
+        return run(jvmOptions, args, System.getProperty("java.class.path"));
+    }
+
+    private Run run(List<String> jvmOptions, List<String> args, String classPath) throws Exception {
         Path log = Files.createTempFile(fixture.base, "classes", ".log");
         Path out = Files.createTempFile(fixture.base, "out", ".txt");
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-Xlog:class+load=info:file=" + log,
-                "-cp", System.getProperty("java.class.path")));
+                "-cp", classPath));
         cmd.addAll(jvmOptions);
         cmd.add(QsupMain.class.getName());
         cmd.addAll(args);
