@@ -82,15 +82,17 @@ public final class AotTraining {
             }
             silence();
             String s = socket.toString();
+            // the plain forms run on FastVerbs' path, and --help and stop --force on picocli's
             for (List<String> verb : List.of(List.of("--version"), List.of("--help"), List.of("list"),
                     List.of("list", "--json"), List.of("status", "training"), List.of("status", "--json", "training"),
                     List.of("start", "training"), List.of("start", "training", "absent"), List.of("start", "--all"),
-                    List.of("kill", "training"), List.of("stop", "training"), List.of("list"),
+                    List.of("kill", "training"), List.of("stop", "training"), List.of("stop", "--force", "training"),
+                    List.of("list"),
                     List.of("status", "training"), List.of("status", "absent"))) {
                 String[] argv = Stream.concat(Stream.of("--socket", s), verb.stream()).toArray(String[]::new);
-                QsupMain.run(argv);
+                QsupMain.runProcess(argv);
             }
-            QsupMain.run("--socket", socket.resolveSibling("absent.sock").toString(), "list");
+            QsupMain.runProcess("--socket", socket.resolveSibling("absent.sock").toString(), "list");
         } finally {
             daemon.destroy();
             daemon.waitFor(20, TimeUnit.SECONDS);

@@ -45,10 +45,35 @@ import picocli.CommandLine.ParseResult;
 public final class QsupMain extends QsupCommand {
 
     public static void main(String[] args) {
-        quietLogging();
+        prepare();
+        Integer plain = FastVerbs.run(args);
+        if (plain != null) {
+            // halt, not exit: Runtime.exit first logs through System.Logger, whose first use looks for a LoggerFinder
+            // on the class path and so opens the jar (17,000 entries, 15-25 ms of a qsup list). This path has
+            // flushed its output and registered no shutdown hook, and its threads are daemons with nothing to finish.
+            Runtime.getRuntime().halt(plain);
+        }
+        System.exit(runVerb(args));
+    }
+
+    /**
+     * A run as {@link #main} makes it, but returning the exit code: the AOT training runs its verbs through here, so
+     * that the cache holds what a real run does.
+     */
+    static int runProcess(String... args) {
+        prepare();
+        Integer plain = FastVerbs.run(args);
+        return plain != null ? plain : runVerb(args);
+    }
+
+    /**
+     * A verb through picocli. The connection (or a warm-up of the sockets and JSON) starts on a second thread while
+     * picocli builds the verb's model on this one.
+     */
+    private static int runVerb(String... args) {
         Path early = earlySocket(args);
         Thread ahead = early != null ? DaemonClient.connectEarly(early) : warmsUp(args) ? warmUp() : null;
-        int code = run(args);
+        int code = commandLineFor(args).execute(args);
         DaemonClient.discardEarly();
         try {
             if (ahead != null) {
@@ -57,7 +82,36 @@ public final class QsupMain extends QsupCommand {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        System.exit(code);
+        return code;
+    }
+
+    private static final String SELECTOR_PROVIDER = "java.nio.channels.spi.SelectorProvider";
+    private static final String EPOLL_PROVIDER = "sun.nio.ch.EPollSelectorProvider";
+
+    /** What every run sets up before its first class of the verb: quiet logging, the JDK's own selector provider. */
+    static void prepare() {
+        quietLogging();
+        nameSelectorProvider();
+    }
+
+    /**
+     * Names the JDK's own selector provider (epoll, on Linux) for the first socket, unless the user named one:
+     * without a name, the JDK looks for a provider on the class path first, through a ServiceLoader that opens the
+     * jar and reads its 17,000 entries (about 14 ms of a {@code qsup list}), to find none and take this same one. A
+     * JDK without that class is left to look as before.
+     */
+    static void nameSelectorProvider() {
+        if (System.getProperty(SELECTOR_PROVIDER) != null) {
+            return;
+        }
+        try {
+            Class<?> c = Class.forName(EPOLL_PROVIDER, false, null);
+            if (java.nio.channels.spi.SelectorProvider.class.isAssignableFrom(c)) {
+                System.setProperty(SELECTOR_PROVIDER, EPOLL_PROVIDER);
+            }
+        } catch (ClassNotFoundException | LinkageError e) {
+            // another platform or JDK: the JDK finds its provider its own way
+        }
     }
 
     /** The verbs whose first step is a connection to qsupd on their {@code --socket}. */
@@ -146,8 +200,8 @@ public final class QsupMain extends QsupCommand {
     }
 
     /**
-     * Runs the CLI and returns its exit code; used by tests to avoid System.exit. The plain forms of {@code list} and
-     * {@code status} run without picocli (see {@link FastVerbs}).
+     * Runs the CLI and returns its exit code; used by tests to avoid System.exit. The plain forms of {@code list},
+     * {@code status}, the lifecycle verbs and a lone {@code --version} run without picocli (see {@link FastVerbs}).
      */
     public static int run(String... args) {
         Integer plain = FastVerbs.run(args);
