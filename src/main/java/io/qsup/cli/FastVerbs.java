@@ -14,7 +14,7 @@ import java.util.function.Supplier;
 
 /**
  * {@code qsup list}, {@code qsup status NAME} and the lifecycle verbs ({@code start}, {@code stop}, {@code kill} ...)
- * in their plain forms, run without picocli: building the verb's model from its annotations and parsing with it cost
+ * in their plain forms, and a lone {@code --version}, run without picocli: building the verb's model from its annotations and parsing with it cost
  * those runs about 55 ms of the main thread's time, while their answer takes a few. The forms:
  * {@code [--socket PATH|--socket=PATH] [--json]} before or after the verb, then for {@code list} {@code [--names]},
  * for {@code status} one NAME, for a lifecycle verb NAMEs or {@code --all}, and {@code --no-wait}; each option at most
@@ -111,6 +111,12 @@ final class FastVerbs {
      * {@code qsup: MESSAGE} with its code, anything else with its stack trace and the code {@link ExitCodes} gives.
      */
     static Integer run(String... args) {
+        if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
+            PrintWriter out = writer(System.out, "sun.stdout.encoding");
+            out.println(QsupCommand.VersionProvider.line()); // picocli prints the provider's line so
+            out.flush();
+            return ExitCodes.OK;
+        }
         Parsed p = parse(args);
         if (p == null) {
             return null;

@@ -54,7 +54,12 @@ class QsupCommand implements Runnable {
     static final class VersionProvider implements CommandLine.IVersionProvider {
         @Override
         public String[] getVersion() {
-            return new String[] {"qsup " + Version.get()};
+            return new String[] {line()};
+        }
+
+        /** The one line of {@code qsup --version}. */
+        static String line() {
+            return "qsup " + Version.get();
         }
     }
 }

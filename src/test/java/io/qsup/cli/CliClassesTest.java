@@ -84,6 +84,13 @@ class CliClassesTest {
             assertThat(process.code).as(verb.toString()).isEqualTo(picocli.code());
             assertThat(process.out).as(verb.toString()).isEqualTo(picocli.out() + picocli.err());
         }
+        for (String version : List.of("--version", "-V")) {
+            Run process = run(List.of(version));
+            CliRun picocli = CliRun.qsupRaw(version);
+            assertThat(picocli.out()).startsWith("qsup ");
+            assertThat(process.code).as(version).isEqualTo(picocli.code()).isZero();
+            assertThat(process.out).as(version).isEqualTo(picocli.out() + picocli.err());
+        }
     }
 
     @Test
