@@ -106,6 +106,8 @@ public final class AotTraining {
         new io.qsup.supervisor.StateStore(config.resolveSibling("state")).save("training",
                 io.qsup.supervisor.VmRecord.fresh().withIntent(io.qsup.supervisor.Intent.STOPPED));
         silence(); // the training VM's failed starts are logged as errors; they are meant
+        // the unit's own form runs without picocli; --shutdown-all, --reload and the rest parse with it
+        io.qsup.daemon.QsupdMain.run("--version");
         Thread daemon = Thread.ofPlatform().name("qsupd").daemon().start(
                 () -> io.qsup.daemon.QsupdMain.run("--config", config.toString()));
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);

@@ -59,7 +59,7 @@ public final class QsupdMain implements Callable<Integer> {
             description = "Program run on every VM state change, with QSUP_VM, QSUP_OLD_STATE, QSUP_NEW_STATE, QSUP_CAUSE.")
     Path hook;
 
-    @Option(names = "--hook-timeout", paramLabel = "SECONDS", defaultValue = "30",
+    @Option(names = "--hook-timeout", paramLabel = "SECONDS", defaultValue = DEFAULT_HOOK_TIMEOUT,
             description = "How long one hook run may take before it is killed (default: ${DEFAULT-VALUE}).")
     int hookTimeoutSeconds;
 
@@ -69,7 +69,51 @@ public final class QsupdMain implements Callable<Integer> {
 
     /** Runs qsupd and returns its exit code (tests call this for the options; the daemon itself runs until a signal). */
     public static int run(String... args) {
-        return new CommandLine(new QsupdMain()).execute(args);
+        QsupdMain plain = plainForm(args);
+        if (plain == null) {
+            return new CommandLine(new QsupdMain()).execute(args);
+        }
+        try {
+            return plain.call();
+        } catch (RuntimeException e) {
+            e.printStackTrace(); // as picocli reports an exception of call(), with the same code
+            return 1;
+        }
+    }
+
+    private static final String DEFAULT_HOOK_TIMEOUT = "30";
+
+    /**
+     * The daemon as the unit starts it, {@code qsupd} or {@code qsupd --config FILE} ({@code -c FILE},
+     * {@code --config=FILE}), set up without picocli, whose model of this command, built from its annotations, cost
+     * about 70 ms of every start; null for any other command line, which picocli parses (and reports on).
+     * QsupdPlainFormTest checks that picocli parses every form taken here alike.
+     */
+    static QsupdMain plainForm(String... args) {
+        String file;
+        if (args.length == 0) {
+            file = null;
+        } else if (args.length == 2 && (args[0].equals("--config") || args[0].equals("-c"))) {
+            file = args[1];
+        } else if (args.length == 1 && args[0].startsWith("--config=")) {
+            file = args[0].substring("--config=".length());
+        } else {
+            return null;
+        }
+        QsupdMain m = new QsupdMain();
+        m.hookTimeoutSeconds = Integer.parseInt(DEFAULT_HOOK_TIMEOUT);
+        if (file == null) {
+            return m;
+        }
+        if (file.isEmpty() || file.startsWith("-") || file.startsWith("@")) {
+            return null;
+        }
+        try {
+            m.config = Path.of(file);
+        } catch (java.nio.file.InvalidPathException e) {
+            return null;
+        }
+        return m;
     }
 
     @Override
