@@ -170,7 +170,10 @@ final class QmpConnection {
 
     /** Starts the reader and the event dispatcher. */
     void start() {
-        dispatcher = Thread.ofVirtual().name("qmp-events " + label).start(this::dispatchLoop);
+        // a short-lived process's session runs on platform threads only: its first virtual thread would set up the
+        // JDK's scheduler and carrier threads for it alone
+        dispatcher = (exitReady ? Thread.ofPlatform().daemon(true) : Thread.ofVirtual())
+                .name("qmp-events " + label).start(this::dispatchLoop);
         Thread.Builder io = transport.needsPlatformThreads() || exitReady
                 ? Thread.ofPlatform().daemon(true)
                 : Thread.ofVirtual();
