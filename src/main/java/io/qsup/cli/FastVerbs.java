@@ -14,8 +14,9 @@ import java.util.function.Supplier;
 
 /**
  * {@code qsup list}, {@code qsup status NAME} and the lifecycle verbs ({@code start}, {@code stop}, {@code kill} ...)
- * in their plain forms, and a lone {@code --version}, run without picocli: building the verb's model from its annotations and parsing with it cost
- * those runs about 55 ms of the main thread's time, while their answer takes a few. The forms:
+ * in their plain forms, and a lone {@code --version}, run without picocli: building the verb's model from its
+ * annotations and parsing with it cost those runs about 55 ms of the main thread's time, while their answer takes a
+ * few. The forms:
  * {@code [--socket PATH|--socket=PATH] [--json]} before or after the verb, then for {@code list} {@code [--names]},
  * for {@code status} one NAME, for a lifecycle verb NAMEs or {@code --all}, and {@code --no-wait}; each option at most
  * once. Anything else (help, an unknown option or one of the verb's own, a name that looks like an option, an
@@ -111,17 +112,17 @@ final class FastVerbs {
      * {@code qsup: MESSAGE} with its code, anything else with its stack trace and the code {@link ExitCodes} gives.
      */
     static Integer run(String... args) {
-        if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
-            PrintWriter out = writer(System.out, "sun.stdout.encoding");
+        boolean version = QsupMain.versionOnly(args);
+        Parsed p = version ? null : parse(args);
+        if (!version && p == null) {
+            return null;
+        }
+        PrintWriter out = writer(System.out, "sun.stdout.encoding");
+        if (version) {
             out.println(QsupCommand.VersionProvider.line()); // picocli prints the provider's line so
             out.flush();
             return ExitCodes.OK;
         }
-        Parsed p = parse(args);
-        if (p == null) {
-            return null;
-        }
-        PrintWriter out = writer(System.out, "sun.stdout.encoding");
         PrintWriter err = writer(System.err, "sun.stderr.encoding");
         DaemonOptions daemon = new DaemonOptions();
         daemon.socket = p.socket();

@@ -221,8 +221,7 @@ public final class QsupMain extends QsupCommand {
      */
     public static CommandLine commandLineFor(String... args) {
         String verb = verbOf(args);
-        boolean versionOnly = args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"));
-        if (verb == null && !versionOnly) {
+        if (verb == null && !versionOnly(args)) {
             return commandLine();
         }
         CommandLine cl = new CommandLine(new QsupCommand());
@@ -230,6 +229,11 @@ public final class QsupMain extends QsupCommand {
             cl.addSubcommand(VERBS.get(verb));
         }
         return configure(cl);
+    }
+
+    /** True for a lone {@code --version} or {@code -V}, which needs the top command alone. */
+    static boolean versionOnly(String... args) {
+        return args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"));
     }
 
     /**

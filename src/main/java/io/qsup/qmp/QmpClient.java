@@ -36,9 +36,9 @@ public final class QmpClient implements AutoCloseable {
      * @param fdPassing whether the session may pass file descriptors; without, a unix socket is served by the JDK's
      *     own channel rather than junixsocket, which spares a client its native library
      * @param exitReady for a process about to exit, such as the CLI: the session reads, writes and dispatches events
-     *     on platform threads, and {@link #close} returns once its reader has left the socket. The JVM's exit waits up to 300 ms while any
-     *     thread is inside native code, and a virtual thread's blocking read leaves the JDK's poller thread in
-     *     {@code epoll_wait} for good: without this, every {@code qsup} run paid those 300 ms at exit
+     *     on platform threads, and {@link #close} returns once its reader has left the socket. The JVM's exit waits
+     *     up to 300 ms while any thread is inside native code, and a virtual thread's blocking read leaves the JDK's
+     *     poller thread in {@code epoll_wait} for good: without this, every {@code qsup} run paid those 300 ms at exit
      */
     public record Options(Duration connectTimeout, Duration defaultTimeout, String name, boolean fdPassing,
             boolean exitReady) {
