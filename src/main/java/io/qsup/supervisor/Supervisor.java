@@ -933,19 +933,25 @@ public final class Supervisor implements AutoCloseable {
 
     /**
      * Self-fencing, first pass, for every VM before any slower work: a launch not yet spawned is called off, and the
-     * QEMU whose pid qsupd knows gets SIGKILL at once. Returns whether a signal was sent.
+     * QEMU whose pid qsupd knows gets SIGKILL at once. Returns whether such a QEMU ran.
      */
     public boolean fenceFast(String name, String detail) {
         Managed m = vms.get(name);
         return m != null && killKnown(m, detail) > 0;
     }
 
-    /** {@link #fenceFast} of a VM: returns the pid that got SIGKILL, or 0 when none did. */
+    /** {@link #fenceFast} of a VM: returns the pid of the QEMU that ran at the fence and got SIGKILL, or 0. */
     private long killKnown(Managed m, String detail) {
-        m.ctl.kill(Cause.FENCED, detail); // sets the stop flag at once, so no spawn follows; the kill is queued
+        // read before the kill is queued: the VM's ops thread may carry it out, and clear the pid, before this
+        // thread signals; the QEMU then died of the fence all the same
         long pid = m.ctl.pid();
+        m.ctl.kill(Cause.FENCED, detail); // sets the stop flag at once, so no spawn follows; the kill is queued
+        if (pid <= 0) {
+            return 0;
+        }
         try {
-            return pid > 0 && inspector.signal(pid, ProcessInspector.Signal.KILL) ? pid : 0;
+            inspector.signal(pid, ProcessInspector.Signal.KILL); // false when the queued kill got there first
+            return pid;
         } catch (java.io.IOException e) {
             log.error("VM {}: fencing: SIGKILL of pid {} failed: {}", m.name, pid, e.getMessage());
             return 0;
@@ -956,7 +962,7 @@ public final class Supervisor implements AutoCloseable {
      * Self-fencing: {@link #fenceFast}, then SIGKILL for every QEMU of the VM found in {@code /proc} (straight by pid:
      * the VM's own queue may be busy with a launch or a stop ladder, and the lease does not wait), again for a second
      * after, in case a spawn was under way, until a launch asked after the fence begins (that one is not the fence's
-     * to kill); the record says stopped, so nothing restarts it. Returns how many processes got the signal.
+     * to kill); the record says stopped, so nothing restarts it. Returns how many QEMUs got the signal at once.
      */
     public int fence(String name, String detail) {
         Managed m = vms.get(name);

@@ -35,6 +35,8 @@ class FenceTest {
         Supervisor sup = fx.supervisor(SupervisorFixture.fastProbe());
         sup.loadInitial();
         sup.startup();
+        // startup() returns when the first start ended, which on a loaded machine may have failed: fence a running QEMU
+        RestartPolicyTest.await(sup, "f", s -> s.state() == VmState.RUNNING && s.pid() > 0, fx);
         long pid = sup.get("f").orElseThrow().pid();
         ProcessInspector proc = new ProcessInspector();
 
