@@ -1,13 +1,12 @@
 package io.qsup.supervisor;
 
-import com.fasterxml.jackson.annotation.JsonIgnore;
 import io.qsup.vm.ExitCause;
 import java.time.Instant;
 import java.util.List;
 
 /**
  * What qsupd persists per VM under {@code state-dir}: the operator's intent and the restart tally. Times are epoch
- * milliseconds so the file needs no extra Jackson module.
+ * milliseconds; {@link StateStore} reads and writes the file.
  *
  * @param intent              the operator's last request
  * @param failed              true while the VM is in {@code failed} (start limit hit)
@@ -51,13 +50,11 @@ public record VmRecord(Intent intent, boolean failed, int restarts, int consecut
     }
 
     /** The last exit cause as recorded, or null. */
-    @JsonIgnore
     public ExitCause lastExit() {
         return lastExitCause == null ? null : ExitCause.of(ExitCause.Kind.fromLabel(lastExitCause),
                 lastExitDetail == null ? "" : lastExitDetail);
     }
 
-    @JsonIgnore
     public Instant lastExitAt() {
         return lastExitAtMillis == null ? null : Instant.ofEpochMilli(lastExitAtMillis);
     }

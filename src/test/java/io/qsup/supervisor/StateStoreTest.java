@@ -8,10 +8,15 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
 import java.util.stream.Stream;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import java.util.List;
 import org.junit.jupiter.api.io.TempDir;
 
 class StateStoreTest {
@@ -50,7 +55,10 @@ class StateStoreTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"{\"intent\": \"STOPP", "null", "{}{", "{}", "[]", "\"STARTED\"", "{\"intent\": \"BOGUS\"}",
-        "{\"intent\": \"STARTED\", \"restarts\": null}", "{\"intent\": \"STARTED\", \"intent\": \"STOPPED\"}", ""})
+        "{\"intent\": \"STARTED\", \"restarts\": null}", "{\"intent\": \"STARTED\", \"intent\": \"STOPPED\"}", "",
+        "{\"intent\": \"STARTED\", \"failed\": \"yes\"}", "{\"intent\": \"STARTED\", \"restarts\": 1.5}",
+        "{\"intent\": \"STARTED\", \"recentStartsMillis\": [1, null]}", "{\"intent\": 3}",
+        "{\"intent\": \"STARTED\", \"lastExitCause\": {}}", "{\"intent\": \"STARTED\"} trailing"})
     void aFileThatIsNotOneValidRecordIsMovedAsideOnceAndTheVmIsAssumedStopped(String content, @TempDir Path stateDir)
             throws Exception {
         StateStore s = new StateStore(stateDir);
@@ -110,5 +118,95 @@ class StateStoreTest {
         }
         assertThat(s.load("web1").intent()).isEqualTo(Intent.STOPPED);
         assertThat(s.load("web1").stopPending()).isTrue();
+    }
+
+    @Test
+    void aRecordIsWrittenInTheLayoutEveryEarlierQsupdWrote(@TempDir Path stateDir) throws Exception {
+        StateStore s = new StateStore(stateDir);
+        s.save("web1", VmRecord.fresh().withIntent(Intent.STARTED)
+                .withRestart(List.of(Instant.ofEpochMilli(1000), Instant.ofEpochMilli(2000)))
+                .withExitCause(io.qsup.vm.ExitCause.of(io.qsup.vm.ExitCause.Kind.CRASHED, "pid 7 \"died\""),
+                        Instant.ofEpochMilli(1_700_000_000_000L)));
+        assertThat(Files.readString(stateDir.resolve("supervisor/web1.json"))).isEqualTo("""
+                {
+                  "intent" : "STARTED",
+                  "failed" : false,
+                  "restarts" : 1,
+                  "consecutive" : 1,
+                  "recentStartsMillis" : [ 1000, 2000 ],
+                  "hadGoodStart" : false,
+                  "lastExitCause" : "crashed",
+                  "lastExitDetail" : "pid 7 \\"died\\"",
+                  "lastExitAtMillis" : 1700000000000,
+                  "stopPending" : false,
+                  "restartInProgress" : false,
+                  "downByPolicyBoot" : null
+                }""");
+        s.save("db", VmRecord.fresh());
+        assertThat(Files.readString(stateDir.resolve("supervisor/db.json"))).isEqualTo("""
+                {
+                  "intent" : "NONE",
+                  "failed" : false,
+                  "restarts" : 0,
+                  "consecutive" : 0,
+                  "recentStartsMillis" : [ ],
+                  "hadGoodStart" : false,
+                  "lastExitCause" : null,
+                  "lastExitDetail" : null,
+                  "lastExitAtMillis" : null,
+                  "stopPending" : false,
+                  "restartInProgress" : false,
+                  "downByPolicyBoot" : null
+                }""");
+    }
+
+    @Test
+    void recordsOfEarlierAndNewerQsupdsRead(@TempDir Path stateDir) throws Exception {
+        StateStore s = new StateStore(stateDir);
+        Path dir = stateDir.resolve("supervisor");
+        Files.createDirectories(dir);
+        // an early qsupd wrote the cause as "word: detail" and knew fewer fields; a newer one may know more
+        Files.writeString(dir.resolve("old.json"), """
+                {"intent": "STOPPED", "restarts": 3, "consecutive": 2, "recentStartsMillis": [5, 6],
+                 "lastExitCause": "crashed: pid 9 died", "lastExitAtMillis": 42}""");
+        Files.writeString(dir.resolve("new.json"), """
+                {"intent": "STARTED", "stopPending": true, "somethingNew": {"a": [1, {"b": null}]}, "more": [[]],
+                 "downByPolicyBoot": "0f3c"}""");
+        StateStore.Loaded old = s.read("old");
+        assertThat(old.recovered()).isFalse();
+        assertThat(old.record()).isEqualTo(new VmRecord(Intent.STOPPED, false, 3, 2, List.of(5L, 6L), false, "crashed",
+                "pid 9 died", 42L, false, false, null));
+        StateStore.Loaded newer = s.read("new");
+        assertThat(newer.recovered()).isFalse();
+        assertThat(newer.record()).isEqualTo(VmRecord.fresh().withIntent(Intent.STARTED).withStopPending(true)
+                .withDownByPolicy("0f3c"));
+    }
+
+    @Test
+    void aRecordOfTheWrongShapeIsReportedByItsField(@TempDir Path stateDir) throws Exception {
+        StateStore s = new StateStore(stateDir);
+        Path dir = stateDir.resolve("supervisor");
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("a.json"), "{\"intent\": \"STARTED\",\n \"failed\": \"yes\"}");
+        assertThat(s.read("a").problem()).contains("'failed' is a string yes, not true or false (line 2)");
+        Files.writeString(dir.resolve("b.json"), "{\"intent\": \"BOGUS\"}");
+        assertThat(s.read("b").problem()).contains("'intent' is 'BOGUS', not one of [NONE, STARTED, STOPPED]");
+    }
+
+    @Property(tries = 300)
+    void everyRecordReadsBackAsItWasWritten(@ForAll("records") VmRecord r) throws Exception {
+        assertThat(StateStore.decode(StateStore.encode(r))).isEqualTo(r);
+    }
+
+    @Provide
+    Arbitrary<VmRecord> records() {
+        Arbitrary<String> text = Arbitraries.strings().ofMaxLength(40).injectNull(0.3);
+        Arbitrary<Long> millis = Arbitraries.longs();
+        return Combinators.combine(Arbitraries.of(Intent.class), Arbitraries.integers().between(0, Integer.MAX_VALUE),
+                millis.list().ofMaxSize(5), text, text.filter(t -> t == null || !t.contains(": ")), millis.injectNull(0.3),
+                Arbitraries.of(true, false).list().ofSize(5), text)
+                .as((intent, n, starts, detail, cause, at, flags, boot) -> new VmRecord(intent, flags.get(0), n, n / 2,
+                        starts, flags.get(1), cause, detail, at, flags.get(2), flags.get(3),
+                        boot));
     }
 }
