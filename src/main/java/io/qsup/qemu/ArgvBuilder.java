@@ -1,6 +1,7 @@
 package io.qsup.qemu;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -33,7 +34,8 @@ import java.util.Locale;
  * when a bridge network needs the setuid {@code qemu-bridge-helper}.
  */
 public final class ArgvBuilder {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** jackson-core's writer, not an {@code ObjectMapper}, whose first construction costs qsupd's start ~80 ms. */
+    private static final JsonFactory JSON = new JsonFactory();
     private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
     private ArgvBuilder() {}
@@ -308,10 +310,43 @@ public final class ArgvBuilder {
         }
 
         private static String json(ObjectNode node) {
-            try {
-                return JSON.writeValueAsString(node);
-            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            java.io.StringWriter out = new java.io.StringWriter();
+            try (JsonGenerator g = JSON.createGenerator(out)) {
+                write(g, node);
+            } catch (java.io.IOException e) {
                 throw new IllegalStateException("a tree of plain values always serializes", e);
+            }
+            return out.toString();
+        }
+
+        /** The values argv's JSON options hold: objects, lists, strings, integers and flags. */
+        private static void write(JsonGenerator g, com.fasterxml.jackson.databind.JsonNode n) throws java.io.IOException {
+            switch (n.getNodeType()) {
+                case OBJECT -> {
+                    g.writeStartObject();
+                    for (var e : n.properties()) {
+                        g.writeFieldName(e.getKey());
+                        write(g, e.getValue());
+                    }
+                    g.writeEndObject();
+                }
+                case ARRAY -> {
+                    g.writeStartArray();
+                    for (var e : n) {
+                        write(g, e);
+                    }
+                    g.writeEndArray();
+                }
+                case STRING -> g.writeString(n.textValue());
+                case NUMBER -> {
+                    if (!n.canConvertToExactIntegral()) {
+                        throw new IllegalStateException("argv JSON holds integers only, not " + n);
+                    }
+                    g.writeNumber(n.longValue());
+                }
+                case BOOLEAN -> g.writeBoolean(n.booleanValue());
+                case NULL -> g.writeNull();
+                default -> throw new IllegalStateException("no JSON for a " + n.getNodeType() + " node in argv");
             }
         }
     }

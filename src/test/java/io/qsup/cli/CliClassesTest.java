@@ -18,8 +18,8 @@ import org.junit.jupiter.api.TestInstance;
 /**
  * The CLI's everyday verbs (list, status, the lifecycle verbs), each in a JVM of its own, load neither logback nor
  * databind's {@code ObjectMapper}: their start-up stays free of logback.xml's parsing and of the first mapper's date
- * and locale set-up (about 60 ms), while their output is what it was. {@code qsup argv}, which builds a mapper, and a {@code qsup list} asked for debug
- * logging show that the check sees both.
+ * and locale set-up (about 60 ms), while their output is what it was. {@code qsup qmp}, whose command-line syntax builds a mapper, and a {@code qsup list}
+ * asked for debug logging show that the check sees both.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class CliClassesTest {
@@ -28,13 +28,12 @@ class CliClassesTest {
 
     private SupervisorFixture fixture;
     private InProcessDaemon daemon;
-    private Path vmFile;
 
     @BeforeAll
     void startDaemon() throws Exception {
         fixture = new SupervisorFixture(2);
         fixture.writeVm("alpha", "stop-timeout: 20s");
-        vmFile = fixture.writeVm("beta", "autostart: false");
+        fixture.writeVm("beta", "autostart: false");
         daemon = InProcessDaemon.start(fixture);
         daemon.supervisor().controller("alpha").orElseThrow().await(s -> s == VmState.RUNNING, Duration.ofSeconds(60));
     }
@@ -95,10 +94,11 @@ class CliClassesTest {
 
     @Test
     void theCheckSeesAMapperAndLogbackWhereTheyAreLoaded() throws Exception {
-        Run argv = run(List.of("argv", vmFile.toString()));
-        assertThat(argv.code).as(argv.out).isZero();
-        assertThat(argv.out).contains("qemu-system-x86_64");
-        assertThat(argv.heavy).anyMatch(l -> l.contains("databind.ObjectMapper"));
+        Path absent = fixture.base.resolve("absent-qmp.sock");
+        Run qmp = run(List.of("qmp", "--socket", absent.toString(), "query-status"));
+        assertThat(qmp.code).as(qmp.out).isNotZero();
+        assertThat(qmp.out).contains(absent.toString());
+        assertThat(qmp.heavy).anyMatch(l -> l.contains("databind.ObjectMapper"));
         Run debug = run(List.of("-Dqsup.logLevel=DEBUG"), List.of("--socket", daemon.socket().toString(), "list"));
         assertThat(debug.code).as(debug.out).isZero();
         assertThat(debug.heavy).anyMatch(l -> l.contains("ch.qos.logback."));
