@@ -112,7 +112,7 @@ public final class StateStore {
         try (JsonParser p = JSON.createParser(bytes)) {
             JsonToken first = p.nextToken();
             if (first != JsonToken.START_OBJECT) {
-                throw new IOException("it holds " + (first == null ? "nothing" : describe(first)) + ", not a record");
+                throw new IOException("it holds " + (first == null ? "nothing" : value(p, first)) + ", not a record");
             }
             Intent intent = null;
             boolean failed = false;
@@ -163,7 +163,7 @@ public final class StateStore {
                 return i;
             }
         }
-        throw new IOException("'intent' is " + (word == null ? describe(v) : "'" + word + "'")
+        throw new IOException("'intent' is " + (word == null ? value(p, v) : "'" + word + "'")
                 + ", not one of " + java.util.Arrays.toString(Intent.values()));
     }
 
@@ -213,9 +213,13 @@ public final class StateStore {
     }
 
     private static IOException wrong(JsonParser p, JsonToken v, String expected) throws IOException {
-        String what = v.isScalarValue() && v != JsonToken.VALUE_NULL ? describe(v) + " " + p.getText() : describe(v);
-        return new IOException("'" + p.currentName() + "' is " + what + ", not " + expected + " (line "
+        return new IOException("'" + p.currentName() + "' is " + value(p, v) + ", not " + expected + " (line "
                 + p.currentLocation().getLineNr() + ")");
+    }
+
+    /** What the parser is at, for a message: "a list", "null", "the number 1.5", "a string yes". */
+    private static String value(JsonParser p, JsonToken v) throws IOException {
+        return v.isScalarValue() && v != JsonToken.VALUE_NULL ? describe(v) + " " + p.getText() : describe(v);
     }
 
     private static String describe(JsonToken t) {
