@@ -55,12 +55,14 @@ public final class ControlServer implements AutoCloseable {
      * What one control socket allows.
      *
      * @param maxConnections sessions served at once ({@code control-max-connections}); more are refused with an error
-     * @param negotiationTimeout how long a new connection may take to send {@code qmp_capabilities}
+     * @param negotiationTimeout how long a new connection may take to send {@code qmp_capabilities}; long enough for a
+     *     client that connects first and then loads its code on a swapping host (a JVM CLI took more than 5 s there), short
+     *     enough that an abandoned connection gives its slot back within the minute (sshd allows 120 s to log in)
      * @param outboxMessages messages queued for one client before it counts as not reading
      * @param outboxBytes bytes queued for one client before it counts as not reading; above one maximal message
      */
     public record Limits(int maxConnections, Duration negotiationTimeout, int outboxMessages, long outboxBytes) {
-        public static final Duration DEFAULT_NEGOTIATION_TIMEOUT = Duration.ofSeconds(5);
+        public static final Duration DEFAULT_NEGOTIATION_TIMEOUT = Duration.ofSeconds(30);
         public static final int DEFAULT_OUTBOX_MESSAGES = 4096;
         public static final long DEFAULT_OUTBOX_BYTES = 32L * 1024 * 1024;
 

@@ -287,9 +287,21 @@ class ControlProtocolTest {
     }
 
     @Test
-    void theDefaultsAreAFewSecondsToNegotiateAnd128Connections() {
+    void aClientThatTakesSixSecondsToNegotiateIsServedWithTheDefaults() throws Exception {
+        // a CLI that connects at once and loads its code after, on a loaded host, or a client in a paused process
+        try (RawControlClient slow = new RawControlClient(server.socketPath())) {
+            assertThat(slow.read().has("QMP")).isTrue();
+            Thread.sleep(6_000);
+            assertThat(slow.command("{\"execute\":\"qmp_capabilities\"}")).as("the late negotiation")
+                    .isEqualTo(JsonNodeFactory.instance.objectNode().set("return", JsonNodeFactory.instance.objectNode()));
+            assertThat(slow.command("{\"execute\":\"query-events\"}").has("return")).isTrue();
+        }
+    }
+
+    @Test
+    void theDefaultsAreHalfAMinuteToNegotiateAnd128Connections() {
         ControlServer.Limits d = ControlServer.Limits.defaults();
-        assertThat(d.negotiationTimeout()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(d.negotiationTimeout()).isEqualTo(Duration.ofSeconds(30));
         assertThat(d.maxConnections()).isEqualTo(128);
     }
 
