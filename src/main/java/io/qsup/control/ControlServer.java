@@ -55,9 +55,9 @@ public final class ControlServer implements AutoCloseable {
      * What one control socket allows.
      *
      * @param maxConnections sessions served at once ({@code control-max-connections}); more are refused with an error
-     * @param negotiationTimeout how long a new connection may take to send {@code qmp_capabilities}; long enough for a
-     *     client that connects first and then loads its code on a swapping host (a JVM CLI took more than 5 s there), short
-     *     enough that an abandoned connection gives its slot back within the minute (sshd allows 120 s to log in)
+     * @param negotiationTimeout how long a new connection may take to send {@code qmp_capabilities}: long enough for
+     *     a client on a loaded host (with 5 s, clients in the tests missed it on a busy CI machine), short enough that
+     *     an abandoned connection gives its slot back within the minute (sshd allows 120 s to log in)
      * @param outboxMessages messages queued for one client before it counts as not reading
      * @param outboxBytes bytes queued for one client before it counts as not reading; above one maximal message
      */
