@@ -292,8 +292,9 @@ class ControlProtocolTest {
         try (RawControlClient slow = new RawControlClient(server.socketPath())) {
             assertThat(slow.read().has("QMP")).isTrue();
             Thread.sleep(6_000);
-            assertThat(slow.command("{\"execute\":\"qmp_capabilities\"}")).as("the late negotiation")
-                    .isEqualTo(JsonNodeFactory.instance.objectNode().set("return", JsonNodeFactory.instance.objectNode()));
+            JsonNode reply = slow.command("{\"execute\":\"qmp_capabilities\"}");
+            assertThat(reply).as("the late negotiation").isEqualTo(JsonNodeFactory.instance.objectNode()
+                    .set("return", JsonNodeFactory.instance.objectNode()));
             assertThat(slow.command("{\"execute\":\"query-events\"}").has("return")).isTrue();
         }
     }
