@@ -25,7 +25,8 @@ import java.util.stream.Collectors;
  * forks the daemon C2 and exits (a zombie of P until P exits), and P exits once C2 says it is ready. For that moment
  * P and C2 both live with the same argv while C2's parent is already PID 1, so the ppid chain alone would not join
  * them; C2's session id is C1's pid, and C1's parent is P. {@link Snapshot#instances} joins both links, so a launch
- * in progress counts as one instance. A zombie (state Z or X) is dead and never counted.
+ * in progress counts as one instance. A zombie (state Z or X) is dead and never counted, and neither is a QEMU that
+ * ended while the scan went on: a snapshot holds the QEMUs alive when it was complete.
  *
  * <p>Thread-safe: the only state is a cache of argv by (pid, start time); use one instance per thread anyway if the
  * scans must not contend.
@@ -202,6 +203,10 @@ public final class QemuProcesses {
         if (argvCache.size() > 10_000) {
             argvCache.clear();
         }
+        // The reads above are not one instant. A launcher parent P read alive may exit before the scan reaches C1,
+        // which PID 1 then reaps at once, leaving the daemon C2 without its link to P: two instances of one launch.
+        // C1 goes only after P has exited, so reading each QEMU again once the scan is over drops that P.
+        qemus.removeIf(q -> !stillAlive(q));
         qemus.sort(Comparator.comparingLong(Qemu::pid));
         return new Snapshot(System.nanoTime(), List.copyOf(qemus), stats);
     }
