@@ -82,6 +82,8 @@ public final class QsupdMain implements Callable<Integer> {
     }
 
     private static final String DEFAULT_HOOK_TIMEOUT = "30";
+    /** In the run-dir: what QEMU's {@code -help} said, for the next start of qsupd with the same binary. */
+    static final String HOST_FACTS_CACHE = "host-facts";
 
     /**
      * The daemon as the unit starts it, {@code qsupd} or {@code qsupd --config FILE} ({@code -c FILE},
@@ -140,10 +142,10 @@ public final class QsupdMain implements Callable<Integer> {
             System.err.println("qsupd: hook " + hook + " is not an executable file; fix the path or drop --hook");
             return 2;
         }
-        HostFacts host = HostFacts.probe(settings.qemuBinary());
         Supervisor.Options options = Supervisor.Options.defaults().withHook(hook, Duration.ofSeconds(hookTimeoutSeconds));
         try (DaemonLock lock = DaemonLock.acquire(settings.runDir(), shutdownAll ? 30_000 : 0)) {
             log.debug("holding {}", lock.file());
+            HostFacts host = HostFacts.probe(settings.qemuBinary(), settings.runDir().resolve(HOST_FACTS_CACHE));
             return shutdownAll ? shutdownAll(settings, host, options) : supervise(settings, host, options);
         } catch (DaemonException e) {
             System.err.println("qsupd: " + e.getMessage());
