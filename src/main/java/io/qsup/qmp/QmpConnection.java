@@ -459,24 +459,22 @@ final class QmpConnection {
                 Thread.currentThread().interrupt();
                 return;
             }
-            switch (item) {
-                case EventItem e -> {
-                    for (Consumer<QmpEvent> l : eventListeners) {
-                        try {
-                            l.accept(e.event());
-                        } catch (RuntimeException ex) {
-                            log.warn("{}: event listener failed on {}", label, e.event().name(), ex);
-                        }
-                    }
-                    synchronized (lock) {
-                        delivered = e.seq();
-                        lock.notifyAll();
+            // an if chain, not a pattern switch, whose first run has a class made for it (see QmpTransport.connect)
+            if (item instanceof EventItem e) {
+                for (Consumer<QmpEvent> l : eventListeners) {
+                    try {
+                        l.accept(e.event());
+                    } catch (RuntimeException ex) {
+                        log.warn("{}: event listener failed on {}", label, e.event().name(), ex);
                     }
                 }
-                case End end -> {
-                    notifyDisconnect();
-                    return;
+                synchronized (lock) {
+                    delivered = e.seq();
+                    lock.notifyAll();
                 }
+            } else { // End
+                notifyDisconnect();
+                return;
             }
         }
     }

@@ -63,34 +63,34 @@ final class QmpTransport implements AutoCloseable {
         int ms = (int) Math.max(1, Math.min(Integer.MAX_VALUE, timeout.toMillis()));
         Socket s = null;
         try {
-            switch (endpoint) {
-                case QmpEndpoint.Unix u -> {
-                    int len = u.path().toString().getBytes(StandardCharsets.UTF_8).length;
-                    if (len >= UNIX_PATH_MAX) {
-                        throw new QmpConnectException("cannot connect to QMP socket " + endpoint + ": the path is " + len
-                                + " bytes long, unix sockets allow at most " + (UNIX_PATH_MAX - 1)
-                                + "; use a shorter path", null);
-                    }
-                    if (!fds) {
-                        // a unix connect completes or fails at once: no connect timeout to apply
-                        SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
-                        try {
-                            ch.connect(UnixDomainSocketAddress.of(u.path()));
-                        } catch (IOException | RuntimeException e) {
-                            ch.close();
-                            throw e;
-                        }
-                        return new QmpTransport(ch);
-                    }
-                    AFUNIXSocket a = AFUNIXSocket.newInstance();
-                    s = a;
-                    a.connect(AFUNIXSocketAddress.of(u.path()), ms);
+            // an if chain, not a pattern switch: a pattern switch has a class made for it at its first run, which
+            // costs a CLI run about 4 ms (the JDK's class-file API set up, then the class generated and verified)
+            if (endpoint instanceof QmpEndpoint.Unix u) {
+                int len = u.path().toString().getBytes(StandardCharsets.UTF_8).length;
+                if (len >= UNIX_PATH_MAX) {
+                    throw new QmpConnectException("cannot connect to QMP socket " + endpoint + ": the path is " + len
+                            + " bytes long, unix sockets allow at most " + (UNIX_PATH_MAX - 1)
+                            + "; use a shorter path", null);
                 }
-                case QmpEndpoint.Tcp t -> {
-                    s = new Socket();
-                    s.setTcpNoDelay(true);
-                    s.connect(new InetSocketAddress(t.host(), t.port()), ms);
+                if (!fds) {
+                    // a unix connect completes or fails at once: no connect timeout to apply
+                    SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+                    try {
+                        ch.connect(UnixDomainSocketAddress.of(u.path()));
+                    } catch (IOException | RuntimeException e) {
+                        ch.close();
+                        throw e;
+                    }
+                    return new QmpTransport(ch);
                 }
+                AFUNIXSocket a = AFUNIXSocket.newInstance();
+                s = a;
+                a.connect(AFUNIXSocketAddress.of(u.path()), ms);
+            } else {
+                QmpEndpoint.Tcp t = (QmpEndpoint.Tcp) endpoint; // the only other kind
+                s = new Socket();
+                s.setTcpNoDelay(true);
+                s.connect(new InetSocketAddress(t.host(), t.port()), ms);
             }
             return new QmpTransport(s);
         } catch (IOException e) {
