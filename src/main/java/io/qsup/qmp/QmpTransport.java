@@ -157,7 +157,7 @@ final class QmpTransport implements AutoCloseable {
 
     /**
      * Blocking streams over a unix {@link SocketChannel}, read by the reader thread only and written under the
-     * transport's write lock. A read timeout (the greeting's) is a watchdog on a virtual thread that closes the channel
+     * transport's write lock. A read timeout (the greeting's) is a watchdog thread that closes the channel
      * when the time is up, and the read then fails as a timeout: no selector, so the read parks a virtual thread like
      * any other. The channel is useless after such a timeout, which ends the connect anyway.
      */
@@ -182,7 +182,11 @@ final class QmpTransport implements AutoCloseable {
             if (millis <= 0) {
                 return;
             }
-            watchdog = Thread.ofVirtual().name("qmp-read-timeout").start(() -> {
+            // a thread of the caller's kind: a CLI process, which runs on platform threads, would otherwise set up
+            // the JDK's virtual-thread scheduler and its carrier thread for this timer alone (9 ms of a qsup list)
+            Thread.Builder kind = Thread.currentThread().isVirtual() ? Thread.ofVirtual()
+                    : Thread.ofPlatform().daemon(true);
+            watchdog = kind.name("qmp-read-timeout").start(() -> {
                 try {
                     Thread.sleep(millis);
                 } catch (InterruptedException disarmed) {

@@ -19,7 +19,8 @@ import org.junit.jupiter.api.TestInstance;
  * The CLI's everyday verbs (list, status, the lifecycle verbs), each in a JVM of its own, load neither logback nor
  * databind's {@code ObjectMapper}: their start-up stays free of logback.xml's parsing and of the first mapper's date
  * and locale set-up (about 60 ms), while their output is what it was. Nor do they make classes at run time for a
- * pattern switch or a string concatenation of ours (about 4 ms for the first). {@code qsup qmp}, whose command-line syntax builds a mapper, and a {@code qsup list}
+ * pattern switch or a string concatenation of ours (about 4 ms for the first), nor start a virtual thread, whose
+ * scheduler a short-lived process would set up for that thread alone (about 9 ms). {@code qsup qmp}, whose command-line syntax builds a mapper, and a {@code qsup list}
  * asked for debug logging show that the check sees both.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -30,7 +31,9 @@ class CliClassesTest {
      * Classes made at run time for a pattern switch or a string concatenation of our code, at its first run (the
      * JDK's class-file API set up, then each class generated and verified).
      */
-    private static final List<String> MADE = List.of("$$TypeSwitch/", "$$StringConcat/");
+    private static final List<String> MADE = List.of("$$TypeSwitch/", "$$StringConcat/",
+            // the first virtual thread, which sets up the JDK's scheduler and a carrier thread (class+init's line)
+            "Initializing 'java/lang/VirtualThread' ");
 
     private SupervisorFixture fixture;
     private InProcessDaemon daemon;
@@ -143,7 +146,7 @@ class CliClassesTest {
         Path log = Files.createTempFile(fixture.base, "classes", ".log");
         Path out = Files.createTempFile(fixture.base, "out", ".txt");
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-Xlog:class+load=info:file=" + log,
+                "--enable-native-access=ALL-UNNAMED", "-Xlog:class+load=info,class+init=info:file=" + log,
                 "-cp", classPath));
         cmd.addAll(jvmOptions);
         cmd.add(QsupMain.class.getName());
